@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The minivmm "pc-lite" board: every fixed guest-physical address, I/O port,
+ * interrupt line and memory-slot rule lives here, and nowhere else.
+ *
+ * This header is shared by the VMM and by the freestanding test guests in
+ * guests/, so it must stay plain C with no host includes beyond <stdint.h>-free
+ * integer constants.
+ */
+#ifndef MINIVMM_BOARD_H
+#define MINIVMM_BOARD_H
+
+#define BOARD_KiB 0x400ULL
+#define BOARD_MiB 0x100000ULL
+#define BOARD_GiB 0x40000000ULL
+
+/* ---- Guest-physical address map -------------------------------------- */
+
+/* The 32-bit MMIO hole, as on QEMU's pc machine: no RAM in [3 GiB, 4 GiB). */
+#define BOARD_MMIO_HOLE_START   0xC0000000ULL
+#define BOARD_MMIO_HOLE_END     0x100000000ULL
+#define BOARD_HIGH_RAM_START    BOARD_MMIO_HOLE_END
+
+/* Fixed MMIO inside the hole (owned by KVM's in-kernel irqchip). */
+#define BOARD_IOAPIC_BASE       0xFEC00000ULL
+#define BOARD_LAPIC_BASE        0xFEE00000ULL
+/* KVM needs three pages for its real-mode TSS and one for the EPT identity
+ * map on VMX hosts; QEMU uses the same addresses, just below the BIOS ROM. */
+#define BOARD_KVM_IDENTITY_MAP  0xFFFBC000ULL
+#define BOARD_KVM_TSS           0xFFFBD000ULL
+
+/*
+ * Low memory used by the VMM to enter test guests in 64-bit mode
+ * (the "minivmm test-guest boot protocol", docs/guest-boot.md).
+ * Page 0 is left free so memory tests can cover the very first page of RAM.
+ */
+#define BOARD_BOOT_GDT          0x1000ULL   /* 4 KiB: flat GDT            */
+#define BOARD_BOOT_TSS          0x2000ULL   /* 12 KiB: TSS + I/O bitmap   */
+#define BOARD_BOOT_TSS_SIZE     0x3000ULL
+#define BOARD_BOOT_FDT          0x5000ULL   /* 16 KiB: flattened DT       */
+#define BOARD_BOOT_FDT_MAX      0x4000ULL
+#define BOARD_BOOT_PML4         0x9000ULL   /* identity page tables       */
+#define BOARD_BOOT_PDPT         0xA000ULL
+#define BOARD_BOOT_PD           0xB000ULL   /* one PD per GiB mapped      */
+#define BOARD_BOOT_AREA_END     0x9F000ULL  /* below the EBDA             */
+#define BOARD_BOOT_MAX_PDS      ((BOARD_BOOT_AREA_END - BOARD_BOOT_PD) / 0x1000ULL)
+/* Test-guest ELF segments must load at or above this address. */
+#define BOARD_GUEST_LOAD_MIN    0x100000ULL
+
+/* Boot GDT selectors (index << 3 | RPL). */
+#define BOARD_SEL_KCODE         0x08
+#define BOARD_SEL_KDATA         0x10
+#define BOARD_SEL_UDATA         0x1B        /* 0x18 | RPL 3 */
+#define BOARD_SEL_UCODE         0x23        /* 0x20 | RPL 3 */
+#define BOARD_SEL_TSS           0x28        /* 16-byte system descriptor */
+
+/* ---- I/O ports and interrupt lines ----------------------------------- */
+
+#define BOARD_I8042_DATA        0x60
+#define BOARD_I8042_CMD         0x64        /* write 0xFE: pulse reset line */
+#define BOARD_POST_PORT         0x80        /* POST code / I/O delay port   */
+#define BOARD_DEBUG_EXIT_PORT   0x501       /* 1-byte write: exit status    */
+#define BOARD_COM1_BASE         0x3F8
+#define BOARD_COM1_SIZE         8
+#define BOARD_COM1_GSI          4
+#define BOARD_COM1_CLOCK_HZ     1843200
+
+/* Legacy 8259 PIC ports (emulated by KVM's in-kernel irqchip). */
+#define BOARD_PIC1_CMD          0x20
+#define BOARD_PIC1_DATA         0x21
+#define BOARD_PIC2_CMD          0xA0
+#define BOARD_PIC2_DATA         0xA1
+
+/* ---- Memory-slot rules ------------------------------------------------ */
+
+/* Default guest RAM and the smallest we accept (room for boot area + image). */
+#define BOARD_DEFAULT_RAM       (256ULL * BOARD_MiB)
+#define BOARD_MIN_RAM           (4ULL * BOARD_MiB)
+/* Slots are page-granular; thp/hugetlb backings require 2 MiB alignment. */
+#define BOARD_PAGE_SIZE         0x1000ULL
+#define BOARD_HUGE_PAGE_SIZE    (2ULL * BOARD_MiB)
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+/* The plain description of a VM that the CLI produces and vm_run consumes. */
+#ifndef MINIVMM_CONFIG_H
+#define MINIVMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memory.h"
+
+enum vm_command {
+	CMD_RUN,
+	CMD_HELP,
+	CMD_VERSION,
+	CMD_COMPARE_LAYOUTS,
+};
+
+enum show_layout {
+	SHOW_LAYOUT_NONE,
+	SHOW_LAYOUT_TEXT,
+	SHOW_LAYOUT_JSON,
+};
+
+#define CONFIG_MAX_COMPARE 8
+#define CONFIG_MAX_VCPUS 255 /* 8-bit APIC IDs */
+
+struct vm_config {
+	enum vm_command command;
+	uint64_t ram_size;
+	unsigned int nr_vcpus;
+	const char *kernel;       /* NULL: the embedded demo guest */
+	const char *initrd;
+	const char *append;
+	struct mem_layout_spec layout;
+	enum mem_backing backing;
+	enum show_layout show_layout;
+	const char *dump_dtb;
+	bool stats;
+	bool json;                /* compare-layouts --json */
+	const char *kvm_device;
+	struct mem_layout_spec compare[CONFIG_MAX_COMPARE];
+	unsigned int nr_compare;
+};
+
+#endif

@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: MIT
+#include "vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define VCPU_KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* Its only job is to make KVM_RUN return -EINTR. */
+}
+
+int vcpu_signals_init(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	/* No SA_RESTART: the interrupted KVM_RUN must return. */
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL))
+		return -errno;
+	return 0;
+}
+
+int vcpu_create(struct vcpu *vcpu, struct kvm *kvm, unsigned int id,
+		const struct vcpu_host *host)
+{
+	void *run;
+
+	memset(vcpu, 0, sizeof(*vcpu));
+	vcpu->id = id;
+	vcpu->host = host;
+	vcpu->exit.pio = host->pio;
+	vcpu->exit.mmio = host->mmio;
+	vcpu->fd = kvm_create_vcpu(kvm, id);
+	if (vcpu->fd < 0)
+		return vcpu->fd;
+	run = mmap(NULL, (size_t)kvm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu->fd, 0);
+	if (run == MAP_FAILED) {
+		int err = -errno;
+
+		log_err("vCPU %u: cannot map kvm_run: %s", id, strerror(errno));
+		close(vcpu->fd);
+		vcpu->fd = -1;
+		return err;
+	}
+	vcpu->run = run;
+	vcpu->run_size = (size_t)kvm->run_size;
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	if (vcpu->run)
+		munmap(vcpu->run, vcpu->run_size);
+	if (vcpu->fd >= 0)
+		close(vcpu->fd);
+	vcpu->run = NULL;
+	vcpu->fd = -1;
+}
+
+int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid)
+{
+	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0) {
+		int err = -errno;
+
+		log_err("vCPU %u: KVM_SET_CPUID2 failed: %s", vcpu->id, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs)
+{
+	if (ioctl(vcpu->fd, KVM_GET_SREGS, sregs) < 0) {
+		int err = -errno;
+
+		log_err("vCPU %u: KVM_GET_SREGS failed: %s", vcpu->id, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
+		   const struct kvm_regs *regs)
+{
+	if (sregs && ioctl(vcpu->fd, KVM_SET_SREGS, sregs) < 0) {
+		int err = -errno;
+
+		log_err("vCPU %u: KVM_SET_SREGS failed: %s", vcpu->id, strerror(errno));
+		return err;
+	}
+	if (regs && ioctl(vcpu->fd, KVM_SET_REGS, regs) < 0) {
+		int err = -errno;
+
+		log_err("vCPU %u: KVM_SET_REGS failed: %s", vcpu->id, strerror(errno));
+		return err;
+	}
+	return 0;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *vcpu = arg;
+	const struct vcpu_host *host = vcpu->host;
+	enum vcpu_action action = VCPU_CONTINUE;
+
+	while (action == VCPU_CONTINUE && !atomic_load(host->stopping)) {
+		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			snprintf(vcpu->exit.why, sizeof(vcpu->exit.why), "KVM_RUN failed: %s",
+				 strerror(errno));
+			action = VCPU_FAILED;
+			break;
+		}
+		action = vcpu_handle_exit(vcpu->run, vcpu->run_size, &vcpu->exit);
+	}
+	vcpu->result = action;
+	if (action != VCPU_CONTINUE && host->stopped)
+		host->stopped(host->ctx, vcpu);
+	return NULL;
+}
+
+int vcpu_start(struct vcpu *vcpu)
+{
+	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+
+	if (err) {
+		log_err("vCPU %u: cannot start thread: %s", vcpu->id, strerror(err));
+		return -err;
+	}
+	vcpu->started = true;
+	return 0;
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	if (!vcpu->started)
+		return;
+	/* immediate_exit covers a kick that lands just before KVM_RUN. */
+	vcpu->run->immediate_exit = 1;
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_join(struct vcpu *vcpu)
+{
+	if (vcpu->started)
+		pthread_join(vcpu->thread, NULL);
+	vcpu->started = false;
+}
+
+static void dump_segment(FILE *out, const char *name, const struct kvm_segment *s)
+{
+	fprintf(out, "  %-3s sel=%04x base=%016llx limit=%08x type=%x dpl=%u p=%u l=%u db=%u\n",
+		name, s->selector, (unsigned long long)s->base, s->limit, s->type, s->dpl,
+		s->present, s->l, s->db);
+}
+
+static void dump_code(struct vcpu *vcpu, FILE *out, uint64_t rip)
+{
+	struct kvm_translation tr = { .linear_address = rip };
+	uint8_t bytes[16];
+
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid) {
+		fprintf(out, "  code: RIP %016llx does not translate\n", (unsigned long long)rip);
+		return;
+	}
+	if (mem_read(vcpu->host->mem, tr.physical_address, bytes, sizeof(bytes))) {
+		fprintf(out, "  code: RIP -> GPA %016llx is not RAM\n",
+			(unsigned long long)tr.physical_address);
+		return;
+	}
+	fprintf(out, "  code at GPA %016llx:", (unsigned long long)tr.physical_address);
+	for (unsigned int i = 0; i < sizeof(bytes); i++)
+		fprintf(out, " %02x", bytes[i]);
+	fprintf(out, "\n");
+}
+
+void vcpu_dump_state(struct vcpu *vcpu, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &r) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(out, "minivmm: vCPU %u: cannot read registers: %s\n", vcpu->id,
+			strerror(errno));
+		return;
+	}
+	fprintf(out, "minivmm: vCPU %u state:\n", vcpu->id);
+	fprintf(out, "  rip=%016llx rflags=%016llx\n", r.rip, r.rflags);
+	fprintf(out, "  rax=%016llx rbx=%016llx rcx=%016llx rdx=%016llx\n", r.rax, r.rbx, r.rcx, r.rdx);
+	fprintf(out, "  rsi=%016llx rdi=%016llx rbp=%016llx rsp=%016llx\n", r.rsi, r.rdi, r.rbp, r.rsp);
+	fprintf(out, "  r8 =%016llx r9 =%016llx r10=%016llx r11=%016llx\n", r.r8, r.r9, r.r10, r.r11);
+	fprintf(out, "  r12=%016llx r13=%016llx r14=%016llx r15=%016llx\n", r.r12, r.r13, r.r14, r.r15);
+	fprintf(out, "  cr0=%016llx cr2=%016llx cr3=%016llx cr4=%016llx efer=%016llx\n",
+		s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+	dump_segment(out, "cs", &s.cs);
+	dump_segment(out, "ss", &s.ss);
+	dump_segment(out, "ds", &s.ds);
+	dump_segment(out, "tr", &s.tr);
+	fprintf(out, "  gdt=%016llx/%04x idt=%016llx/%04x\n", s.gdt.base, s.gdt.limit,
+		s.idt.base, s.idt.limit);
+	dump_code(vcpu, out, r.rip);
+	fflush(out);
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One thread per vCPU running KVM_RUN.  A vCPU thread never exits the
+ * process: when its guest stops (or fails) it records why and tells the
+ * main thread through host->stopped(); the main thread kicks the others.
+ */
+#ifndef MINIVMM_VCPU_H
+#define MINIVMM_VCPU_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "exit.h"
+#include "kvm.h"
+#include "memory.h"
+
+struct vcpu;
+
+struct vcpu_host {
+	struct bus *pio;
+	struct bus *mmio;
+	const struct mem_map *mem;     /* for instruction bytes in dumps */
+	atomic_bool *stopping;         /* set by the main thread */
+	void (*stopped)(void *ctx, struct vcpu *vcpu);
+	void *ctx;
+};
+
+struct vcpu {
+	unsigned int id;
+	int fd;
+	struct kvm_run *run;
+	size_t run_size;
+	pthread_t thread;
+	bool started;
+	const struct vcpu_host *host;
+	struct exit_ctx exit;          /* owned by the vCPU thread */
+	enum vcpu_action result;       /* why the thread ended */
+};
+
+/* Install the kick signal handler; call once before starting vCPUs. */
+int vcpu_signals_init(void);
+
+int vcpu_create(struct vcpu *vcpu, struct kvm *kvm, unsigned int id,
+		const struct vcpu_host *host);
+void vcpu_destroy(struct vcpu *vcpu);
+
+int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
+int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs);
+int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
+		   const struct kvm_regs *regs);
+
+int vcpu_start(struct vcpu *vcpu);
+/* Make KVM_RUN return promptly (the stopping flag must already be set). */
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+
+/* Registers, control registers, segments and the bytes at RIP. */
+void vcpu_dump_state(struct vcpu *vcpu, FILE *out);
+
+#endif

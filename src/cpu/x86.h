@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * x86 architectural state for entering guests: the boot GDT/TSS/page tables
+ * of the test-guest protocol (docs/guest-boot.md), long-mode register
+ * values, and CPUID adjustments.  Pure functions over guest memory and
+ * KVM structures; the ioctls happen in vcpu.c.
+ */
+#ifndef MINIVMM_X86_H
+#define MINIVMM_X86_H
+
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "memory.h"
+
+#define X86_CR0_PE (1ULL << 0)
+#define X86_CR0_MP (1ULL << 1)
+#define X86_CR0_ET (1ULL << 4)
+#define X86_CR0_NE (1ULL << 5)
+#define X86_CR0_WP (1ULL << 16)
+#define X86_CR0_PG (1ULL << 31)
+#define X86_CR4_PAE (1ULL << 5)
+#define X86_CR4_OSFXSR (1ULL << 9)
+#define X86_CR4_OSXMMEXCPT (1ULL << 10)
+#define X86_EFER_SCE (1ULL << 0)
+#define X86_EFER_LME (1ULL << 8)
+#define X86_EFER_LMA (1ULL << 10)
+#define X86_EFER_NXE (1ULL << 11)
+#define X86_RFLAGS_RESERVED (1ULL << 1)
+
+#define X86_PTE_P   (1ULL << 0)
+#define X86_PTE_RW  (1ULL << 1)
+#define X86_PTE_US  (1ULL << 2)
+#define X86_PTE_PS  (1ULL << 7)
+
+/* 64-bit TSS: RSP0 at offset 4, I/O map base at offset 102. */
+#define X86_TSS64_SIZE      104
+#define X86_TSS_IOMAP_BYTES (65536 / 8)
+
+/*
+ * Write the boot GDT, TSS (with an all-ports I/O bitmap) and identity page
+ * tables covering [0, map_top) into guest memory.  *boot_end receives the
+ * end of the last table written.  -E2BIG when map_top needs more page
+ * directories than the boot area holds; -EFAULT when RAM does not cover it.
+ */
+int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t *boot_end);
+
+/* Long-mode entry state matching the tables above. */
+void x86_boot_sregs(struct kvm_sregs *sregs, int nx);
+void x86_boot_regs(struct kvm_regs *regs, uint64_t entry, uint64_t fdt_gpa);
+
+struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
+					uint32_t index);
+/* Per-vCPU CPUID: APIC IDs and topology for vcpu_id of nr_vcpus. */
+void x86_cpuid_set_vcpu(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id,
+			unsigned int nr_vcpus);
+/* Whether the CPUID table advertises NX (leaf 0x80000001 EDX bit 20). */
+int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid);
+
+#endif

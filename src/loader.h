@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Kernel images: reading the file, recognising its format, and loading a
+ * minivmm test guest (ELF64 with the "minivmm" note, docs/guest-boot.md).
+ * Every offset and size read from an image is checked against the file.
+ */
+#ifndef MINIVMM_LOADER_H
+#define MINIVMM_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "memory.h"
+
+#define MINIVMM_NOTE_NAME "minivmm"
+#define MINIVMM_NOTE_TEST_GUEST 1
+/* Largest kernel file minivmm reads (a distro bzImage is ~10 MiB). */
+#define LOADER_MAX_FILE (512ULL << 20)
+
+enum image_kind {
+	IMAGE_UNKNOWN,
+	IMAGE_TEST_GUEST,   /* ELF64 with the minivmm note */
+	IMAGE_ELF_OTHER,    /* ELF64 without it (e.g. a Linux vmlinux) */
+	IMAGE_BZIMAGE,      /* Linux boot protocol ("HdrS") */
+};
+
+struct loaded_image {
+	uint64_t entry;
+	uint64_t start; /* lowest loaded address */
+	uint64_t end;   /* one past the highest (including bss) */
+};
+
+/* Reads a whole file (at most LOADER_MAX_FILE); caller frees *buf. */
+int loader_read_file(const char *path, uint8_t **buf, size_t *len);
+
+enum image_kind loader_probe(const uint8_t *buf, size_t len);
+
+/* Copies the PT_LOAD segments into guest RAM; -EINVAL for a malformed or
+ * misplaced image (the reason is logged, naming `what`). */
+int loader_load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,
+			   const char *what, struct loaded_image *out);
+
+#endif

@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Building, running and tearing down one VM.  The build order is explicit
+ * and lives in vm_build(); vm_destroy() undoes whatever part was built.
+ */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "board.h"
+#include "debug_exit.h"
+#include "devtree.h"
+#include "i8042.h"
+#include "layout_report.h"
+#include "loader.h"
+#include "log.h"
+#include "post.h"
+#include "stats.h"
+#include "uart.h"
+#include "x86.h"
+
+/* The demo guest linked into the executable (src/embed.py). */
+extern const uint8_t minivmm_demo_guest_start[];
+extern const uint8_t minivmm_demo_guest_end[];
+
+static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
+			    const char *why)
+{
+	uint64_t one = 1;
+	ssize_t r;
+
+	pthread_mutex_lock(&vm->stop_lock);
+	if (vm->stop_kind == VM_STOP_NONE) {
+		vm->stop_kind = kind;
+		vm->stop_status = status;
+		snprintf(vm->stop_why, sizeof(vm->stop_why), "%s", why ? why : "");
+	}
+	pthread_mutex_unlock(&vm->stop_lock);
+	r = write(vm->stop_fd, &one, sizeof(one));
+	(void)r;
+}
+
+/* ---- Callbacks handed to devices and vCPUs ---------------------------- */
+
+static void power_request(void *ctx, enum power_event ev, int status)
+{
+	struct vm *vm = ctx;
+
+	switch (ev) {
+	case POWER_EXIT_STATUS:
+		vm_request_stop(vm, VM_STOP_GUEST_STATUS, status, "guest wrote its exit status");
+		break;
+	case POWER_RESET:
+		vm_request_stop(vm, VM_STOP_RESET, 0, "guest requested a reset");
+		break;
+	case POWER_OFF:
+		vm_request_stop(vm, VM_STOP_POWEROFF, 0, "guest powered off");
+		break;
+	}
+}
+
+static void irq_set(void *ctx, uint32_t gsi, bool level)
+{
+	struct vm *vm = ctx;
+	int err = kvm_irq_line(&vm->kvm, gsi, level);
+
+	if (err)
+		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-err));
+}
+
+static void console_quit(void *ctx)
+{
+	vm_request_stop(ctx, VM_STOP_USER_QUIT, 0, "quit from the console (Ctrl-A x)");
+}
+
+static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
+{
+	struct vm *vm = ctx;
+	char why[240];
+
+	snprintf(why, sizeof(why), "vCPU %u: %s", vcpu->id, vcpu->exit.why);
+	switch (vcpu->result) {
+	case VCPU_POWEROFF:
+		vm_request_stop(vm, VM_STOP_POWEROFF, 0, why);
+		break;
+	case VCPU_RESET:
+		vm_request_stop(vm, VM_STOP_RESET, 0, why);
+		break;
+	case VCPU_SHUTDOWN:
+	case VCPU_FAILED:
+		/* Dump now, from the thread that owns the vCPU and while it is
+		 * out of KVM_RUN, before anyone else touches it. */
+		log_err("%s", why);
+		vcpu_dump_state(vcpu, stderr);
+		vm_request_stop(vm, VM_STOP_CRASH, VM_EXIT_GUEST_CRASH, why);
+		break;
+	case VCPU_CONTINUE:
+		break;
+	}
+}
+
+/* ---- Build steps ------------------------------------------------------- */
+
+static int vm_register_memory(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->mem.nr_slots; i++) {
+		struct mem_slot *s = &vm->mem.slots[i];
+		int err = kvm_set_memory_region(&vm->kvm, s->id, s->flags, s->gpa, s->size, s->hva);
+
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int vm_add_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+			 struct device *dev)
+{
+	int err;
+
+	if (!dev)
+		return -ENOMEM;
+	vm->devices[vm->nr_devices++] = dev;
+	err = bus_insert(bus, base, len, dev);
+	if (err)
+		log_err("cannot place %s at %s 0x%llx: %s", dev->name, bus->name,
+			(unsigned long long)base, strerror(-err));
+	return err;
+}
+
+/* Placement of every device lives here, with the addresses from board.h. */
+static int vm_create_devices(struct vm *vm)
+{
+	struct irq_line com1_irq = { .set = irq_set, .ctx = vm, .gsi = BOARD_COM1_GSI };
+	struct power_ctl power = { .request = power_request, .ctx = vm };
+	struct byte_sink out = console_sink(&vm->console);
+	struct i8042 *kbc;
+	int err;
+
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->com1 = uart_create("com1", &com1_irq, &out);
+	err = vm_add_device(vm, &vm->pio, BOARD_COM1_BASE, BOARD_COM1_SIZE,
+			    vm->com1 ? uart_device(vm->com1) : NULL);
+	if (err)
+		return err;
+	kbc = i8042_create(&power);
+	if (!kbc)
+		return -ENOMEM;
+	err = vm_add_device(vm, &vm->pio, BOARD_I8042_DATA, 1, i8042_data_device(kbc));
+	if (!err)
+		err = vm_add_device(vm, &vm->pio, BOARD_I8042_CMD, 1, i8042_cmd_device(kbc));
+	if (!err)
+		err = vm_add_device(vm, &vm->pio, BOARD_DEBUG_EXIT_PORT, 1, debug_exit_create(&power));
+	if (err)
+		return err;
+	vm->post = post_create();
+	return vm_add_device(vm, &vm->pio, BOARD_POST_PORT, 1,
+			     vm->post ? post_device(vm->post) : NULL);
+}
+
+static int vm_load_kernel(struct vm *vm, struct loaded_image *img)
+{
+	const struct vm_config *cfg = vm->cfg;
+	const char *what = cfg->kernel ? cfg->kernel : "embedded demo guest";
+	const uint8_t *buf = minivmm_demo_guest_start;
+	size_t len = (size_t)(minivmm_demo_guest_end - minivmm_demo_guest_start);
+	uint8_t *file = NULL;
+	int err;
+
+	if (cfg->kernel) {
+		err = loader_read_file(cfg->kernel, &file, &len);
+		if (err)
+			return err;
+		buf = file;
+	}
+	switch (loader_probe(buf, len)) {
+	case IMAGE_TEST_GUEST:
+		err = loader_load_test_guest(&vm->mem, buf, len, what, img);
+		break;
+	case IMAGE_BZIMAGE:
+		log_err("%s: Linux bzImage boot is not supported by this minivmm yet", what);
+		err = -ENOTSUP;
+		break;
+	case IMAGE_ELF_OTHER:
+		log_err("%s: ELF image without the minivmm test-guest note "
+			"(Linux vmlinux boot is not supported yet)", what);
+		err = -ENOTSUP;
+		break;
+	default:
+		log_err("%s: unrecognised kernel format (expected a minivmm test-guest "
+			"ELF, docs/guest-boot.md)", what);
+		err = -EINVAL;
+		break;
+	}
+	if (!err && cfg->initrd) {
+		log_err("-initrd: minivmm test guests take no initrd");
+		err = -EINVAL;
+	}
+	free(file);
+	return err;
+}
+
+static int vm_setup_boot(struct vm *vm)
+{
+	struct loaded_image img;
+	struct dt_reserved reserved[2];
+	struct dt_params dt;
+	int err;
+
+	err = vm_load_kernel(vm, &img);
+	if (err)
+		return err;
+	err = x86_write_boot_tables(&vm->mem, mem_map_top(&vm->mem), &vm->boot_end);
+	if (err)
+		return err;
+	reserved[0] = (struct dt_reserved){ BOARD_BOOT_GDT, vm->boot_end - BOARD_BOOT_GDT };
+	reserved[1] = (struct dt_reserved){ img.start, img.end - img.start };
+	dt = (struct dt_params){
+		.mem = &vm->mem, .nr_vcpus = vm->nr_vcpus, .bootargs = vm->cfg->append,
+		.reserved = reserved, .nr_reserved = 2,
+	};
+	vm->fdt = malloc(BOARD_BOOT_FDT_MAX);
+	if (!vm->fdt)
+		return -ENOMEM;
+	err = dt_build(vm->fdt, BOARD_BOOT_FDT_MAX, &dt);
+	if (err)
+		return err;
+	vm->fdt_size = dt_size(vm->fdt);
+	err = mem_write(&vm->mem, BOARD_BOOT_FDT, vm->fdt, vm->fdt_size);
+	if (err)
+		return err;
+	vm->boot_entry = img.entry;
+	return 0;
+}
+
+static int vm_create_vcpus(struct vm *vm)
+{
+	int nx = x86_cpuid_has_nx(vm->cpuid);
+	struct kvm_sregs sregs;
+	struct kvm_regs regs;
+	int err;
+
+	vm->vcpu_host = (struct vcpu_host){
+		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
+		.stopping = &vm->stopping, .stopped = vcpu_stopped, .ctx = vm,
+	};
+	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		err = vcpu_create(v, &vm->kvm, i, &vm->vcpu_host);
+		if (err)
+			return err;
+		x86_cpuid_set_vcpu(vm->cpuid, i, vm->nr_vcpus);
+		err = vcpu_set_cpuid(v, vm->cpuid);
+		if (err)
+			return err;
+	}
+	/* Only the boot vCPU starts running; the others wait for INIT/SIPI. */
+	err = vcpu_get_sregs(&vm->vcpus[0], &sregs);
+	if (err)
+		return err;
+	x86_boot_sregs(&sregs, nx);
+	x86_boot_regs(&regs, vm->boot_entry, BOARD_BOOT_FDT);
+	return vcpu_set_state(&vm->vcpus[0], &sregs, &regs);
+}
+
+static int vm_build(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	int err;
+
+	err = kvm_open(&vm->kvm, cfg->kvm_device);
+	if (!err)
+		err = kvm_create_vm(&vm->kvm);
+	if (!err)
+		err = mem_map_create(&vm->mem, &cfg->layout, cfg->backing, cfg->ram_size,
+				     vm->kvm.max_memslots);
+	if (!err)
+		err = vm_register_memory(vm);
+	if (err || cfg->show_layout != SHOW_LAYOUT_NONE)
+		return err;
+	err = kvm_setup_platform(&vm->kvm, BOARD_KVM_TSS, BOARD_KVM_IDENTITY_MAP);
+	if (!err)
+		err = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, console_quit, vm);
+	if (!err)
+		err = vm_create_devices(vm);
+	if (!err)
+		err = vm_setup_boot(vm);
+	if (!err)
+		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
+	if (!err && !cfg->dump_dtb)
+		err = vm_create_vcpus(vm);
+	return err;
+}
+
+static void vm_destroy(struct vm *vm)
+{
+	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	free(vm->cpuid);
+	free(vm->fdt);
+	console_destroy(&vm->console);
+	for (unsigned int i = vm->nr_devices; i-- > 0;)
+		device_destroy(vm->devices[i]);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	mem_map_destroy(&vm->mem);
+	kvm_close(&vm->kvm);
+	if (vm->stop_fd >= 0)
+		close(vm->stop_fd);
+	pthread_mutex_destroy(&vm->stop_lock);
+	free(vm);
+}
+
+static struct vm *vm_alloc(const struct vm_config *cfg)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+
+	if (!vm)
+		return NULL;
+	vm->cfg = cfg;
+	vm->nr_vcpus = cfg->nr_vcpus;
+	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
+	vm->mem.memfd = -1;
+	vm->console.wake_fd = -1;
+	pthread_mutex_init(&vm->stop_lock, NULL);
+	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_fd < 0) {
+		free(vm);
+		return NULL;
+	}
+	return vm;
+}
+
+/* ---- Running ----------------------------------------------------------- */
+
+/* Wait until a device, a vCPU, the console or a signal stops the VM. */
+static void vm_wait(struct vm *vm, int sig_fd)
+{
+	for (;;) {
+		struct pollfd fds[2] = {
+			{ .fd = vm->stop_fd, .events = POLLIN },
+			{ .fd = sig_fd, .events = POLLIN },
+		};
+		struct signalfd_siginfo si;
+
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_SETUP_FAILED, "poll failed");
+			return;
+		}
+		if (fds[0].revents & POLLIN)
+			return;
+		if ((fds[1].revents & POLLIN) && read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+			const char *name = sigabbrev_np((int)si.ssi_signo);
+			char why[64];
+
+			if (name)
+				snprintf(why, sizeof(why), "stopped by SIG%s", name);
+			else
+				snprintf(why, sizeof(why), "stopped by signal %u", si.ssi_signo);
+			vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo, why);
+			return;
+		}
+	}
+}
+
+static void vm_print_stats(struct vm *vm)
+{
+	uint64_t vmm_kib, guest_kib;
+	int fd;
+
+	fprintf(stderr, "minivmm: run statistics (host MMU: %s)\n",
+		host_mmu_mode_name(vm->kvm.mmu_mode));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		char label[32];
+
+		snprintf(label, sizeof(label), "vCPU %u", i);
+		stats_print_exits(stderr, label, &vm->vcpus[i].exit.stats);
+	}
+	fprintf(stderr, "  unclaimed accesses: pio %lu, mmio %lu\n",
+		(unsigned long)atomic_load(&vm->pio.unclaimed),
+		(unsigned long)atomic_load(&vm->mmio.unclaimed));
+	if (vm->post && post_last_code(vm->post) >= 0)
+		fprintf(stderr, "  last POST code: 0x%02x\n", post_last_code(vm->post));
+	fd = kvm_stats_fd(&vm->kvm, -1);
+	if (fd >= 0) {
+		stats_print_kvm(stderr, fd, "VM");
+		close(fd);
+	}
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		char label[32];
+
+		fd = kvm_stats_fd(&vm->kvm, vm->vcpus[i].fd);
+		if (fd < 0)
+			continue;
+		snprintf(label, sizeof(label), "vCPU %u", i);
+		stats_print_kvm(stderr, fd, label);
+		close(fd);
+	}
+	if (!stats_rss_kib(&vm->mem, &vmm_kib, &guest_kib))
+		fprintf(stderr, "  VMM resident memory excluding guest RAM: %llu KiB "
+			"(guest RAM resident: %llu KiB)\n",
+			(unsigned long long)vmm_kib, (unsigned long long)guest_kib);
+}
+
+static int vm_exit_status(struct vm *vm)
+{
+	switch (vm->stop_kind) {
+	case VM_STOP_GUEST_STATUS:
+	case VM_STOP_SIGNAL:
+	case VM_STOP_CRASH:
+	case VM_STOP_ERROR:
+		return vm->stop_status;
+	default:
+		return 0;
+	}
+}
+
+static int vm_run(struct vm *vm)
+{
+	sigset_t stop_signals, old;
+	int sig_fd, err = 0;
+
+	/* The main thread takes SIGINT/SIGTERM/SIGHUP through a signalfd; the
+	 * threads created below inherit the blocked mask and never see them. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_signals, &old);
+	sig_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+	if (sig_fd < 0 || vcpu_signals_init()) {
+		log_err("cannot set up signal handling: %s", strerror(errno));
+		err = -errno;
+	}
+	if (!err)
+		err = console_start(&vm->console, vm->com1);
+	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
+		err = vcpu_start(&vm->vcpus[i]);
+	if (err)
+		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_SETUP_FAILED, "start-up failed");
+	else
+		vm_wait(vm, sig_fd);
+
+	atomic_store(&vm->stopping, true);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+	console_stop(&vm->console);
+	if (sig_fd >= 0)
+		close(sig_fd);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+
+	if (vm->stop_kind == VM_STOP_SIGNAL)
+		log_info("%s", vm->stop_why);
+	else if (vm->stop_kind == VM_STOP_CRASH)
+		log_err("guest crashed: %s", vm->stop_why);
+	if (vm->cfg->stats)
+		vm_print_stats(vm);
+	return vm_exit_status(vm);
+}
+
+static int vm_dump_dtb(struct vm *vm, const char *path)
+{
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(vm->fdt, 1, vm->fdt_size, f) != vm->fdt_size) {
+		log_err("cannot write the device tree to '%s': %s", path, strerror(errno));
+		if (f)
+			fclose(f);
+		return VM_EXIT_SETUP_FAILED;
+	}
+	if (fclose(f)) {
+		log_err("cannot write the device tree to '%s': %s", path, strerror(errno));
+		return VM_EXIT_SETUP_FAILED;
+	}
+	return 0;
+}
+
+int vm_main(const struct vm_config *cfg)
+{
+	struct vm *vm = vm_alloc(cfg);
+	int status;
+
+	if (!vm) {
+		log_err("out of memory");
+		return VM_EXIT_SETUP_FAILED;
+	}
+	if (vm_build(vm))
+		status = VM_EXIT_SETUP_FAILED;
+	else if (cfg->show_layout != SHOW_LAYOUT_NONE)
+		status = layout_report_show(stdout, &vm->mem, &vm->kvm,
+					    cfg->show_layout == SHOW_LAYOUT_JSON) ?
+			 VM_EXIT_SETUP_FAILED : 0;
+	else if (cfg->dump_dtb)
+		status = vm_dump_dtb(vm, cfg->dump_dtb);
+	else
+		status = vm_run(vm);
+	vm_destroy(vm);
+	return status;
+}
