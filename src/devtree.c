@@ -18,6 +18,8 @@
 			return r_;         \
 	} while (0)
 
+#define DT_PHANDLE_PIC 1
+
 static int prop_reg64(void *fdt, uint64_t addr, uint64_t size)
 {
 	fdt64_t reg[2] = { cpu_to_fdt64(addr), cpu_to_fdt64(size) };
@@ -77,11 +79,25 @@ static int add_ioport_device(void *fdt, const char *node, const char *compatible
 
 static int add_ioports(void *fdt)
 {
+	/* x86 port I/O is its own address space: no "ranges" into memory. */
 	TRY(fdt_begin_node(fdt, "ioports"));
-	TRY(fdt_property_string(fdt, "compatible", "simple-bus"));
+	TRY(fdt_property_string(fdt, "compatible", "minivmm,io-space"));
 	TRY(fdt_property_u32(fdt, "#address-cells", 1));
 	TRY(fdt_property_u32(fdt, "#size-cells", 1));
-	TRY(fdt_property(fdt, "ranges", NULL, 0));
+
+	{
+		fdt32_t reg[4] = { cpu_to_fdt32(BOARD_PIC1_CMD), cpu_to_fdt32(2),
+				   cpu_to_fdt32(BOARD_PIC2_CMD), cpu_to_fdt32(2) };
+
+		TRY(fdt_begin_node(fdt, "interrupt-controller@20"));
+		TRY(fdt_property_string(fdt, "compatible", "intel,8259"));
+		TRY(fdt_property(fdt, "reg", reg, sizeof(reg)));
+		TRY(fdt_property(fdt, "interrupt-controller", NULL, 0));
+		TRY(fdt_property_u32(fdt, "#address-cells", 0));
+		TRY(fdt_property_u32(fdt, "#interrupt-cells", 1));
+		TRY(fdt_property_u32(fdt, "phandle", DT_PHANDLE_PIC));
+		TRY(fdt_end_node(fdt));
+	}
 
 	TRY(add_ioport_device(fdt, "serial@3f8", "ns16550a", BOARD_COM1_BASE, BOARD_COM1_SIZE));
 	TRY(fdt_property_u32(fdt, "interrupts", BOARD_COM1_GSI));
@@ -118,6 +134,7 @@ static int build(void *buf, size_t size, const struct dt_params *p)
 	TRY(fdt_property_u32(buf, "#size-cells", 2));
 	TRY(fdt_property_string(buf, "compatible", "minivmm,pc-lite"));
 	TRY(fdt_property_string(buf, "model", "minivmm pc-lite"));
+	TRY(fdt_property_u32(buf, "interrupt-parent", DT_PHANDLE_PIC));
 
 	TRY(fdt_begin_node(buf, "chosen"));
 	TRY(fdt_property_string(buf, "bootargs", p->bootargs ? p->bootargs : ""));

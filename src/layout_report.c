@@ -179,7 +179,7 @@ static void print_row_sizes(FILE *out, const char *label, const struct layout_re
 		char size[32];
 
 		mem_format_size(*(const uint64_t *)((const char *)&r[i] + field), size, sizeof(size));
-		fprintf(out, "  %-16s", size);
+		fprintf(out, "  %-16s", r[i].ok ? size : "refused");
 	}
 	fputc('\n', out);
 }
@@ -197,8 +197,12 @@ static void print_compare_text(FILE *out, const struct vm_config *cfg,
 	for (unsigned int i = 0; i < n; i++)
 		fprintf(out, "  %-16s", r[i].name);
 	fprintf(out, "\n%-26s", "memory slots");
-	for (unsigned int i = 0; i < n; i++)
-		fprintf(out, "  %-16u", r[i].nr_slots);
+	for (unsigned int i = 0; i < n; i++) {
+		char slots[16];
+
+		snprintf(slots, sizeof(slots), "%u", r[i].nr_slots);
+		fprintf(out, "  %-16s", r[i].ok ? slots : "refused");
+	}
 	fputc('\n', out);
 	print_row_sizes(out, "smallest slot", r, n, offsetof(struct layout_result, smallest));
 	print_row_sizes(out, "largest slot", r, n, offsetof(struct layout_result, largest));
@@ -209,11 +213,11 @@ static void print_compare_text(FILE *out, const struct vm_config *cfg,
 		char t[32];
 
 		snprintf(t, sizeof(t), "%.0f us", r[i].register_us);
-		fprintf(out, "  %-16s", t);
+		fprintf(out, "  %-16s", r[i].ok ? t : "refused");
 	}
 	fprintf(out, "\n%-26s", "guest memory map (e820)");
 	for (unsigned int i = 0; i < n; i++)
-		fprintf(out, "  %-16s", i == 0 ? "reference" :
+		fprintf(out, "  %-16s", !r[i].ok ? "refused" : i == 0 ? "reference" :
 			same_e820(&r[0], &r[i]) ? "same" : "differs");
 	fputc('\n', out);
 }
@@ -226,8 +230,8 @@ static int print_compare_json(FILE *out, const struct vm_config *cfg,
 	int err;
 
 	for (unsigned int i = 0; i < n; i++)
-		json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:b}",
-			"layout", r[i].name, "nr_slots", (json_int_t)r[i].nr_slots,
+		json_array_append_new(arr, json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:f, s:b}",
+			"layout", r[i].name, "ok", r[i].ok, "nr_slots", (json_int_t)r[i].nr_slots,
 			"smallest_slot", (json_int_t)r[i].smallest, "largest_slot", (json_int_t)r[i].largest,
 			"ram_below_4g", (json_int_t)r[i].below_4g, "ram_above_4g", (json_int_t)r[i].above_4g,
 			"register_us", r[i].register_us, "e820_same_as_first", same_e820(&r[0], &r[i])));
@@ -248,16 +252,17 @@ int layout_report_compare(FILE *out, const struct vm_config *cfg)
 
 	if (!r)
 		return 1;
-	for (unsigned int i = 0; i < cfg->nr_compare; i++) {
-		if (measure_layout(cfg, &cfg->compare[i], &r[i], &mmu)) {
-			free(r);
-			return 1;
-		}
-	}
-	if (cfg->json)
-		status = print_compare_json(out, cfg, r, cfg->nr_compare, mmu) ? 1 : 0;
-	else
+	/* A layout the host refuses still gets its column, marked refused
+	 * (the reason is on stderr); the status then says so. */
+	for (unsigned int i = 0; i < cfg->nr_compare; i++)
+		if (measure_layout(cfg, &cfg->compare[i], &r[i], &mmu))
+			status = 2;
+	if (cfg->json) {
+		if (print_compare_json(out, cfg, r, cfg->nr_compare, mmu))
+			status = 1;
+	} else {
 		print_compare_text(out, cfg, r, cfg->nr_compare, mmu);
+	}
 	free(r);
 	return status;
 }

@@ -109,6 +109,8 @@ enum image_kind loader_probe(const uint8_t *buf, size_t len)
 	}
 	if (len >= 0x206 && !memcmp(buf + 0x202, "HdrS", 4))
 		return IMAGE_BZIMAGE;
+	if (len >= SELFMAG && !memcmp(buf, ELFMAG, SELFMAG))
+		return IMAGE_ELF_BAD;
 	return IMAGE_UNKNOWN;
 }
 

@@ -22,6 +22,7 @@ enum image_kind {
 	IMAGE_TEST_GUEST,   /* ELF64 with the minivmm note */
 	IMAGE_ELF_OTHER,    /* ELF64 without it (e.g. a Linux vmlinux) */
 	IMAGE_BZIMAGE,      /* Linux boot protocol ("HdrS") */
+	IMAGE_ELF_BAD,      /* ELF magic, but truncated or not x86-64 ET_EXEC */
 };
 
 struct loaded_image {

@@ -99,7 +99,6 @@ static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 	case VCPU_FAILED:
 		/* Dump now, from the thread that owns the vCPU and while it is
 		 * out of KVM_RUN, before anyone else touches it. */
-		log_err("%s", why);
 		vcpu_dump_state(vcpu, stderr);
 		vm_request_stop(vm, VM_STOP_CRASH, VM_EXIT_GUEST_CRASH, why);
 		break;
@@ -190,6 +189,11 @@ static int vm_load_kernel(struct vm *vm, struct loaded_image *img)
 	case IMAGE_BZIMAGE:
 		log_err("%s: Linux bzImage boot is not supported by this minivmm yet", what);
 		err = -ENOTSUP;
+		break;
+	case IMAGE_ELF_BAD:
+		log_err("%s: truncated or malformed ELF image (minivmm needs a 64-bit "
+			"x86-64 executable)", what);
+		err = -EINVAL;
 		break;
 	case IMAGE_ELF_OTHER:
 		log_err("%s: ELF image without the minivmm test-guest note "
@@ -287,9 +291,12 @@ static int vm_build(struct vm *vm)
 	err = kvm_open(&vm->kvm, cfg->kvm_device);
 	if (!err)
 		err = kvm_create_vm(&vm->kvm);
-	if (!err)
+	if (!err) {
 		err = mem_map_create(&vm->mem, &cfg->layout, cfg->backing, cfg->ram_size,
 				     vm->kvm.max_memslots);
+		/* A layout this host cannot hold is a usage error, not a crash. */
+		vm->config_error = err == -EINVAL || err == -E2BIG;
+	}
 	if (!err)
 		err = vm_register_memory(vm);
 	if (err || cfg->show_layout != SHOW_LAYOUT_NONE)
@@ -506,7 +513,7 @@ int vm_main(const struct vm_config *cfg)
 		return VM_EXIT_SETUP_FAILED;
 	}
 	if (vm_build(vm))
-		status = VM_EXIT_SETUP_FAILED;
+		status = vm->config_error ? VM_EXIT_USAGE : VM_EXIT_SETUP_FAILED;
 	else if (cfg->show_layout != SHOW_LAYOUT_NONE)
 		status = layout_report_show(stdout, &vm->mem, &vm->kvm,
 					    cfg->show_layout == SHOW_LAYOUT_JSON) ?

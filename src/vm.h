@@ -58,6 +58,7 @@ struct vm {
 	uint64_t boot_end;           /* end of the boot structures */
 	uint64_t boot_entry;
 	struct vcpu_host vcpu_host;
+	bool config_error;           /* the build failed on a bad configuration */
 };
 
 /* Runs the configured VM to completion; returns the process exit status. */

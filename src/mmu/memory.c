@@ -191,7 +191,7 @@ static int check_sizes(const struct mem_layout_spec *spec, enum mem_backing back
 		return -EINVAL;
 	}
 	if (spec->kind == MEM_LAYOUT_SINGLE && ram_size > BOARD_MMIO_HOLE_START) {
-		log_err("-m %s does not fit below the 32-bit MMIO hole at 3 GiB with "
+		log_err("%s of RAM does not fit below the 32-bit MMIO hole at 3 GiB with "
 			"--mem-layout single; use --mem-layout split", buf);
 		return -EINVAL;
 	}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install everything minivmm needs to build, test and benchmark on Debian 12.
+# Idempotent: does nothing when every package is already installed.
+set -euo pipefail
+
+packages=(
+  gcc libc6-dev binutils make pkg-config meson ninja-build python3
+  linux-libc-dev libfdt-dev liburing-dev libcmocka-dev libjansson-dev
+  device-tree-compiler
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "setup: installing ${missing[*]}"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

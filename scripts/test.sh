@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Quick start 2: set up, build with -Werror, run every test suite, then run
+# the unit and guest suites again under AddressSanitizer + UBSan.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+
+run_suites() { # build-dir, meson-setup-args..., then -- suites
+  local dir=$1; shift
+  local args=()
+  while [ $# -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+  shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    meson setup "$dir" "${args[@]}" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+  fi
+  ninja -C "$dir" || return 1
+  local suites=()
+  for s in "$@"; do suites+=(--suite "$s"); done
+  meson test -C "$dir" --print-errorlogs "${suites[@]}"
+}
+
+status=0
+run_suites build-test -Dwerror=true -Dtests=enabled -- unit guest || status=1
+run_suites build-asan -Dwerror=true -Dtests=enabled -Db_sanitize=address,undefined \
+  -Db_lundef=false -Dguest_timeout_scale=3 -- unit guest || status=1
+
+# One closing line for CI, counted from meson's own logs.
+python3 - build-test build-asan <<'PY'
+import json, sys, os
+passed = failed = skipped = 0
+for d in sys.argv[1:]:
+    p = os.path.join(d, "meson-logs", "testlog.json")
+    if not os.path.exists(p):
+        continue
+    for line in open(p):
+        r = json.loads(line).get("result")
+        if r in ("OK", "EXPECTEDFAIL"): passed += 1
+        elif r == "SKIP": skipped += 1
+        else: failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
