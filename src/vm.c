@@ -121,14 +121,21 @@ static int vm_register_memory(struct vm *vm)
 	return 0;
 }
 
-static int vm_add_device(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
-			 struct device *dev)
+/* The VM owns every device it creates (destroyed in reverse at teardown). */
+static struct device *vm_own(struct vm *vm, struct device *dev)
+{
+	if (dev && vm->nr_devices < sizeof(vm->devices) / sizeof(vm->devices[0]))
+		vm->devices[vm->nr_devices++] = dev;
+	return dev;
+}
+
+static int vm_place(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
+		    struct device *dev)
 {
 	int err;
 
 	if (!dev)
 		return -ENOMEM;
-	vm->devices[vm->nr_devices++] = dev;
 	err = bus_insert(bus, base, len, dev);
 	if (err)
 		log_err("cannot place %s at %s 0x%llx: %s", dev->name, bus->name,
@@ -142,29 +149,36 @@ static int vm_create_devices(struct vm *vm)
 	struct irq_line com1_irq = { .set = irq_set, .ctx = vm, .gsi = BOARD_COM1_GSI };
 	struct power_ctl power = { .request = power_request, .ctx = vm };
 	struct byte_sink out = console_sink(&vm->console);
+	struct device *kbd_data = NULL, *kbd_cmd = NULL, *post_dev = NULL;
 	struct i8042 *kbc;
 	int err;
 
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	vm->com1 = uart_create("com1", &com1_irq, &out);
-	err = vm_add_device(vm, &vm->pio, BOARD_COM1_BASE, BOARD_COM1_SIZE,
-			    vm->com1 ? uart_device(vm->com1) : NULL);
-	if (err)
-		return err;
-	kbc = i8042_create(&power);
-	if (!kbc)
+	if (!vm->com1)
 		return -ENOMEM;
-	err = vm_add_device(vm, &vm->pio, BOARD_I8042_DATA, 1, i8042_data_device(kbc));
+	uart_hold_input(vm->com1);
+	err = vm_place(vm, &vm->pio, BOARD_COM1_BASE, BOARD_COM1_SIZE,
+		       vm_own(vm, uart_device(vm->com1)));
+	kbc = i8042_create(&power);
+	if (kbc) {
+		kbd_data = vm_own(vm, i8042_data_device(kbc));
+		kbd_cmd = vm_own(vm, i8042_cmd_device(kbc));
+	}
 	if (!err)
-		err = vm_add_device(vm, &vm->pio, BOARD_I8042_CMD, 1, i8042_cmd_device(kbc));
+		err = vm_place(vm, &vm->pio, BOARD_I8042_DATA, 1, kbd_data);
 	if (!err)
-		err = vm_add_device(vm, &vm->pio, BOARD_DEBUG_EXIT_PORT, 1, debug_exit_create(&power));
-	if (err)
-		return err;
+		err = vm_place(vm, &vm->pio, BOARD_I8042_CMD, 1, kbd_cmd);
+	if (!err)
+		err = vm_place(vm, &vm->pio, BOARD_DEBUG_EXIT_PORT, 1,
+			       vm_own(vm, debug_exit_create(&power)));
 	vm->post = post_create();
-	return vm_add_device(vm, &vm->pio, BOARD_POST_PORT, 1,
-			     vm->post ? post_device(vm->post) : NULL);
+	if (vm->post)
+		post_dev = vm_own(vm, post_device(vm->post));
+	if (!err)
+		err = vm_place(vm, &vm->pio, BOARD_POST_PORT, 1, post_dev);
+	return err;
 }
 
 static int vm_load_kernel(struct vm *vm, struct loaded_image *img)

@@ -85,8 +85,13 @@ struct device *uart_device(struct uart *uart);
  * byte when FIFOs are disabled) and returns that count; never overruns. */
 size_t uart_receive(struct uart *uart, const uint8_t *buf, size_t len);
 
-/* Called (from the vCPU thread) whenever the guest frees receive space, so
- * the console can push more input. */
+/* Make uart_receive() accept nothing until the guest is listening (it set
+ * IER.RDI, or polls LSR with the receiver empty), so host input is not lost
+ * to the guest's own FIFO resets while it programs the UART. */
+void uart_hold_input(struct uart *uart);
+
+/* Called (from the vCPU thread) whenever the guest frees receive space or
+ * starts listening, so the console can push more input. */
 void uart_set_rx_space_notify(struct uart *uart, void (*fn)(void *ctx),
 			      void *ctx);
 
