@@ -19,6 +19,15 @@ run_suites() { # build-dir, meson-setup-args..., then -- suites
   meson test -C "$dir" --print-errorlogs "${suites[@]}"
 }
 
+# Give the hugetlb tests a small pool of 2 MiB pages for this run (root
+# only), and put the host's setting back afterwards.
+hp=/proc/sys/vm/nr_hugepages
+if [ -w "$hp" ] && [ "$(cat "$hp")" -lt 192 ]; then
+  old_hp=$(cat "$hp")
+  echo 192 > "$hp" 2>/dev/null || true
+  trap 'echo "$old_hp" > "$hp"' EXIT
+fi
+
 status=0
 run_suites build-test -Dwerror=true -Dtests=enabled -- unit guest || status=1
 run_suites build-asan -Dwerror=true -Dtests=enabled -Db_sanitize=address,undefined \
