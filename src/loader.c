@@ -66,6 +66,7 @@ static const Elf64_Ehdr *elf64_header(const uint8_t *buf, size_t len)
 	    eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64 || eh->e_type != ET_EXEC ||
 	    eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
+	    eh->e_phoff % _Alignof(Elf64_Phdr) ||
 	    eh->e_phoff > len || (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff)
 		return NULL;
 	return eh;
@@ -75,7 +76,7 @@ static int has_minivmm_note(const uint8_t *buf, size_t len, const Elf64_Phdr *ph
 {
 	uint64_t off = ph->p_offset, end;
 
-	if (off > len || ph->p_filesz > len - off)
+	if (off % _Alignof(Elf64_Nhdr) || off > len || ph->p_filesz > len - off)
 		return 0;
 	end = off + ph->p_filesz;
 	while (end - off >= sizeof(Elf64_Nhdr)) {

@@ -37,17 +37,18 @@ const char *exit_reason_name(uint32_t reason)
 
 static enum vcpu_action handle_io(struct kvm_run *run, size_t run_size, struct exit_ctx *ctx)
 {
-	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	uint8_t *data;
 	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
 	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	if (run->io.size == 0 || run->io.size > 4 ||
+	if ((run->io.size != 1 && run->io.size != 2 && run->io.size != 4) ||
 	    run->io.data_offset > run_size || bytes > run_size - run->io.data_offset) {
 		snprintf(ctx->why, sizeof(ctx->why),
 			 "malformed I/O exit (port 0x%x size %u count %u)",
 			 run->io.port, run->io.size, run->io.count);
 		return VCPU_FAILED;
 	}
+	data = (uint8_t *)run + run->io.data_offset;
 	/* A rep ins/outs exits once for up to a page of items. */
 	for (uint32_t i = 0; i < run->io.count; i++)
 		bus_access(ctx->pio, run->io.port, data + (size_t)i * run->io.size,

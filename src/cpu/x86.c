@@ -42,7 +42,7 @@ static int write_gdt_tss(const struct mem_map *mem)
 
 int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t *boot_end)
 {
-	uint64_t nr_pd = (map_top + BOARD_GiB - 1) / BOARD_GiB;
+	uint64_t nr_pd = map_top / BOARD_GiB + (map_top % BOARD_GiB != 0);
 	uint64_t *pml4, *pdpt, *pd;
 	int err;
 

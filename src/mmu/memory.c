@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,7 +187,7 @@ static int check_sizes(const struct mem_layout_spec *spec, enum mem_backing back
 		return -EINVAL;
 	}
 	/* Guest-physical addresses must stay below 2^46 (a common MAXPHYADDR). */
-	if (ram_size > (1ULL << 46) - BOARD_HIGH_RAM_START) {
+	if (ram_size > (1ULL << 46) - (BOARD_MMIO_HOLE_END - BOARD_MMIO_HOLE_START)) {
 		log_err("memory size %s exceeds what minivmm can place (64 TiB)", buf);
 		return -EINVAL;
 	}
@@ -322,8 +323,11 @@ static int alloc_host(struct mem_map *map)
 		map->map_size = size;
 		break;
 	case MEM_BACKING_MEMFD:
-		map->memfd = memfd_create("minivmm-ram", MFD_CLOEXEC);
-		if (map->memfd < 0 || ftruncate(map->memfd, (off_t)size)) {
+		/* Sealed against resizing: a process we share the fd with
+		 * must not be able to make our guest-RAM accesses SIGBUS. */
+		map->memfd = memfd_create("minivmm-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+		if (map->memfd < 0 || ftruncate(map->memfd, (off_t)size) ||
+		    fcntl(map->memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW)) {
 			int err = -errno;
 
 			log_err("--mem-backing memfd: %s", strerror(errno));

@@ -1,0 +1,344 @@
+// SPDX-License-Identifier: MIT
+/* Command line -> struct vm_config: accepted spellings and refusals. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "board.h"
+#include "cli.h"
+
+#define MiB BOARD_MiB
+#define GiB BOARD_GiB
+
+/* parse(&cfg, "-m", "512M") runs cli_parse on { "minivmm", "-m", "512M", NULL }. */
+#define ARGV(...) ((char *[]){ "minivmm", __VA_ARGS__, NULL })
+#define ARGC(...) ((int)(sizeof((char *[]){ "minivmm", __VA_ARGS__ }) / sizeof(char *)))
+#define parse(cfg, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (cfg))
+
+static void assert_refused_argv(int argc, char **argv)
+{
+	struct vm_config cfg;
+
+	if (cli_parse(argc, argv, &cfg) != -EINVAL)
+		fail_msg("argument %d ('%s'...) was not refused", argc - 1,
+			 argc > 1 ? argv[1] : "");
+}
+
+#define assert_refused(...) assert_refused_argv(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+static void test_defaults(void **state)
+{
+	char *argv[] = { "minivmm", NULL };
+	struct vm_config cfg, def;
+
+	memset(&cfg, 0x5A, sizeof(cfg));
+	assert_int_equal(cli_parse(1, argv, &cfg), 0);
+	assert_int_equal(cfg.command, CMD_RUN);
+	assert_int_equal(cfg.ram_size, 256 * MiB);
+	assert_int_equal(cfg.nr_vcpus, 1);
+	assert_null(cfg.kernel);
+	assert_null(cfg.initrd);
+	assert_null(cfg.append);
+	assert_null(cfg.dump_dtb);
+	assert_int_equal(cfg.layout.kind, MEM_LAYOUT_SPLIT);
+	assert_int_equal(cfg.backing, MEM_BACKING_ANON);
+	assert_int_equal(cfg.show_layout, SHOW_LAYOUT_NONE);
+	assert_false(cfg.stats);
+	assert_false(cfg.json);
+	assert_string_equal(cfg.kvm_device, "/dev/kvm");
+	assert_int_equal(cfg.nr_compare, 0);
+
+	cli_defaults(&def);
+	assert_int_equal(def.ram_size, cfg.ram_size);
+	assert_int_equal(def.nr_vcpus, cfg.nr_vcpus);
+	assert_int_equal(def.layout.kind, cfg.layout.kind);
+}
+
+static void test_memory_sizes(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "-m", "512M"), 0);
+	assert_int_equal(cfg.ram_size, 512 * MiB);
+	assert_int_equal(parse(&cfg, "-m", "2G"), 0);
+	assert_int_equal(cfg.ram_size, 2 * GiB);
+	assert_int_equal(parse(&cfg, "-m", "1024"), 0); /* MiB, as QEMU */
+	assert_int_equal(cfg.ram_size, GiB);
+	assert_int_equal(parse(&cfg, "-m", "size=1G"), 0);
+	assert_int_equal(cfg.ram_size, GiB);
+	assert_int_equal(parse(&cfg, "-m", "size=768"), 0);
+	assert_int_equal(cfg.ram_size, 768 * MiB);
+	/* The last one wins. */
+	assert_int_equal(parse(&cfg, "-m", "1G", "-m", "3G"), 0);
+	assert_int_equal(cfg.ram_size, 3 * GiB);
+}
+
+static void test_memory_refusals(void **state)
+{
+	assert_refused("-m", "0");
+	assert_refused("-m", "size=0");
+	assert_refused("-m", "");
+	assert_refused("-m", "size=");
+	assert_refused("-m", "1.5G");
+	assert_refused("-m", "lots");
+	assert_refused("-m", "99999999999999999999");
+	assert_refused("-m", "18446744073709551615"); /* in MiB: overflows */
+}
+
+static void test_dash_spellings(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "--m=2G"), 0);
+	assert_int_equal(cfg.ram_size, 2 * GiB);
+	assert_int_equal(parse(&cfg, "-m=3G"), 0);
+	assert_int_equal(cfg.ram_size, 3 * GiB);
+	assert_int_equal(parse(&cfg, "--m", "64M"), 0);
+	assert_int_equal(cfg.ram_size, 64 * MiB);
+
+	assert_int_equal(parse(&cfg, "-kernel", "guest.elf"), 0);
+	assert_string_equal(cfg.kernel, "guest.elf");
+	assert_int_equal(parse(&cfg, "--kernel", "other.elf"), 0);
+	assert_string_equal(cfg.kernel, "other.elf");
+	assert_int_equal(parse(&cfg, "--kernel=third.elf"), 0);
+	assert_string_equal(cfg.kernel, "third.elf");
+	/* "=" inside the value belongs to the value. */
+	assert_int_equal(parse(&cfg, "--append=a=b c=d"), 0);
+	assert_string_equal(cfg.append, "a=b c=d");
+	/* A value may itself start with a dash. */
+	assert_int_equal(parse(&cfg, "-append", "-x"), 0);
+	assert_string_equal(cfg.append, "-x");
+	assert_int_equal(parse(&cfg, "-append", ""), 0);
+	assert_string_equal(cfg.append, "");
+}
+
+static void test_other_values(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "-initrd", "rd.img", "-append", "console=ttyS0 quiet",
+			       "--dump-dtb", "out.dtb", "--kvm-device", "/dev/null", "--stats"), 0);
+	assert_string_equal(cfg.initrd, "rd.img");
+	assert_string_equal(cfg.append, "console=ttyS0 quiet");
+	assert_string_equal(cfg.dump_dtb, "out.dtb");
+	assert_string_equal(cfg.kvm_device, "/dev/null");
+	assert_true(cfg.stats);
+	assert_int_equal(cfg.command, CMD_RUN);
+}
+
+static void test_smp(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "-smp", "2"), 0);
+	assert_int_equal(cfg.nr_vcpus, 2);
+	assert_int_equal(parse(&cfg, "-smp", "cpus=4"), 0);
+	assert_int_equal(cfg.nr_vcpus, 4);
+	assert_int_equal(parse(&cfg, "--smp=8"), 0);
+	assert_int_equal(cfg.nr_vcpus, 8);
+	assert_int_equal(parse(&cfg, "-smp", "1"), 0);
+	assert_int_equal(cfg.nr_vcpus, 1);
+	assert_int_equal(parse(&cfg, "-smp", "255"), 0);
+	assert_int_equal(cfg.nr_vcpus, 255);
+}
+
+static void test_smp_refusals(void **state)
+{
+	assert_refused("-smp", "0");
+	assert_refused("-smp", "256");
+	assert_refused("-smp", "x");
+	assert_refused("-smp", "");
+	assert_refused("-smp", "2x");
+	assert_refused("-smp", "cpus=");
+	assert_refused("-smp", "cpus=0");
+	assert_refused("-smp", "-1");
+	assert_refused("-smp", "99999999999999999999999");
+	assert_refused("-smp", "4294967297"); /* 2^32 + 1 must not wrap to 1 */
+}
+
+static void test_mem_layout_backing(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "--mem-layout", "chunks:64M"), 0);
+	assert_int_equal(cfg.layout.kind, MEM_LAYOUT_CHUNKS);
+	assert_int_equal(cfg.layout.chunk_size, 64 * MiB);
+	assert_int_equal(parse(&cfg, "--mem-layout=single"), 0);
+	assert_int_equal(cfg.layout.kind, MEM_LAYOUT_SINGLE);
+	assert_int_equal(parse(&cfg, "--mem-backing", "memfd"), 0);
+	assert_int_equal(cfg.backing, MEM_BACKING_MEMFD);
+	assert_int_equal(parse(&cfg, "--mem-backing=hugetlb"), 0);
+	assert_int_equal(cfg.backing, MEM_BACKING_HUGETLB);
+
+	assert_refused("--mem-layout", "chunks:0");
+	assert_refused("--mem-layout", "chunks:");
+	assert_refused("--mem-layout", "banana");
+	assert_refused("--mem-layout=");
+	assert_refused("--mem-backing", "tmpfs");
+	assert_refused("--mem-backing=");
+}
+
+static void test_show_layout(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "--show-layout"), 0);
+	assert_int_equal(cfg.show_layout, SHOW_LAYOUT_TEXT);
+	assert_int_equal(parse(&cfg, "--show-layout=json"), 0);
+	assert_int_equal(cfg.show_layout, SHOW_LAYOUT_JSON);
+	assert_int_equal(parse(&cfg, "--show-layout=text"), 0);
+	assert_int_equal(cfg.show_layout, SHOW_LAYOUT_TEXT);
+	assert_refused("--show-layout=xml");
+	assert_refused("--show-layout=");
+	/* The value is optional, so only "=" attaches one: "json" is stray. */
+	assert_refused("--show-layout", "json");
+}
+
+static void test_flag_with_value_refused(void **state)
+{
+	assert_refused("--stats=1");
+	assert_refused("--stats=");
+	assert_refused("--help=me");
+	assert_refused("-V=1");
+	assert_refused("--json=yes");
+}
+
+static void test_missing_value(void **state)
+{
+	assert_refused("-m");
+	assert_refused("-smp");
+	assert_refused("--kernel");
+	assert_refused("-append");
+	assert_refused("--mem-layout");
+	assert_refused("--dump-dtb");
+	assert_refused("-m", "1G", "--kvm-device");
+}
+
+static void test_unknown_and_stray(void **state)
+{
+	assert_refused("--frobnicate");
+	assert_refused("-x");
+	assert_refused("--");
+	assert_refused("-");
+	assert_refused("---m", "1G");
+	assert_refused("--M", "1G"); /* names are case-sensitive */
+	assert_refused("--mem", "1G"); /* no prefix matching */
+	assert_refused("--kernelx=a");
+	assert_refused("guest.elf");
+	assert_refused("-m", "1G", "extra");
+	/* compare-layouts is a command only in first place. */
+	assert_refused("-m", "1G", "compare-layouts", "split", "single");
+}
+
+static void test_compare_layouts(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "compare-layouts", "split", "chunks:64M", "-m", "4G",
+			       "--json"), 0);
+	assert_int_equal(cfg.command, CMD_COMPARE_LAYOUTS);
+	assert_int_equal(cfg.nr_compare, 2);
+	assert_int_equal(cfg.compare[0].kind, MEM_LAYOUT_SPLIT);
+	assert_int_equal(cfg.compare[1].kind, MEM_LAYOUT_CHUNKS);
+	assert_int_equal(cfg.compare[1].chunk_size, 64 * MiB);
+	assert_int_equal(cfg.ram_size, 4 * GiB);
+	assert_true(cfg.json);
+
+	/* Options may come first; at most CONFIG_MAX_COMPARE layouts. */
+	assert_int_equal(parse(&cfg, "compare-layouts", "--mem-backing", "memfd", "single",
+			       "split", "chunks:1G", "chunks:2M", "chunks:4K", "split",
+			       "single", "chunks:8M"), 0);
+	assert_int_equal(cfg.nr_compare, CONFIG_MAX_COMPARE);
+	assert_int_equal(cfg.backing, MEM_BACKING_MEMFD);
+	assert_int_equal(cfg.compare[3].chunk_size, 2 * MiB);
+	assert_false(cfg.json);
+}
+
+static void test_compare_layouts_refusals(void **state)
+{
+	assert_refused("compare-layouts");
+	assert_refused("compare-layouts", "split");
+	assert_refused("compare-layouts", "split", "-m", "4G");
+	assert_refused("compare-layouts", "split", "weird");
+	assert_refused("compare-layouts", "split", "chunks:0");
+	assert_refused("compare-layouts", "single", "split", "chunks:1G", "chunks:2M",
+		       "chunks:4K", "split", "single", "chunks:8M", "split");
+}
+
+static void test_help_version(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "--help"), 0);
+	assert_int_equal(cfg.command, CMD_HELP);
+	assert_int_equal(parse(&cfg, "-h"), 0);
+	assert_int_equal(cfg.command, CMD_HELP);
+	assert_int_equal(parse(&cfg, "-help"), 0);
+	assert_int_equal(cfg.command, CMD_HELP);
+	assert_int_equal(parse(&cfg, "-V"), 0);
+	assert_int_equal(cfg.command, CMD_VERSION);
+	assert_int_equal(parse(&cfg, "--version"), 0);
+	assert_int_equal(cfg.command, CMD_VERSION);
+	assert_int_equal(parse(&cfg, "-m", "1G", "--help"), 0);
+	assert_int_equal(cfg.command, CMD_HELP);
+}
+
+static void test_parse_resets_config(void **state)
+{
+	struct vm_config cfg;
+
+	/* Each parse starts from the defaults, not from the last result. */
+	assert_int_equal(parse(&cfg, "-m", "2G", "--stats", "-kernel", "k"), 0);
+	assert_int_equal(parse(&cfg, "-smp", "2"), 0);
+	assert_int_equal(cfg.ram_size, 256 * MiB);
+	assert_false(cfg.stats);
+	assert_null(cfg.kernel);
+}
+
+static void test_usage(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	cli_usage(f);
+	fclose(f);
+	assert_non_null(strstr(text, "usage: minivmm"));
+	assert_non_null(strstr(text, "-smp"));
+	assert_non_null(strstr(text, "--mem-layout"));
+	assert_non_null(strstr(text, "compare-layouts"));
+	free(text);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_memory_sizes),
+		cmocka_unit_test(test_memory_refusals),
+		cmocka_unit_test(test_dash_spellings),
+		cmocka_unit_test(test_other_values),
+		cmocka_unit_test(test_smp),
+		cmocka_unit_test(test_smp_refusals),
+		cmocka_unit_test(test_mem_layout_backing),
+		cmocka_unit_test(test_show_layout),
+		cmocka_unit_test(test_flag_with_value_refused),
+		cmocka_unit_test(test_missing_value),
+		cmocka_unit_test(test_unknown_and_stray),
+		cmocka_unit_test(test_compare_layouts),
+		cmocka_unit_test(test_compare_layouts_refusals),
+		cmocka_unit_test(test_help_version),
+		cmocka_unit_test(test_parse_resets_config),
+		cmocka_unit_test(test_usage),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
