@@ -45,6 +45,10 @@ static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
 		snprintf(vm->stop_why, sizeof(vm->stop_why), "%s", why ? why : "");
 	}
 	pthread_mutex_unlock(&vm->stop_lock);
+	/* A vCPU that caused the stop (debug-exit, reset) must not run on:
+	 * it checks this flag before re-entering KVM_RUN.  The main thread
+	 * kicks the others. */
+	atomic_store(&vm->stopping, true);
 	r = write(vm->stop_fd, &one, sizeof(one));
 	(void)r;
 }

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""End-to-end checks of minivmm's own behaviour (not a guest's): the console
+on a real terminal, the layout reports, the device-tree dump, and the exit
+statuses for bad input.  One case per invocation:
+
+  test_vmm.py MINIVMM GUEST_DIR CASE
+
+Exits 0 on success, 1 with an explanation on failure, 77 (skip) when a case
+needs /dev/kvm and it is unusable.
+"""
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+
+SKIP = 77
+
+
+class Failure(Exception):
+    pass
+
+
+def kvm_usable():
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+        return True
+    except OSError:
+        return False
+
+
+def run(vmm, args, timeout=60, stdin=subprocess.DEVNULL):
+    p = subprocess.run([vmm] + args, stdin=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect(cond, what, out="", err=""):
+    if not cond:
+        raise Failure(f"{what}\n--- stdout ---\n{out[-2000:]}\n--- stderr ---\n{err[-2000:]}")
+
+
+def expect_run(vmm, args, status, stdout=(), stderr=(), timeout=60):
+    st, out, err = run(vmm, args, timeout)
+    expect(st == status, f"minivmm {' '.join(args)}: status {st}, expected {status}", out, err)
+    for s in stdout:
+        expect(s in out, f"stdout lacks {s!r}", out, err)
+    for s in stderr:
+        expect(s.lower() in err.lower(), f"stderr lacks {s!r}", out, err)
+    return out, err
+
+
+# ---- cases needing no KVM --------------------------------------------------
+
+def case_usage_errors(vmm, guests):
+    expect_run(vmm, ["--frobnicate"], 2, stderr=["unknown option '--frobnicate'"])
+    expect_run(vmm, ["-m", "lots"], 2, stderr=["not a memory size"])
+    expect_run(vmm, ["-smp", "0"], 2, stderr=["-smp"])
+    expect_run(vmm, ["--mem-layout", "chunks:"], 2, stderr=["--mem-layout"])
+    expect_run(vmm, ["-kernel"], 2, stderr=["needs a value"])
+    out, _ = expect_run(vmm, ["--help"], 0)
+    expect("--mem-layout" in out and "Ctrl-A x" in out, "help text incomplete", out)
+    out, _ = expect_run(vmm, ["--version"], 0)
+    expect(out.startswith("minivmm "), "version line", out)
+
+
+# ---- cases needing KVM -----------------------------------------------------
+
+def case_bad_kernel_files(vmm, guests):
+    with tempfile.TemporaryDirectory() as d:
+        trunc = os.path.join(d, "trunc.elf")
+        with open(os.path.join(guests, "hello.elf"), "rb") as f:
+            data = f.read()
+        with open(trunc, "wb") as f:
+            f.write(data[:100])
+        junk = os.path.join(d, "junk")
+        with open(junk, "wb") as f:
+            f.write(b"not a kernel\n" * 100)
+        empty = os.path.join(d, "empty")
+        open(empty, "wb").close()
+        expect_run(vmm, ["-kernel", os.path.join(d, "missing")], 1, stderr=["cannot open"])
+        expect_run(vmm, ["-kernel", trunc], 1, stderr=["truncated or malformed ELF"])
+        expect_run(vmm, ["-kernel", junk], 1, stderr=["unrecognised kernel format"])
+        expect_run(vmm, ["-kernel", empty], 1, stderr=["not a regular, non-empty file"])
+        expect_run(vmm, ["-kernel", d], 1, stderr=["not a regular"])
+        # A guest that does not fit in RAM.
+        expect_run(vmm, ["-m", "1M"], 2, stderr=["too small"])
+
+
+def case_show_layout(vmm, guests):
+    out, _ = expect_run(vmm, ["-m", "3200M", "--show-layout"], 0,
+                        stdout=["memory layout split, backing anon: 3200 MiB of RAM in 2 slots",
+                                "0x0000000100000000  0x0000000107ffffff     128 MiB",
+                                "guest memory map (e820):"])
+    out, _ = expect_run(vmm, ["-m", "3200M", "--mem-layout", "chunks:512M",
+                              "--show-layout=json"], 0)
+    j = json.loads(out)
+    expect(j["layout"] == "chunks:512M" and j["nr_slots"] == 7, "json slot count", out)
+    expect(sum(s["size"] for s in j["slots"]) == 3200 << 20, "json slot sizes", out)
+    expect(all(a["gpa_end"] < b["gpa"] for a, b in zip(j["slots"], j["slots"][1:])),
+           "json slots sorted and disjoint", out)
+    expect(j["slots"][6]["gpa"] == 1 << 32, "high chunk starts at 4 GiB", out)
+    usable = sum(e["size"] for e in j["e820"] if e["type"] == "usable")
+    # All RAM but the EBDA and the BIOS area below 1 MiB.
+    expect(usable == (3200 << 20) - (0xA0000 - 0x9FC00) - (0x100000 - 0xA0000),
+           f"e820 usable RAM {usable}", out)
+    expect(j["host_mmu"] in ("vmx+ept", "svm+npt", "kvm-shadow", "pvm", "unknown"), "host mmu", out)
+
+
+def case_compare_layouts(vmm, guests):
+    out, _ = expect_run(vmm, ["compare-layouts", "-m", "3200M", "split", "chunks:64M"], 0,
+                        stdout=["memory slots                2                 50",
+                                "guest memory map (e820)     reference         same"])
+    out, _ = expect_run(vmm, ["compare-layouts", "-m", "3200M", "--json", "split", "single"], 2,
+                        stderr=["mmio hole"])
+    j = json.loads(out)
+    expect([l["ok"] for l in j["layouts"]] == [True, False], "refused layout marked", out)
+
+
+def case_dump_dtb(vmm, guests):
+    with tempfile.TemporaryDirectory() as d:
+        dtb = os.path.join(d, "vm.dtb")
+        expect_run(vmm, ["-m", "3200M", "-smp", "3", "-append", "a=b c", "--dump-dtb", dtb], 0)
+        dts = subprocess.run(["dtc", "-I", "dtb", "-O", "dts", dtb], capture_output=True,
+                             text=True, check=True).stdout
+        for s in ['bootargs = "a=b c";', "memory@0 {", "memory@100000000 {",
+                  "reg = <0x00 0x00 0x00 0xc0000000>;", "reg = <0x01 0x00 0x00 0x8000000>;",
+                  "cpu@2 {", 'compatible = "ns16550a";', "/memreserve/"]:
+            expect(s in dts, f"dts lacks {s!r}", dts)
+
+
+def case_reset(vmm, guests):
+    expect_run(vmm, ["-append", "exit=reset"], 0,
+               stdout=["leaving through the i8042 reset line"])
+    out, _ = expect_run(vmm, ["-append", "exit=reset"], 0)
+    expect("reset was ignored" not in out, "guest ran on after the reset", out)
+
+
+def case_stats(vmm, guests):
+    _, err = expect_run(vmm, ["--stats"], 0,
+                        stderr=["run statistics (host MMU:", "exits seen by minivmm",
+                                "io ", "KVM statistics, non-zero",
+                                "VMM resident memory excluding guest RAM"])
+
+
+def case_sigint(vmm, guests):
+    p = subprocess.Popen([vmm, "-kernel", os.path.join(guests, "bad.elf"), "-append", "mode=loop"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    expect(p.returncode == 130, f"status {p.returncode}, expected 130", out, err)
+    expect("stopped by SIGINT" in err, "no SIGINT message", out, err)
+
+
+def read_until(fd, needle, timeout):
+    buf = b""
+    end = time.time() + timeout
+    while needle not in buf and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if r:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    return buf
+
+
+def case_tty_console(vmm, guests):
+    """On a terminal: raw input reaches the guest, Ctrl-A x quits with 0, and
+    the terminal settings are exactly restored."""
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    p = subprocess.Popen([vmm, "-kernel", os.path.join(guests, "echo.elf")],
+                         stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+    try:
+        got = read_until(master, b"echo: ready", 30)
+        expect(b"echo: ready" in got, "echo guest did not start", got.decode(errors="replace"))
+        raw = termios.tcgetattr(slave)
+        expect(not (raw[3] & termios.ICANON) and not (raw[3] & termios.ECHO),
+               "terminal not in raw mode while running")
+        os.write(master, b"typed\x01\x01!")  # Ctrl-A Ctrl-A sends one Ctrl-A
+        got = read_until(master, b"typed\x01!", 30)
+        expect(b"typed\x01!" in got, "typed bytes not echoed", repr(got))
+        os.write(master, b"\x01x")
+        st = p.wait(timeout=30)
+        err = p.stderr.read().decode()
+        expect(st == 0, f"Ctrl-A x gave status {st}", "", err)
+        after = termios.tcgetattr(slave)
+        expect(after == before, "terminal settings not restored")
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+        os.close(slave)
+
+
+CASES = {
+    "usage-errors": (case_usage_errors, False),
+    "bad-kernel-files": (case_bad_kernel_files, True),
+    "show-layout": (case_show_layout, True),
+    "compare-layouts": (case_compare_layouts, True),
+    "dump-dtb": (case_dump_dtb, True),
+    "reset": (case_reset, True),
+    "stats": (case_stats, True),
+    "sigint": (case_sigint, True),
+    "tty-console": (case_tty_console, True),
+}
+
+
+def main():
+    if len(sys.argv) != 4 or sys.argv[3] not in CASES:
+        sys.exit(f"usage: test_vmm.py MINIVMM GUEST_DIR {{{'|'.join(CASES)}}}")
+    vmm, guests, name = sys.argv[1:]
+    fn, needs_kvm = CASES[name]
+    if needs_kvm and not kvm_usable():
+        print("skip: /dev/kvm is not usable")
+        sys.exit(SKIP)
+    try:
+        fn(vmm, guests)
+    except Failure as e:
+        print(f"FAIL {name}: {e}")
+        sys.exit(1)
+    except subprocess.TimeoutExpired as e:
+        print(f"FAIL {name}: timed out: {e}")
+        sys.exit(1)
+    print(f"ok {name}")
+
+
+if __name__ == "__main__":
+    main()
