@@ -169,6 +169,10 @@ void stats_print_exits(FILE *out, const char *label, const struct exit_stats *st
 		fprintf(out, "    %-32s %" PRIu64 "\n", "port I/O accesses", st->pio_accesses);
 	if (st->mmio_accesses)
 		fprintf(out, "    %-32s %" PRIu64 "\n", "MMIO accesses", st->mmio_accesses);
+	for (unsigned int k = UNEMULATED_INT3; k < UNEMULATED_KINDS; k++)
+		if (st->unemulated[k])
+			fprintf(out, "    %-32s %" PRIu64 "\n", unemulated_kind_name(k),
+				st->unemulated[k]);
 }
 
 int stats_rss_kib(const struct mem_map *mem, uint64_t *vmm_kib, uint64_t *guest_kib)

@@ -101,6 +101,7 @@ static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 		break;
 	case VCPU_SHUTDOWN:
 	case VCPU_FAILED:
+	case VCPU_UNEMULATED:
 		/* Dump now, from the thread that owns the vCPU and while it is
 		 * out of KVM_RUN, before anyone else touches it. */
 		vcpu_dump_state(vcpu, stderr);
@@ -328,6 +329,9 @@ static int vm_build(struct vm *vm)
 		err = vm_setup_boot(vm);
 	if (!err)
 		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
+	if (!err)
+		vm->cpuid_hidden = x86_cpuid_filter_for_host(vm->cpuid,
+							     vm->kvm.mmu_mode == HOST_MMU_PVM);
 	if (!err && !cfg->dump_dtb)
 		err = vm_create_vcpus(vm);
 	return err;
@@ -414,6 +418,9 @@ static void vm_print_stats(struct vm *vm)
 
 	fprintf(stderr, "minivmm: run statistics (host MMU: %s)\n",
 		host_mmu_mode_name(vm->kvm.mmu_mode));
+	if (vm->cpuid_hidden)
+		fprintf(stderr, "  CPUID: XSAVE, AVX*, PKU and SMAP hidden from the guest "
+			"(this host's KVM cannot emulate them in guest ring 0)\n");
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		char label[32];
 

@@ -58,6 +58,7 @@ struct vm {
 	uint64_t boot_end;           /* end of the boot structures */
 	uint64_t boot_entry;
 	struct vcpu_host vcpu_host;
+	unsigned int cpuid_hidden;   /* CPUID entries changed for this host */
 	bool config_error;           /* the build failed on a bad configuration */
 };
 

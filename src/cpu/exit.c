@@ -111,7 +111,8 @@ enum vcpu_action vcpu_handle_exit(struct kvm_run *run, size_t run_size, struct e
 			 "KVM internal error, suberror %u%s", run->internal.suberror,
 			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
 			 " (instruction emulation failed)" : "");
-		return VCPU_FAILED;
+		return run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+		       VCPU_UNEMULATED : VCPU_FAILED;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(ctx->why, sizeof(ctx->why),
 			 "VM entry failed, hardware reason 0x%llx",

@@ -12,6 +12,7 @@
 #include <linux/kvm.h>
 
 #include "bus.h"
+#include "emulate.h"
 
 enum vcpu_action {
 	VCPU_CONTINUE,
@@ -19,6 +20,8 @@ enum vcpu_action {
 	VCPU_RESET,    /* guest requested a reset (KVM system event) */
 	VCPU_SHUTDOWN, /* triple fault */
 	VCPU_FAILED,   /* internal error, failed entry, unknown exit */
+	VCPU_UNEMULATED, /* KVM could not emulate the instruction at RIP; the
+			  * vCPU thread may complete it (emulate.h) */
 };
 
 #define EXIT_REASON_MAX 64
@@ -27,6 +30,7 @@ struct exit_stats {
 	uint64_t by_reason[EXIT_REASON_MAX];
 	uint64_t pio_accesses;  /* I/O items, counting each rep-string element */
 	uint64_t mmio_accesses;
+	uint64_t unemulated[UNEMULATED_KINDS]; /* completed by minivmm, by kind */
 };
 
 struct exit_ctx {

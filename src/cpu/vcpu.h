@@ -37,6 +37,7 @@ struct vcpu {
 	const struct vcpu_host *host;
 	struct exit_ctx exit;          /* owned by the vCPU thread */
 	enum vcpu_action result;       /* why the thread ended */
+	bool guest_smap;               /* SMAP in the CPUID the guest was given */
 };
 
 /* Install the kick signal handler; call once before starting vCPUs. */

@@ -40,6 +40,14 @@ static int write_gdt_tss(const struct mem_map *mem)
 	return mem_write(mem, BOARD_BOOT_GDT, gdt, sizeof(gdt));
 }
 
+int x86_write_linux_gdt(const struct mem_map *mem)
+{
+	uint64_t gdt[7] = { 0, 0, GDT_KCODE64, GDT_KDATA, 0 };
+
+	tss_descriptor(&gdt[5], BOARD_BOOT_TSS, TSS_LIMIT);
+	return mem_write(mem, BOARD_BOOT_GDT, gdt, sizeof(gdt));
+}
+
 int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t *boot_end)
 {
 	uint64_t nr_pd = map_top / BOARD_GiB + (map_top % BOARD_GiB != 0);
@@ -105,6 +113,13 @@ void x86_boot_sregs(struct kvm_sregs *s, int nx)
 	s->efer = X86_EFER_LME | X86_EFER_LMA | (nx ? X86_EFER_NXE : 0);
 }
 
+void x86_linux_sregs(struct kvm_sregs *s, int nx)
+{
+	x86_boot_sregs(s, nx);
+	s->cs.selector = 0x10;
+	s->ds.selector = s->es.selector = s->fs.selector = s->gs.selector = s->ss.selector = 0x18;
+}
+
 void x86_boot_regs(struct kvm_regs *r, uint64_t entry, uint64_t fdt_gpa)
 {
 	memset(r, 0, sizeof(*r));
@@ -157,4 +172,57 @@ int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid)
 	struct kvm_cpuid_entry2 *e = x86_cpuid_find(cpuid, 0x80000001, 0);
 
 	return e && (e->edx & (1u << 20));
+}
+
+/* CPUID bits (SDM vol. 2A, CPUID) the PVM filter removes. */
+#define CPUID1_ECX_FMA      (1u << 12)
+#define CPUID1_ECX_XSAVE    (1u << 26)
+#define CPUID1_ECX_OSXSAVE  (1u << 27)
+#define CPUID1_ECX_AVX      (1u << 28)
+#define CPUID1_ECX_F16C     (1u << 29)
+/* Leaf 7.0 EBX: AVX2, AVX-512 F/DQ/IFMA/PF/ER/CD/BW/VL, SMAP. */
+#define CPUID7_EBX_AVX_ALL  ((1u << 5) | (1u << 16) | (1u << 17) | (1u << 21) | \
+			     (1u << 26) | (1u << 27) | (1u << 28) | (1u << 30) | (1u << 31))
+#define CPUID7_EBX_SMAP     (1u << 20)
+/* Leaf 7.0 ECX: AVX512_VBMI, PKU, OSPKE, VBMI2, VAES, VPCLMULQDQ, VNNI,
+ * BITALG, VPOPCNTDQ. */
+#define CPUID7_ECX_XSAVE_DEP ((1u << 1) | (1u << 3) | (1u << 4) | (1u << 6) | (1u << 9) | \
+			      (1u << 10) | (1u << 11) | (1u << 12) | (1u << 14))
+/* Leaf 7.0 EDX: AVX512_4VNNIW/4FMAPS, VP2INTERSECT, FP16, AMX-BF16/TILE/INT8. */
+#define CPUID7_EDX_XSAVE_DEP ((1u << 2) | (1u << 3) | (1u << 8) | (1u << 23) | \
+			      (1u << 22) | (1u << 24) | (1u << 25))
+
+static unsigned int clear_bits(uint32_t *reg, uint32_t bits)
+{
+	uint32_t old = *reg;
+
+	*reg &= ~bits;
+	return old != *reg;
+}
+
+unsigned int x86_cpuid_filter_for_host(struct kvm_cpuid2 *cpuid, int host_is_pvm)
+{
+	unsigned int changed = 0;
+
+	if (!host_is_pvm)
+		return 0;
+	for (uint32_t i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		if (e->function == 1) {
+			changed += clear_bits(&e->ecx, CPUID1_ECX_XSAVE | CPUID1_ECX_OSXSAVE |
+					      CPUID1_ECX_AVX | CPUID1_ECX_FMA | CPUID1_ECX_F16C);
+		} else if (e->function == 7 && e->index == 0) {
+			changed += clear_bits(&e->ebx, CPUID7_EBX_AVX_ALL | CPUID7_EBX_SMAP);
+			changed += clear_bits(&e->ecx, CPUID7_ECX_XSAVE_DEP);
+			changed += clear_bits(&e->edx, CPUID7_EDX_XSAVE_DEP);
+		} else if (e->function == 7 && e->index == 1) {
+			changed += clear_bits(&e->eax, (1u << 4) | (1u << 5)); /* AVX-VNNI, BF16 */
+		} else if (e->function == 0xD) {
+			/* No XSAVE: the state-component leaf describes nothing. */
+			changed += e->eax || e->ebx || e->ecx || e->edx;
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+		}
+	}
+	return changed;
 }

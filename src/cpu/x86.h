@@ -48,6 +48,14 @@ int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t 
 
 /* Long-mode entry state matching the tables above. */
 void x86_boot_sregs(struct kvm_sregs *sregs, int nx);
+
+/*
+ * The Linux 64-bit boot protocol wants __BOOT_CS = 0x10 and __BOOT_DS = 0x18
+ * (Documentation/arch/x86/boot.rst): rewrite the boot GDT that way and use
+ * these selectors.  Call after x86_write_boot_tables.
+ */
+int x86_write_linux_gdt(const struct mem_map *mem);
+void x86_linux_sregs(struct kvm_sregs *sregs, int nx);
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry, uint64_t fdt_gpa);
 
 struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
@@ -55,6 +63,14 @@ struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t funct
 /* Per-vCPU CPUID: APIC IDs and topology for vcpu_id of nr_vcpus. */
 void x86_cpuid_set_vcpu(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id,
 			unsigned int nr_vcpus);
+/*
+ * Hide from the guest what this host's KVM cannot run.  On PVM hosts guest
+ * ring 0 is emulated and the emulator rejects XSAVE-family instructions and
+ * clac/stac, so XSAVE (and everything that needs it: AVX, AVX-512, AMX,
+ * PKU) and SMAP are removed.  Returns the number of entries changed.
+ */
+unsigned int x86_cpuid_filter_for_host(struct kvm_cpuid2 *cpuid, int host_is_pvm);
+
 /* Whether the CPUID table advertises NX (leaf 0x80000001 EDX bit 20). */
 int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid);
 

@@ -428,8 +428,9 @@ static void test_internal_error(void **state)
 {
 	struct fixture *f = *state;
 
+	/* Emulation failures go back to the vCPU thread to complete. */
 	f->run->internal.suberror = KVM_INTERNAL_ERROR_EMULATION;
-	assert_int_equal(handle_reason(f, KVM_EXIT_INTERNAL_ERROR), VCPU_FAILED);
+	assert_int_equal(handle_reason(f, KVM_EXIT_INTERNAL_ERROR), VCPU_UNEMULATED);
 	assert_why_contains(f, "internal error");
 	assert_why_contains(f, "emulation");
 

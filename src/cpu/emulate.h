@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Instructions some hosts' KVM cannot emulate (KVM_EXIT_INTERNAL_ERROR,
+ * suberror EMULATION) although their architectural result is well defined.
+ * On PVM hosts guest ring 0 is emulated instruction by instruction, and the
+ * emulator rejects e.g. int3, fwait, xrstor and clac; QEMU stops there.
+ * minivmm classifies the instruction at RIP and, where the architecture
+ * says exactly what happens, makes it happen (docs/booting-linux.md).
+ */
+#ifndef MINIVMM_EMULATE_H
+#define MINIVMM_EMULATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum unemulated_kind {
+	UNEMULATED_UNKNOWN,
+	UNEMULATED_INT3,  /* CC: a trap: RIP moves past it, then #BP */
+	UNEMULATED_FWAIT, /* 9B: no unmasked x87 exception can be pending: a no-op */
+	UNEMULATED_UD,    /* #UD at RIP: ud2, or an instruction the guest's CPU lacks */
+	UNEMULATED_KINDS,
+};
+
+struct unemulated {
+	enum unemulated_kind kind;
+	unsigned int len;  /* instruction length, prefixes included */
+	const char *name;  /* "int3", "fwait", "ud2", "xrstor", "clac", ... */
+};
+
+/* What the guest's CPU is configured to have, for the #UD decisions. */
+struct guest_cpu_features {
+	bool smap;     /* CPUID.7.0:EBX[20] as given to the guest */
+	bool osxsave;  /* CR4.OSXSAVE */
+};
+
+/* Classify the instruction bytes at RIP (64-bit mode decoding). */
+void x86_classify_unemulated(const uint8_t *insn, size_t len,
+			     const struct guest_cpu_features *cpu, struct unemulated *out);
+
+const char *unemulated_kind_name(enum unemulated_kind kind);
+
+#endif

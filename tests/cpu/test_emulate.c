@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "emulate.h"
+
+static const struct guest_cpu_features plain = { .smap = false, .osxsave = false };
+static const struct guest_cpu_features full = { .smap = true, .osxsave = true };
+
+static struct unemulated classify(const uint8_t *b, size_t n, const struct guest_cpu_features *c)
+{
+	struct unemulated u;
+
+	x86_classify_unemulated(b, n, c, &u);
+	return u;
+}
+
+static void test_int3_and_fwait(void **state)
+{
+	const uint8_t int3[] = { 0xCC, 0x90 }, fwait[] = { 0x9B }, pfx_int3[] = { 0x66, 0x48, 0xCC };
+	struct unemulated u = classify(int3, sizeof(int3), &plain);
+
+	assert_int_equal(u.kind, UNEMULATED_INT3);
+	assert_int_equal(u.len, 1);
+	assert_string_equal(u.name, "int3");
+	u = classify(fwait, sizeof(fwait), &plain);
+	assert_int_equal(u.kind, UNEMULATED_FWAIT);
+	assert_int_equal(u.len, 1);
+	/* Prefixes and REX count towards the length RIP must skip. */
+	u = classify(pfx_int3, sizeof(pfx_int3), &plain);
+	assert_int_equal(u.kind, UNEMULATED_INT3);
+	assert_int_equal(u.len, 3);
+}
+
+static void test_ud_cases(void **state)
+{
+	const uint8_t ud2[] = { 0x0F, 0x0B }, clac[] = { 0x0F, 0x01, 0xCA };
+	const uint8_t stac[] = { 0x0F, 0x01, 0xCB }, xgetbv[] = { 0x0F, 0x01, 0xD0 };
+	/* xrstor (%rdi) with REX.W: 48 0f ae 2f */
+	const uint8_t xrstor[] = { 0x48, 0x0F, 0xAE, 0x2F }, xsave[] = { 0x0F, 0xAE, 0x27 };
+
+	assert_int_equal(classify(ud2, 2, &plain).kind, UNEMULATED_UD);
+	assert_int_equal(classify(clac, 3, &plain).kind, UNEMULATED_UD);
+	assert_string_equal(classify(clac, 3, &plain).name, "clac");
+	assert_int_equal(classify(stac, 3, &plain).kind, UNEMULATED_UD);
+	assert_int_equal(classify(xgetbv, 3, &plain).kind, UNEMULATED_UD);
+	assert_int_equal(classify(xrstor, 4, &plain).kind, UNEMULATED_UD);
+	assert_string_equal(classify(xrstor, 4, &plain).name, "xrstor");
+	assert_int_equal(classify(xsave, 3, &plain).kind, UNEMULATED_UD);
+	/* With the feature present the instruction is legal: minivmm must not
+	 * invent a #UD, it reports the instruction as unsupported instead. */
+	assert_int_equal(classify(clac, 3, &full).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(xrstor, 4, &full).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(xgetbv, 3, &full).kind, UNEMULATED_UNKNOWN);
+}
+
+static void test_unknown_and_truncated(void **state)
+{
+	const uint8_t mov[] = { 0x48, 0x89, 0xC8 }, fxsave_reg[] = { 0x0F, 0xAE, 0xE8 };
+	const uint8_t only_prefixes[] = { 0x66, 0x66, 0xF3 }, half[] = { 0x0F, 0x01 };
+
+	assert_int_equal(classify(mov, 3, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(fxsave_reg, 3, &plain).kind, UNEMULATED_UNKNOWN); /* lfence */
+	assert_int_equal(classify(only_prefixes, 3, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(half, 2, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(NULL, 0, &plain).kind, UNEMULATED_UNKNOWN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_int3_and_fwait),
+		cmocka_unit_test(test_ud_cases),
+		cmocka_unit_test(test_unknown_and_truncated),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
