@@ -47,6 +47,25 @@
 /* Test-guest ELF segments must load at or above this address. */
 #define BOARD_GUEST_LOAD_MIN    0x100000ULL
 
+/*
+ * Linux boot (docs: the kernel's Documentation/arch/x86/boot.rst).  Both
+ * pages lie below 64 KiB, which Linux reserves for itself; the boot page
+ * tables start at BOARD_BOOT_PML4.  The MP table sits in the BIOS area
+ * that the e820 map reserves.
+ */
+#define BOARD_LINUX_BOOT_PARAMS 0x7000ULL   /* 4 KiB: the "zero page"     */
+#define BOARD_LINUX_CMDLINE     0x8000ULL   /* 4 KiB: NUL-terminated      */
+#define BOARD_LINUX_CMDLINE_MAX 0x1000ULL
+#define BOARD_LINUX_MPTABLE     0xF0000ULL  /* MP floating pointer + table */
+#define BOARD_LINUX_MPTABLE_END 0x100000ULL
+/*
+ * The IOAPIC pin that ISA IRQ 0 (the PIT) is wired to in the MP table: 2,
+ * as on PCs.  KVM's default GSI routing sends GSI 0 to IOAPIC pin 0, so the
+ * VMM must install routing GSI 0 -> IOAPIC pin 2 (as QEMU does); set this
+ * to 0 instead to describe KVM's default routing.
+ */
+#define BOARD_IRQ0_IOAPIC_PIN   2
+
 /* Boot GDT selectors (index << 3 | RPL). */
 #define BOARD_SEL_KCODE         0x08
 #define BOARD_SEL_KDATA         0x10

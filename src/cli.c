@@ -32,10 +32,12 @@ void cli_usage(FILE *out)
 "Machine:\n"
 "  -m SIZE              guest RAM, with K/M/G suffix (no suffix: MiB); default 256M\n"
 "  -smp N               number of vCPUs (also -smp cpus=N); default 1\n"
-"  -kernel FILE         guest to boot (a minivmm test guest ELF); default: the\n"
-"                       embedded demo guest\n"
+"  -kernel FILE         Linux bzImage or vmlinux, or a minivmm test guest ELF;\n"
+"                       default: the embedded demo guest\n"
 "  -initrd FILE         initial ramdisk (Linux guests)\n"
 "  -append STRING       kernel command line / test-guest parameters\n"
+"  --no-host-decompress let a bzImage decompress itself in the guest (default:\n"
+"                       minivmm decompresses it on the host)\n"
 "Memory:\n"
 "  --mem-layout L       single | split (default) | chunks:SIZE\n"
 "  --mem-backing B      anon (default) | thp | hugetlb | memfd\n"
@@ -56,7 +58,7 @@ void cli_usage(FILE *out)
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
-	OPT_VERSION, OPT_JSON,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS,
 };
 
 enum opt_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL /* only as --opt=value */ };
@@ -82,6 +84,7 @@ static const struct {
 	{ "version", OPT_VERSION, ARG_NONE },
 	{ "V", OPT_VERSION, ARG_NONE },
 	{ "json", OPT_JSON, ARG_NONE },
+	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, ARG_NONE },
 };
 
 static int parse_smp(const char *v, unsigned int *out)
@@ -164,6 +167,9 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_JSON:
 		cfg->json = true;
+		return 0;
+	case OPT_NO_HOST_DECOMPRESS:
+		cfg->no_host_decompress = true;
 		return 0;
 	}
 	return -EINVAL;

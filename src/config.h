@@ -36,6 +36,7 @@ struct vm_config {
 	enum show_layout show_layout;
 	const char *dump_dtb;
 	bool stats;
+	bool no_host_decompress;  /* bzImage: run the kernel's own decompressor */
 	bool json;                /* compare-layouts --json */
 	const char *kvm_device;
 	struct mem_layout_spec compare[CONFIG_MAX_COMPARE];

@@ -115,9 +115,60 @@ enum image_kind loader_probe(const uint8_t *buf, size_t len)
 	return IMAGE_UNKNOWN;
 }
 
-static int check_segment(const struct mem_map *mem, const Elf64_Phdr *ph, size_t len,
-			 const char *what)
+bool loader_guest_range_ok(const struct mem_map *mem, uint64_t gpa, uint64_t len)
 {
+	if (len == 0)
+		len = 1;
+	if (gpa > UINT64_MAX - len + 1)
+		return false;
+	for (;;) {
+		const struct mem_slot *s = mem_find_slot(mem, gpa);
+		uint64_t n;
+
+		if (!s)
+			return false;
+		n = s->size - (gpa - s->gpa);
+		if (n >= len)
+			return true;
+		gpa += n;
+		len -= n;
+	}
+}
+
+int loader_guest_copy(const struct mem_map *mem, uint64_t gpa, const void *src,
+		      uint64_t len)
+{
+	const uint8_t *from = src;
+
+	if (len == 0)
+		return 0;
+	if (!loader_guest_range_ok(mem, gpa, len))
+		return -EFAULT;
+	while (len) {
+		const struct mem_slot *s = mem_find_slot(mem, gpa);
+		uint64_t n = s->size - (gpa - s->gpa);
+		uint8_t *dst;
+
+		if (n > len)
+			n = len;
+		dst = mem_gpa_to_hva(mem, gpa, n);
+		if (from) {
+			memcpy(dst, from, n);
+			from += n;
+		} else {
+			memset(dst, 0, n);
+		}
+		gpa += n;
+		len -= n;
+	}
+	return 0;
+}
+
+static int check_segment(const struct mem_map *mem, const Elf64_Phdr *ph, size_t len,
+			 const char *what, bool span_slots)
+{
+	bool fits;
+
 	if (ph->p_offset > len || ph->p_filesz > len - ph->p_offset ||
 	    ph->p_filesz > ph->p_memsz) {
 		log_err("%s: a segment lies outside the file (truncated image?)", what);
@@ -128,59 +179,82 @@ static int check_segment(const struct mem_map *mem, const Elf64_Phdr *ph, size_t
 			what, (unsigned long long)ph->p_paddr);
 		return -EINVAL;
 	}
-	if (!mem_gpa_to_hva(mem, ph->p_paddr, ph->p_memsz)) {
-		log_err("%s: segment [0x%llx, +0x%llx) does not fit in one RAM slot "
+	fits = span_slots ? loader_guest_range_ok(mem, ph->p_paddr, ph->p_memsz)
+			  : mem_gpa_to_hva(mem, ph->p_paddr, ph->p_memsz) != NULL;
+	if (!fits) {
+		log_err("%s: segment [0x%llx, +0x%llx) does not fit in %s "
 			"(is -m large enough?)", what, (unsigned long long)ph->p_paddr,
-			(unsigned long long)ph->p_memsz);
+			(unsigned long long)ph->p_memsz, span_slots ? "RAM" : "one RAM slot");
 		return -EINVAL;
 	}
 	return 0;
 }
 
-int loader_load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,
-			   const char *what, struct loaded_image *out)
+static bool entry_in_exec_segment(const Elf64_Ehdr *eh, const Elf64_Phdr *ph)
+{
+	for (unsigned int i = 0; i < eh->e_phnum; i++)
+		if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X) &&
+		    eh->e_entry >= ph[i].p_paddr && eh->e_entry - ph[i].p_paddr < ph[i].p_memsz)
+			return true;
+	return false;
+}
+
+int loader_load_elf(const struct mem_map *mem, const uint8_t *buf, size_t len,
+		    const char *what, bool span_slots, struct loaded_image *out)
 {
 	const Elf64_Ehdr *eh = elf64_header(buf, len);
 	const Elf64_Phdr *ph;
-	bool entry_ok = false;
+	unsigned int loadable = 0;
 
 	if (!eh) {
 		log_err("%s: not a valid ELF64 x86-64 executable", what);
 		return -EINVAL;
 	}
 	ph = (const Elf64_Phdr *)(buf + eh->e_phoff);
-	out->start = UINT64_MAX;
-	out->end = 0;
+	/* Check everything before writing anything. */
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
-		uint8_t *dst;
 		int err;
 
 		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
 			continue;
-		err = check_segment(mem, &ph[i], len, what);
+		err = check_segment(mem, &ph[i], len, what, span_slots);
 		if (err)
 			return err;
-		dst = mem_gpa_to_hva(mem, ph[i].p_paddr, ph[i].p_memsz);
-		memcpy(dst, buf + ph[i].p_offset, ph[i].p_filesz);
-		memset(dst + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
-		if (ph[i].p_paddr < out->start)
-			out->start = ph[i].p_paddr;
-		if (ph[i].p_paddr + ph[i].p_memsz > out->end)
-			out->end = ph[i].p_paddr + ph[i].p_memsz;
-		/* Test guests run identity-mapped: entry is a physical address. */
-		if (eh->e_entry >= ph[i].p_paddr && eh->e_entry - ph[i].p_paddr < ph[i].p_memsz &&
-		    (ph[i].p_flags & PF_X))
-			entry_ok = true;
+		loadable++;
 	}
-	if (out->end == 0) {
+	if (!loadable) {
 		log_err("%s: no loadable segments", what);
 		return -EINVAL;
 	}
-	if (!entry_ok) {
+	/* Identity-mapped at entry: e_entry is a physical address. */
+	if (!entry_in_exec_segment(eh, ph)) {
 		log_err("%s: entry point 0x%llx is not inside an executable segment", what,
 			(unsigned long long)eh->e_entry);
 		return -EINVAL;
 	}
+	out->start = UINT64_MAX;
+	out->end = 0;
+	for (unsigned int i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *p = &ph[i];
+
+		if (p->p_type != PT_LOAD || p->p_memsz == 0)
+			continue;
+		/* Checked above: neither copy can fail. */
+		if (loader_guest_copy(mem, p->p_paddr, buf + p->p_offset, p->p_filesz) ||
+		    loader_guest_copy(mem, p->p_paddr + p->p_filesz, NULL,
+				      p->p_memsz - p->p_filesz))
+			return -EFAULT;
+		if (p->p_paddr < out->start)
+			out->start = p->p_paddr;
+		if (p->p_paddr + p->p_memsz > out->end)
+			out->end = p->p_paddr + p->p_memsz;
+	}
 	out->entry = eh->e_entry;
 	return 0;
+}
+
+int loader_load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,
+			   const char *what, struct loaded_image *out)
+{
+	return loader_load_elf(mem, buf, len, what, false, out);
 }

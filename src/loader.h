@@ -7,6 +7,7 @@
 #ifndef MINIVMM_LOADER_H
 #define MINIVMM_LOADER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,5 +41,26 @@ enum image_kind loader_probe(const uint8_t *buf, size_t len);
  * misplaced image (the reason is logged, naming `what`). */
 int loader_load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,
 			   const char *what, struct loaded_image *out);
+
+/*
+ * The ELF loader both test guests and Linux vmlinux images use: copies every
+ * PT_LOAD of an ELF64 x86-64 executable to its p_paddr (at or above
+ * BOARD_GUEST_LOAD_MIN), zeroes its bss, and checks that e_entry lies in an
+ * executable segment.  A segment must lie in one slot unless span_slots,
+ * which accepts any run of contiguous RAM (Linux under chunks:SIZE layouts).
+ * buf must be 8-byte aligned.  -EINVAL with the reason logged.
+ */
+int loader_load_elf(const struct mem_map *mem, const uint8_t *buf, size_t len,
+		    const char *what, bool span_slots, struct loaded_image *out);
+
+/*
+ * Guest-RAM ranges that may cross slot boundaries: true when every byte of
+ * [gpa, gpa + len) is RAM.  loader_guest_copy copies src there (zeroes it
+ * when src is NULL), slot by slot through mem_write; -EFAULT, with nothing
+ * written, unless the whole range is RAM.
+ */
+bool loader_guest_range_ok(const struct mem_map *mem, uint64_t gpa, uint64_t len);
+int loader_guest_copy(const struct mem_map *mem, uint64_t gpa, const void *src,
+		      uint64_t len);
 
 #endif

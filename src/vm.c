@@ -18,19 +18,14 @@
 
 #include "board.h"
 #include "debug_exit.h"
-#include "devtree.h"
+#include "boot.h"
 #include "i8042.h"
 #include "layout_report.h"
-#include "loader.h"
 #include "log.h"
 #include "post.h"
 #include "stats.h"
 #include "uart.h"
 #include "x86.h"
-
-/* The demo guest linked into the executable (src/embed.py). */
-extern const uint8_t minivmm_demo_guest_start[];
-extern const uint8_t minivmm_demo_guest_end[];
 
 static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
 			    const char *why)
@@ -186,86 +181,6 @@ static int vm_create_devices(struct vm *vm)
 	return err;
 }
 
-static int vm_load_kernel(struct vm *vm, struct loaded_image *img)
-{
-	const struct vm_config *cfg = vm->cfg;
-	const char *what = cfg->kernel ? cfg->kernel : "embedded demo guest";
-	const uint8_t *buf = minivmm_demo_guest_start;
-	size_t len = (size_t)(minivmm_demo_guest_end - minivmm_demo_guest_start);
-	uint8_t *file = NULL;
-	int err;
-
-	if (cfg->kernel) {
-		err = loader_read_file(cfg->kernel, &file, &len);
-		if (err)
-			return err;
-		buf = file;
-	}
-	switch (loader_probe(buf, len)) {
-	case IMAGE_TEST_GUEST:
-		err = loader_load_test_guest(&vm->mem, buf, len, what, img);
-		break;
-	case IMAGE_BZIMAGE:
-		log_err("%s: Linux bzImage boot is not supported by this minivmm yet", what);
-		err = -ENOTSUP;
-		break;
-	case IMAGE_ELF_BAD:
-		log_err("%s: truncated or malformed ELF image (minivmm needs a 64-bit "
-			"x86-64 executable)", what);
-		err = -EINVAL;
-		break;
-	case IMAGE_ELF_OTHER:
-		log_err("%s: ELF image without the minivmm test-guest note "
-			"(Linux vmlinux boot is not supported yet)", what);
-		err = -ENOTSUP;
-		break;
-	default:
-		log_err("%s: unrecognised kernel format (expected a minivmm test-guest "
-			"ELF, docs/guest-boot.md)", what);
-		err = -EINVAL;
-		break;
-	}
-	if (!err && cfg->initrd) {
-		log_err("-initrd: minivmm test guests take no initrd");
-		err = -EINVAL;
-	}
-	free(file);
-	return err;
-}
-
-static int vm_setup_boot(struct vm *vm)
-{
-	struct loaded_image img;
-	struct dt_reserved reserved[2];
-	struct dt_params dt;
-	int err;
-
-	err = vm_load_kernel(vm, &img);
-	if (err)
-		return err;
-	err = x86_write_boot_tables(&vm->mem, mem_map_top(&vm->mem), &vm->boot_end);
-	if (err)
-		return err;
-	reserved[0] = (struct dt_reserved){ BOARD_BOOT_GDT, vm->boot_end - BOARD_BOOT_GDT };
-	reserved[1] = (struct dt_reserved){ img.start, img.end - img.start };
-	dt = (struct dt_params){
-		.mem = &vm->mem, .nr_vcpus = vm->nr_vcpus, .bootargs = vm->cfg->append,
-		.reserved = reserved, .nr_reserved = 2,
-	};
-	vm->fdt = malloc(BOARD_BOOT_FDT_MAX);
-	if (!vm->fdt)
-		return -ENOMEM;
-	err = dt_build(vm->fdt, BOARD_BOOT_FDT_MAX, &dt);
-	if (err)
-		return err;
-	vm->fdt_size = dt_size(vm->fdt);
-	err = mem_write(&vm->mem, BOARD_BOOT_FDT, vm->fdt, vm->fdt_size);
-	if (err)
-		return err;
-	vm->boot_entry = img.entry;
-	return 0;
-}
-
 static int vm_create_vcpus(struct vm *vm)
 {
 	int nx = x86_cpuid_has_nx(vm->cpuid);
@@ -297,8 +212,7 @@ static int vm_create_vcpus(struct vm *vm)
 	err = vcpu_get_sregs(&vm->vcpus[0], &sregs);
 	if (err)
 		return err;
-	x86_boot_sregs(&sregs, nx);
-	x86_boot_regs(&regs, vm->boot_entry, BOARD_BOOT_FDT);
+	boot_entry_state(&vm->boot, nx, &sregs, &regs);
 	return vcpu_set_state(&vm->vcpus[0], &sregs, &regs);
 }
 
@@ -326,12 +240,10 @@ static int vm_build(struct vm *vm)
 	if (!err)
 		err = vm_create_devices(vm);
 	if (!err)
-		err = vm_setup_boot(vm);
+		err = boot_prepare(cfg, &vm->mem, vm->kvm.mmu_mode == HOST_MMU_PVM, &vm->boot);
 	if (!err)
 		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
-	if (!err)
-		vm->cpuid_hidden = x86_cpuid_filter_for_host(vm->cpuid,
-							     vm->kvm.mmu_mode == HOST_MMU_PVM);
+
 	if (!err && !cfg->dump_dtb)
 		err = vm_create_vcpus(vm);
 	return err;
@@ -343,7 +255,7 @@ static void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	free(vm->cpuid);
-	free(vm->fdt);
+	boot_info_free(&vm->boot);
 	console_destroy(&vm->console);
 	for (unsigned int i = vm->nr_devices; i-- > 0;)
 		device_destroy(vm->devices[i]);
@@ -418,9 +330,7 @@ static void vm_print_stats(struct vm *vm)
 
 	fprintf(stderr, "minivmm: run statistics (host MMU: %s)\n",
 		host_mmu_mode_name(vm->kvm.mmu_mode));
-	if (vm->cpuid_hidden)
-		fprintf(stderr, "  CPUID: XSAVE, AVX*, PKU and SMAP hidden from the guest "
-			"(this host's KVM cannot emulate them in guest ring 0)\n");
+
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		char label[32];
 
@@ -515,7 +425,7 @@ static int vm_dump_dtb(struct vm *vm, const char *path)
 {
 	FILE *f = fopen(path, "wb");
 
-	if (!f || fwrite(vm->fdt, 1, vm->fdt_size, f) != vm->fdt_size) {
+	if (!f || fwrite(vm->boot.fdt, 1, vm->boot.fdt_size, f) != vm->boot.fdt_size) {
 		log_err("cannot write the device tree to '%s': %s", path, strerror(errno));
 		if (f)
 			fclose(f);

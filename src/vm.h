@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "boot.h"
 #include "bus.h"
 #include "config.h"
 #include "console.h"
@@ -53,12 +54,8 @@ struct vm {
 	enum vm_stop_kind stop_kind; /* first reason wins */
 	int stop_status;
 	char stop_why[256];
-	uint8_t *fdt;                /* the device tree given to the guest */
-	size_t fdt_size;
-	uint64_t boot_end;           /* end of the boot structures */
-	uint64_t boot_entry;
+	struct boot_info boot;       /* what was loaded and how to enter it */
 	struct vcpu_host vcpu_host;
-	unsigned int cpuid_hidden;   /* CPUID entries changed for this host */
 	bool config_error;           /* the build failed on a bad configuration */
 };
 

@@ -25,10 +25,11 @@ static void classify_0f01(uint8_t modrm, size_t len, const struct guest_cpu_feat
 			  struct unemulated *out)
 {
 	switch (modrm) {
-	case 0xCA: /* clac: #UD when the CPU has no SMAP (SDM vol. 2A) */
-	case 0xCB: /* stac */
-		set(out, cpu->smap ? UNEMULATED_UNKNOWN : UNEMULATED_UD, len,
-		    modrm == 0xCA ? "clac" : "stac");
+	case 0xCA: /* clac: AC = 0; #UD when the CPU has no SMAP (SDM vol. 2A) */
+		set(out, cpu->smap ? UNEMULATED_CLAC : UNEMULATED_UD, len, "clac");
+		break;
+	case 0xCB: /* stac: AC = 1 */
+		set(out, cpu->smap ? UNEMULATED_STAC : UNEMULATED_UD, len, "stac");
 		break;
 	case 0xD0: /* xgetbv: #UD when CR4.OSXSAVE = 0 */
 	case 0xD1: /* xsetbv */
@@ -102,6 +103,8 @@ const char *unemulated_kind_name(enum unemulated_kind kind)
 	case UNEMULATED_INT3: return "int3 -> #BP injected";
 	case UNEMULATED_FWAIT: return "fwait -> skipped";
 	case UNEMULATED_UD: return "#UD injected";
+	case UNEMULATED_CLAC: return "clac -> RFLAGS.AC cleared";
+	case UNEMULATED_STAC: return "stac -> RFLAGS.AC set";
 	default: return "unsupported";
 	}
 }

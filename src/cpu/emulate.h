@@ -19,6 +19,8 @@ enum unemulated_kind {
 	UNEMULATED_INT3,  /* CC: a trap: RIP moves past it, then #BP */
 	UNEMULATED_FWAIT, /* 9B: no unmasked x87 exception can be pending: a no-op */
 	UNEMULATED_UD,    /* #UD at RIP: ud2, or an instruction the guest's CPU lacks */
+	UNEMULATED_CLAC,  /* 0F 01 CA: RFLAGS.AC = 0 */
+	UNEMULATED_STAC,  /* 0F 01 CB: RFLAGS.AC = 1 */
 	UNEMULATED_KINDS,
 };
 
@@ -30,7 +32,7 @@ struct unemulated {
 
 /* What the guest's CPU is configured to have, for the #UD decisions. */
 struct guest_cpu_features {
-	bool smap;     /* CPUID.7.0:EBX[20] as given to the guest */
+	bool smap;     /* the guest's CPU has SMAP (CPUID, or CR4.SMAP set) */
 	bool osxsave;  /* CR4.OSXSAVE */
 };
 

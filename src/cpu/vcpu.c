@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "x86.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -154,12 +155,19 @@ static int complete_unemulated(struct vcpu *vcpu)
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
 	cpu.osxsave = sregs.cr4 & (1ULL << 18);
+	cpu.smap |= (sregs.cr4 & (1ULL << 21)) != 0;
 	n = fetch_insn(vcpu, regs.rip, insn, sizeof(insn));
 	x86_classify_unemulated(insn, n, &cpu, &u);
 	switch (u.kind) {
 	case UNEMULATED_INT3:
 	case UNEMULATED_FWAIT:
+	case UNEMULATED_CLAC:
+	case UNEMULATED_STAC:
 		regs.rip += u.len;
+		if (u.kind == UNEMULATED_CLAC)
+			regs.rflags &= ~X86_RFLAGS_AC;
+		if (u.kind == UNEMULATED_STAC)
+			regs.rflags |= X86_RFLAGS_AC;
 		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 			return -errno;
 		if (u.kind == UNEMULATED_INT3)

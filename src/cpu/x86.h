@@ -28,6 +28,7 @@
 #define X86_EFER_LMA (1ULL << 10)
 #define X86_EFER_NXE (1ULL << 11)
 #define X86_RFLAGS_RESERVED (1ULL << 1)
+#define X86_RFLAGS_AC (1ULL << 18)
 
 #define X86_PTE_P   (1ULL << 0)
 #define X86_PTE_RW  (1ULL << 1)
@@ -63,14 +64,6 @@ struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t funct
 /* Per-vCPU CPUID: APIC IDs and topology for vcpu_id of nr_vcpus. */
 void x86_cpuid_set_vcpu(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id,
 			unsigned int nr_vcpus);
-/*
- * Hide from the guest what this host's KVM cannot run.  On PVM hosts guest
- * ring 0 is emulated and the emulator rejects XSAVE-family instructions and
- * clac/stac, so XSAVE (and everything that needs it: AVX, AVX-512, AMX,
- * PKU) and SMAP are removed.  Returns the number of entries changed.
- */
-unsigned int x86_cpuid_filter_for_host(struct kvm_cpuid2 *cpuid, int host_is_pvm);
-
 /* Whether the CPUID table advertises NX (leaf 0x80000001 EDX bit 20). */
 int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid);
 

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+#include "boot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "board.h"
+#include "devtree.h"
+#include "linux_boot.h"
+#include "loader.h"
+#include "log.h"
+#include "x86.h"
+
+/* The demo guest linked into the executable (src/embed.py). */
+extern const uint8_t minivmm_demo_guest_start[];
+extern const uint8_t minivmm_demo_guest_end[];
+
+/* Where the loaded software lies, for the device tree's reserved map. */
+struct loaded_range {
+	uint64_t start, end;
+};
+
+static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,
+			   const char *what, const struct vm_config *cfg,
+			   struct boot_info *out, struct loaded_range *img)
+{
+	struct loaded_image li;
+	int err;
+
+	if (cfg->initrd) {
+		log_err("-initrd: minivmm test guests take no initrd");
+		return -EINVAL;
+	}
+	err = loader_load_test_guest(mem, buf, len, what, &li);
+	if (err)
+		return err;
+	out->protocol = BOOT_TEST_GUEST;
+	out->entry = li.entry;
+	out->arg = BOARD_BOOT_FDT;
+	img->start = li.start;
+	img->end = li.end;
+	snprintf(out->description, sizeof(out->description), "test guest %s", what);
+	return 0;
+}
+
+/*
+ * On PVM hosts the guest's CPUID is the host's (KVM_SET_CPUID2 is overridden
+ * so ring 0 agrees with ring 3, where CPUID runs natively), so the VMM cannot
+ * hide XSAVE, and this host's KVM cannot emulate the XSAVE family in guest
+ * ring 0.  Linux's own "noxsave" makes it use FXSAVE/FXRSTOR instead.
+ */
+static char *linux_cmdline(const char *append, bool host_is_pvm)
+{
+	const char *extra = "noxsave";
+	char *s;
+
+	if (!host_is_pvm || (append && strstr(append, extra)))
+		return strdup(append ? append : "");
+	if (asprintf(&s, "%s%s%s", append ? append : "", append && *append ? " " : "", extra) < 0)
+		return NULL;
+	log_info("pvm host: adding '%s' to the kernel command line (this host's KVM "
+		 "cannot run XSAVE instructions in guest ring 0, nor hide them)", extra);
+	return s;
+}
+
+static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
+		      const char *what, const struct vm_config *cfg, bool host_is_pvm,
+		      struct boot_info *out, struct loaded_range *img)
+{
+	char *cmdline = linux_cmdline(cfg->append, host_is_pvm);
+	struct linux_boot_in in = {
+		.kernel = buf, .kernel_len = len, .cmdline = cmdline,
+		.host_decompress = !cfg->no_host_decompress, .nr_vcpus = cfg->nr_vcpus,
+		.what = what,
+	};
+	struct linux_boot_out lb;
+	uint8_t *initrd = NULL;
+	int err = 0;
+
+	if (!cmdline)
+		return -ENOMEM;
+	if (cfg->initrd)
+		err = loader_read_file(cfg->initrd, &initrd, &in.initrd_len);
+	in.initrd = initrd;
+	if (!err)
+		err = linux_boot_load(mem, &in, &lb);
+	free(initrd);
+	free(cmdline);
+	if (err)
+		return err;
+	out->protocol = BOOT_LINUX;
+	out->entry = lb.entry;
+	out->arg = lb.boot_params;
+	img->start = lb.kernel_start;
+	img->end = lb.kernel_end;
+	snprintf(out->description, sizeof(out->description), "%s", lb.format);
+	return 0;
+}
+
+static int load_kernel(const struct vm_config *cfg, const struct mem_map *mem,
+		       bool host_is_pvm, struct boot_info *out, struct loaded_range *img)
+{
+	const char *what = cfg->kernel ? cfg->kernel : "embedded demo guest";
+	const uint8_t *buf = minivmm_demo_guest_start;
+	size_t len = (size_t)(minivmm_demo_guest_end - minivmm_demo_guest_start);
+	uint8_t *file = NULL;
+	int err;
+
+	if (cfg->kernel) {
+		err = loader_read_file(cfg->kernel, &file, &len);
+		if (err)
+			return err;
+		buf = file;
+	}
+	switch (loader_probe(buf, len)) {
+	case IMAGE_TEST_GUEST:
+		err = load_test_guest(mem, buf, len, what, cfg, out, img);
+		break;
+	case IMAGE_BZIMAGE:
+	case IMAGE_ELF_OTHER:
+		err = load_linux(mem, buf, len, what, cfg, host_is_pvm, out, img);
+		break;
+	case IMAGE_ELF_BAD:
+		log_err("%s: truncated or malformed ELF image (minivmm needs a 64-bit "
+			"x86-64 executable)", what);
+		err = -EINVAL;
+		break;
+	default:
+		log_err("%s: unrecognised kernel format (expected a Linux bzImage or "
+			"vmlinux, or a minivmm test guest)", what);
+		err = -EINVAL;
+		break;
+	}
+	free(file);
+	return err;
+}
+
+static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
+			 const struct loaded_range *img, struct boot_info *out)
+{
+	struct dt_reserved reserved[2] = {
+		{ BOARD_BOOT_GDT, out->boot_end - BOARD_BOOT_GDT },
+		{ img->start, img->end - img->start },
+	};
+	struct dt_params dt = {
+		.mem = mem, .nr_vcpus = cfg->nr_vcpus, .bootargs = cfg->append,
+		.reserved = reserved, .nr_reserved = 2,
+	};
+	int err;
+
+	out->fdt = malloc(BOARD_BOOT_FDT_MAX);
+	if (!out->fdt)
+		return -ENOMEM;
+	err = dt_build(out->fdt, BOARD_BOOT_FDT_MAX, &dt);
+	if (err)
+		return err;
+	out->fdt_size = dt_size(out->fdt);
+	/* Linux on x86 takes its machine description from the zero page and
+	 * the MP table; only test guests get the tree in RAM. */
+	if (out->protocol == BOOT_TEST_GUEST)
+		return mem_write(mem, BOARD_BOOT_FDT, out->fdt, out->fdt_size);
+	return 0;
+}
+
+int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
+		 struct boot_info *out)
+{
+	struct loaded_range img;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = load_kernel(cfg, mem, host_is_pvm, out, &img);
+	if (!err)
+		err = x86_write_boot_tables(mem, mem_map_top(mem), &out->boot_end);
+	if (!err && out->protocol == BOOT_LINUX)
+		err = x86_write_linux_gdt(mem);
+	if (!err)
+		err = build_devtree(cfg, mem, &img, out);
+	return err;
+}
+
+void boot_info_free(struct boot_info *info)
+{
+	free(info->fdt);
+	info->fdt = NULL;
+}
+
+void boot_entry_state(const struct boot_info *info, int nx, struct kvm_sregs *sregs,
+		      struct kvm_regs *regs)
+{
+	if (info->protocol == BOOT_LINUX) {
+		x86_linux_sregs(sregs, nx);
+		x86_boot_regs(regs, info->entry, 0);
+		regs->rsi = info->arg;
+	} else {
+		x86_boot_sregs(sregs, nx);
+		x86_boot_regs(regs, info->entry, info->arg);
+	}
+}

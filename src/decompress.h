@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host-side decompression of a Linux bzImage payload, with the Debian
+ * libraries (zlib, liblzma, libzstd, liblz4, libbz2): no decoder of our own.
+ * Kernel payloads carry trailing bytes after the compressed stream (the
+ * build appends the decompressed size), so every decoder stops at the end of
+ * its stream and ignores what follows.  The output is bounded by the caller.
+ */
+#ifndef MINIVMM_DECOMPRESS_H
+#define MINIVMM_DECOMPRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum decomp_format {
+	DECOMP_UNKNOWN,
+	DECOMP_NONE,  /* uncompressed ELF ("\x7fELF") */
+	DECOMP_GZIP,  /* 1f 8b */
+	DECOMP_XZ,    /* fd 37 7a 58 5a 00 */
+	DECOMP_ZSTD,  /* 28 b5 2f fd */
+	DECOMP_LZMA,  /* 5d 00 00 (lzma "alone") */
+	DECOMP_BZIP2, /* "BZh" */
+	DECOMP_LZ4,   /* 02 21 4c 18: the lz4 legacy frame (lz4 -l) */
+	DECOMP_LZO,   /* 89 "LZO" 00 0d 0a 1a 0a: recognised, not supported */
+};
+
+/* The format of in[0, len) by its magic; DECOMP_UNKNOWN when none match. */
+enum decomp_format decompress_detect(const uint8_t *in, size_t len);
+/* "gzip", "xz", ..., "uncompressed", "unknown". */
+const char *decompress_format_name(enum decomp_format fmt);
+
+/*
+ * Decompresses in[0, len) into a malloc'd *out of *out_len bytes, at most
+ * max_out.  fmt_name (may be NULL) receives the format's name.
+ * Errors, each logged once: -EINVAL (unknown format, corrupt or truncated
+ * stream), -ENOTSUP (a known format without a host decoder), -EFBIG (output
+ * larger than max_out), -ENOMEM.  *out is untouched on failure.
+ */
+int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
+	       size_t max_out, char *fmt_name, size_t fmt_len);
+
+#endif

@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software page-table walker: guest-virtual -> guest-physical for x86-64
+ * 4-level paging (Intel SDM vol. 3A 4.5), with the access-rights checks of
+ * 4.6 and the #PF error code of 4.7.  Pure code: guest memory is reached only
+ * through a map callback, so the walk works over RAM and any other
+ * guest-visible region.
+ *
+ * Scope and deliberate simplifications (the walker is a VMM debugging and
+ * emulation aid, not a CPU):
+ *  - Read-only: accessed and dirty bits are never set.
+ *  - CR0.PG = 0 or EFER.LMA = 0 is treated as identity (gpa = gva, no
+ *    canonical check, no truncation to 32 bits).  32-bit and PAE paging are
+ *    not modelled.  5-level paging (CR4.LA57) is refused (-EOPNOTSUPP).
+ *  - SMAP ignores EFLAGS.AC: every supervisor data access to a user page
+ *    faults when CR4.SMAP = 1, as for implicit accesses or AC = 0.
+ *  - Protection keys (CR4.PKE/PKS), CET shadow stacks, HLAT and LAM are not
+ *    modelled; bits 62:52 are ignored.  1 GiB pages are always allowed
+ *    (CPUID PDPE1GB assumed).  The CR3 PCID/PWT/PCD and bits above
+ *    MAXPHYADDR are ignored (a real CPU refuses them at MOV to CR3).
+ *  - Only the paging-structure entries go through mem->map; the translated
+ *    gpa itself need not be backed (that is the caller's next check).
+ *  - Never logs: guests can trigger every failure, so the caller reports
+ *    (rate-limited) with ptw_format().
+ */
+#ifndef MINIVMM_PTW_H
+#define MINIVMM_PTW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Control-register and EFER bits the walker reads (SDM vol. 3A 2.2.1, 2.5). */
+#define PTW_CR0_WP   (1ULL << 16)
+#define PTW_CR0_PG   (1ULL << 31)
+#define PTW_CR4_LA57 (1ULL << 12)
+#define PTW_CR4_SMEP (1ULL << 20)
+#define PTW_CR4_SMAP (1ULL << 21)
+#define PTW_EFER_LMA (1ULL << 10)
+#define PTW_EFER_NXE (1ULL << 11)
+
+/* Paging-structure entry bits (SDM 4.5, tables 4-15 to 4-20). */
+#define PTW_PTE_P         (1ULL << 0)
+#define PTW_PTE_RW        (1ULL << 1)
+#define PTW_PTE_US        (1ULL << 2)
+#define PTW_PTE_A         (1ULL << 5)
+#define PTW_PTE_D         (1ULL << 6)
+#define PTW_PTE_PS        (1ULL << 7)  /* PDPTE/PDE; reserved in a PML4E */
+#define PTW_PTE_PAT_LARGE (1ULL << 12) /* PAT bit of 2 MiB / 1 GiB leaves */
+#define PTW_PTE_XD        (1ULL << 63) /* reserved unless EFER.NXE = 1 */
+
+/* #PF error code bits (SDM 4.7). */
+#define PTW_PFEC_P    (1U << 0) /* 0: not present; 1: protection or reserved bit */
+#define PTW_PFEC_W    (1U << 1)
+#define PTW_PFEC_U    (1U << 2)
+#define PTW_PFEC_RSVD (1U << 3)
+#define PTW_PFEC_ID   (1U << 4) /* fetch, when EFER.NXE = 1 or CR4.SMEP = 1 */
+
+#define PTW_LEVELS    4
+#define PTW_PAGE_4K   (1ULL << 12)
+#define PTW_PAGE_2M   (1ULL << 21)
+#define PTW_PAGE_1G   (1ULL << 30)
+/* Accepted regs->maxphyaddr range: 52 is the architectural maximum. */
+#define PTW_MAXPHYADDR_MIN 32
+#define PTW_MAXPHYADDR_MAX 52
+
+struct ptw_mem {
+	/* host pointer to [gpa, gpa+len) or NULL if not backed */
+	const void *(*map)(void *ctx, uint64_t gpa, uint64_t len);
+	void *ctx;
+};
+
+struct ptw_regs { /* the paging-relevant control state */
+	uint64_t cr0, cr3, cr4, efer;
+	unsigned int maxphyaddr; /* e.g. 46; bits 51:maxphyaddr of entries are reserved */
+};
+
+enum ptw_access { PTW_READ = 0, PTW_WRITE = 1, PTW_USER = 2, PTW_FETCH = 4 }; /* OR-able */
+
+enum ptw_fault {
+	PTW_OK,
+	PTW_PAGE_FAULT,      /* the guest would take #PF with error_code */
+	PTW_GP_NONCANONICAL, /* the guest would take #GP (or #SS); no walk done */
+	PTW_BAD_TABLE_GPA,   /* a table entry is not backed: a VMM-level failure,
+			      * not a guest #PF (the CPU would read MMIO/nothing) */
+};
+
+struct ptw_result {
+	uint64_t gpa;          /* translated address (valid when ok) */
+	uint64_t page_size;    /* 4 KiB, 2 MiB or 1 GiB */
+	uint64_t pte;          /* the leaf entry; on a fault the last entry read */
+	/*
+	 * GPA of the entry read at each level (PML4..PT), 0 if not reached
+	 * (a table may sit at GPA 0: trust `levels`).  On PTW_BAD_TABLE_GPA,
+	 * entry_gpa[levels] is the entry that could not be read.
+	 */
+	uint64_t entry_gpa[PTW_LEVELS];
+	int levels;            /* entries read */
+	bool writable, user, nx; /* effective permissions (AND of R/W and U/S,
+				  * OR of XD); partial when the walk stopped early */
+	/* on failure: */
+	enum ptw_fault fault;
+	uint32_t error_code;   /* #PF error code: PTW_PFEC_* (P, W/R, U/S, RSVD, I/D) */
+};
+
+/*
+ * Translate gva for an access (PTW_* OR-ed; PTW_WRITE | PTW_FETCH is
+ * invalid).  *out is always zeroed first.  Returns 0 when translated,
+ * -EFAULT when faulted (out->fault says how), -EINVAL for bad arguments
+ * (NULL pointers, unknown access bits, maxphyaddr outside
+ * [PTW_MAXPHYADDR_MIN, PTW_MAXPHYADDR_MAX]), -EOPNOTSUPP for 5-level paging.
+ *
+ * Paging off (identity): gpa = gva, page_size 4 KiB, levels 0, all
+ * permissions granted.
+ */
+int ptw_walk(const struct ptw_mem *mem, const struct ptw_regs *regs, uint64_t gva,
+	     unsigned int access, struct ptw_result *out);
+
+/* "ok", "page-fault", "gp-noncanonical", "bad-table-gpa" ("unknown" else). */
+const char *ptw_fault_name(enum ptw_fault fault);
+
+/*
+ * One line for logs, e.g.
+ *   "ok gpa 0x1234abc 4K pte 0x1234067 W U X walk pml4e@0x1000 ..."
+ *   "page-fault ec 0x7 (protection write user) pte 0x... walk ..."
+ * Returns what snprintf would (the untruncated length), or -EINVAL when r
+ * is NULL or buf is NULL with len > 0.
+ */
+int ptw_format(const struct ptw_result *r, char *buf, size_t len);
+
+#endif
