@@ -19,6 +19,7 @@
 #include "board.h"
 #include "debug_exit.h"
 #include "boot.h"
+#include "guest_watch.h"
 #include "i8042.h"
 #include "layout_report.h"
 #include "log.h"
@@ -74,6 +75,16 @@ static void irq_set(void *ctx, uint32_t gsi, bool level)
 
 	if (err)
 		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-err));
+}
+
+/* Guest console output: to the terminal, and past the watcher. */
+static void console_out(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct vm *vm = ctx;
+	struct byte_sink term = console_sink(&vm->console);
+
+	byte_sink_write(&term, buf, len);
+	guest_watch_feed(&vm->watch, buf, len);
 }
 
 static void console_quit(void *ctx)
@@ -148,7 +159,7 @@ static int vm_create_devices(struct vm *vm)
 {
 	struct irq_line com1_irq = { .set = irq_set, .ctx = vm, .gsi = BOARD_COM1_GSI };
 	struct power_ctl power = { .request = power_request, .ctx = vm };
-	struct byte_sink out = console_sink(&vm->console);
+	struct byte_sink out = { .write = console_out, .ctx = vm };
 	struct device *kbd_data = NULL, *kbd_cmd = NULL, *post_dev = NULL;
 	struct i8042 *kbc;
 	int err;
@@ -280,6 +291,7 @@ static struct vm *vm_alloc(const struct vm_config *cfg)
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->mem.memfd = -1;
 	vm->console.wake_fd = -1;
+	vm->watch.host_is_pvm = kvm_detect_host_mmu() == HOST_MMU_PVM;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (vm->stop_fd < 0) {

@@ -14,6 +14,7 @@
 #include "bus.h"
 #include "config.h"
 #include "console.h"
+#include "guest_watch.h"
 #include "kvm.h"
 #include "memory.h"
 #include "vcpu.h"
@@ -45,6 +46,7 @@ struct vm {
 	struct device *devices[8];   /* everything on a bus, for teardown */
 	unsigned int nr_devices;
 	struct console console;
+	struct guest_watch watch;    /* explains known guest failure patterns */
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;

@@ -59,16 +59,88 @@ static void classify_0fae(uint8_t modrm, size_t len, const struct guest_cpu_feat
 	set(out, UNEMULATED_UNKNOWN, len, (modrm >> 6) != 3 ? names[reg] : "0f ae group");
 }
 
+/*
+ * Decode ModRM (+ SIB + displacement) at insn[i] in 64-bit mode.  Returns
+ * the length consumed, or 0 when the bytes run out.
+ */
+static size_t decode_modrm(const uint8_t *insn, size_t len, size_t i, uint8_t rex,
+			   int *reg, struct x86_rm *rm)
+{
+	size_t start = i;
+	uint8_t modrm, mod, rmbits;
+
+	if (i >= len)
+		return 0;
+	modrm = insn[i++];
+	mod = modrm >> 6;
+	rmbits = modrm & 7;
+	*reg = ((modrm >> 3) & 7) | ((rex & 4) ? 8 : 0);
+	rm->base = rm->index = -1;
+	rm->scale = 1;
+	rm->disp = 0;
+	rm->rip_relative = false;
+	if (mod == 3) {
+		rm->is_mem = false;
+		rm->reg = rmbits | ((rex & 1) ? 8 : 0);
+		return i - start;
+	}
+	rm->is_mem = true;
+	if (rmbits == 4) { /* SIB */
+		uint8_t sib, idx, base;
+
+		if (i >= len)
+			return 0;
+		sib = insn[i++];
+		rm->scale = 1u << (sib >> 6);
+		idx = ((sib >> 3) & 7) | ((rex & 2) ? 8 : 0);
+		base = (sib & 7) | ((rex & 1) ? 8 : 0);
+		rm->index = idx == 4 ? -1 : idx; /* no index */
+		if ((sib & 7) == 5 && mod == 0) {
+			mod = 2; /* disp32, no base */
+		} else {
+			rm->base = base;
+		}
+	} else if (rmbits == 5 && mod == 0) {
+		rm->rip_relative = true;
+		mod = 2;
+	} else {
+		rm->base = rmbits | ((rex & 1) ? 8 : 0);
+	}
+	if (mod == 1) {
+		if (i >= len)
+			return 0;
+		rm->disp = (int8_t)insn[i++];
+	} else if (mod == 2) {
+		int32_t d;
+
+		if (i + 4 > len)
+			return 0;
+		d = (int32_t)((uint32_t)insn[i] | (uint32_t)insn[i + 1] << 8 |
+			      (uint32_t)insn[i + 2] << 16 | (uint32_t)insn[i + 3] << 24);
+		rm->disp = d;
+		i += 4;
+	}
+	return i - start;
+}
+
 void x86_classify_unemulated(const uint8_t *insn, size_t len,
 			     const struct guest_cpu_features *cpu, struct unemulated *out)
 {
+	bool opsize16 = false, rep = false;
+	uint8_t rex = 0;
+	int segment = -1;
 	size_t i = 0;
 
 	set(out, UNEMULATED_UNKNOWN, 0, "unknown");
-	while (i < len && i < 14 && is_legacy_prefix(insn[i]))
+	while (i < len && i < 14 && is_legacy_prefix(insn[i])) {
+		opsize16 |= insn[i] == 0x66;
+		rep |= insn[i] == 0xF3;
+		if (insn[i] == 0x64 || insn[i] == 0x65)
+			segment = insn[i] - 0x60;
 		i++;
+	}
 	if (i < len && (insn[i] & 0xF0) == 0x40) /* REX */
-		i++;
+		rex = insn[i++];
 	if (i >= len)
 		return;
 	switch (insn[i]) {
@@ -91,6 +163,16 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 	}
 	if (i + 2 >= len)
 		return;
+	if (insn[i + 1] == 0xB8 && rep) { /* popcnt r, r/m */
+		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
+
+		if (!n)
+			return;
+		out->rm.segment = segment;
+		out->op_size = (rex & 8) ? 8 : opsize16 ? 2 : 4;
+		set(out, UNEMULATED_POPCNT, i + 2 + n, "popcnt");
+		return;
+	}
 	if (insn[i + 1] == 0x01)
 		classify_0f01(insn[i + 2], i + 3, cpu, out);
 	else if (insn[i + 1] == 0xAE)
@@ -105,6 +187,7 @@ const char *unemulated_kind_name(enum unemulated_kind kind)
 	case UNEMULATED_UD: return "#UD injected";
 	case UNEMULATED_CLAC: return "clac -> RFLAGS.AC cleared";
 	case UNEMULATED_STAC: return "stac -> RFLAGS.AC set";
+	case UNEMULATED_POPCNT: return "popcnt -> computed by minivmm";
 	default: return "unsupported";
 	}
 }

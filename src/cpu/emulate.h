@@ -21,13 +21,29 @@ enum unemulated_kind {
 	UNEMULATED_UD,    /* #UD at RIP: ud2, or an instruction the guest's CPU lacks */
 	UNEMULATED_CLAC,  /* 0F 01 CA: RFLAGS.AC = 0 */
 	UNEMULATED_STAC,  /* 0F 01 CB: RFLAGS.AC = 1 */
+	UNEMULATED_POPCNT, /* F3 0F B8 /r: minivmm computes it (operands below) */
 	UNEMULATED_KINDS,
+};
+
+/* A ModRM r/m operand: a register, or base + index * scale + disp. */
+struct x86_rm {
+	bool is_mem;
+	int reg;           /* register number when !is_mem */
+	int base, index;   /* register numbers, -1 for none */
+	unsigned int scale;
+	int64_t disp;
+	bool rip_relative; /* disp is relative to the next instruction */
+	int segment;       /* 4 = FS, 5 = GS override, -1 none */
 };
 
 struct unemulated {
 	enum unemulated_kind kind;
 	unsigned int len;  /* instruction length, prefixes included */
 	const char *name;  /* "int3", "fwait", "ud2", "xrstor", "clac", ... */
+	/* Operands, for the kinds minivmm computes (POPCNT). */
+	unsigned int op_size; /* 2, 4 or 8 bytes */
+	int reg;              /* ModRM.reg register number (with REX.R) */
+	struct x86_rm rm;
 };
 
 /* What the guest's CPU is configured to have, for the #UD decisions. */

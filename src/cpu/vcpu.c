@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "x86.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -109,89 +108,6 @@ int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 	return 0;
 }
 
-/* The bytes at RIP (up to 15), read through the guest's page tables. */
-static size_t fetch_insn(struct vcpu *vcpu, uint64_t rip, uint8_t *buf, size_t max)
-{
-	struct kvm_translation tr = { .linear_address = rip };
-	size_t n = max;
-
-	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
-		return 0;
-	/* Stop at the page end rather than translate a second page. */
-	if (n > 0x1000 - (rip & 0xFFF))
-		n = 0x1000 - (rip & 0xFFF);
-	return mem_read(vcpu->host->mem, tr.physical_address, buf, n) ? 0 : n;
-}
-
-static int inject_exception(struct vcpu *vcpu, uint8_t vector)
-{
-	struct kvm_vcpu_events ev;
-
-	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
-		return -errno;
-	ev.exception.injected = 1;
-	ev.exception.nr = vector;
-	ev.exception.has_error_code = 0;
-	ev.exception.pending = 0;
-	if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
-		return -errno;
-	return 0;
-}
-
-/*
- * KVM gave up on the instruction at RIP.  Complete it when the architecture
- * defines its result (emulate.h); otherwise describe it for the crash report.
- */
-static int complete_unemulated(struct vcpu *vcpu)
-{
-	struct guest_cpu_features cpu = { .smap = vcpu->guest_smap };
-	struct kvm_regs regs;
-	struct kvm_sregs sregs;
-	struct unemulated u;
-	uint8_t insn[15];
-	size_t n;
-	int err = 0;
-
-	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
-		return -errno;
-	cpu.osxsave = sregs.cr4 & (1ULL << 18);
-	cpu.smap |= (sregs.cr4 & (1ULL << 21)) != 0;
-	n = fetch_insn(vcpu, regs.rip, insn, sizeof(insn));
-	x86_classify_unemulated(insn, n, &cpu, &u);
-	switch (u.kind) {
-	case UNEMULATED_INT3:
-	case UNEMULATED_FWAIT:
-	case UNEMULATED_CLAC:
-	case UNEMULATED_STAC:
-		regs.rip += u.len;
-		if (u.kind == UNEMULATED_CLAC)
-			regs.rflags &= ~X86_RFLAGS_AC;
-		if (u.kind == UNEMULATED_STAC)
-			regs.rflags |= X86_RFLAGS_AC;
-		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
-			return -errno;
-		if (u.kind == UNEMULATED_INT3)
-			err = inject_exception(vcpu, 3);
-		break;
-	case UNEMULATED_UD:
-		err = inject_exception(vcpu, 6);
-		break;
-	default:
-		snprintf(vcpu->exit.why, sizeof(vcpu->exit.why),
-			 "KVM cannot emulate the instruction at RIP %llx (%s; %02x %02x %02x %02x)",
-			 regs.rip, n ? u.name : "bytes unreadable", n > 0 ? insn[0] : 0,
-			 n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, n > 3 ? insn[3] : 0);
-		return -ENOTSUP;
-	}
-	if (err)
-		return err;
-	if (vcpu->exit.stats.unemulated[u.kind]++ == 0)
-		log_info("vCPU %u: this host's KVM cannot emulate '%s' (RIP %llx); minivmm "
-			 "completed it: %s", vcpu->id, u.name, regs.rip,
-			 unemulated_kind_name(u.kind));
-	return 0;
-}
-
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -209,7 +125,7 @@ static void *vcpu_thread(void *arg)
 		}
 		action = vcpu_handle_exit(vcpu->run, vcpu->run_size, &vcpu->exit);
 		if (action == VCPU_UNEMULATED)
-			action = complete_unemulated(vcpu) ? VCPU_FAILED : VCPU_CONTINUE;
+			action = vcpu_complete_unemulated(vcpu) ? VCPU_FAILED : VCPU_CONTINUE;
 	}
 	vcpu->result = action;
 	if (action != VCPU_CONTINUE && host->stopped)

@@ -57,6 +57,10 @@ int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
+/* KVM gave up on the instruction at RIP: complete it when its result is
+ * architecturally defined (vcpu_emulate.c); 0 or -errno. */
+int vcpu_complete_unemulated(struct vcpu *vcpu);
+
 /* Registers, control registers, segments and the bytes at RIP. */
 void vcpu_dump_state(struct vcpu *vcpu, FILE *out);
 

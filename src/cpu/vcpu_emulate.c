@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Completing, on the vCPU thread, instructions the host's KVM could not
+ * emulate (emulate.h classifies them; this file carries them out with the
+ * vCPU's registers and guest memory).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "log.h"
+#include "vcpu.h"
+#include "x86.h"
+
+#define RFLAGS_ARITH (0x1ULL | 0x4ULL | 0x10ULL | 0x40ULL | 0x80ULL | 0x800ULL) /* CF PF AF ZF SF OF */
+#define RFLAGS_ZF 0x40ULL
+
+/* General-purpose register n (0 = RAX ... 15 = R15, the encoding order). */
+static __u64 *gpr(struct kvm_regs *r, int n)
+{
+	__u64 *const map[16] = {
+		&r->rax, &r->rcx, &r->rdx, &r->rbx, &r->rsp, &r->rbp, &r->rsi, &r->rdi,
+		&r->r8, &r->r9, &r->r10, &r->r11, &r->r12, &r->r13, &r->r14, &r->r15,
+	};
+
+	return map[n & 15];
+}
+
+static uint64_t size_mask(unsigned int size)
+{
+	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+}
+
+/* Read the r/m operand of u: a register, or guest memory via the guest's
+ * page tables (an operand crossing a page boundary is not supported). */
+static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sregs *sregs,
+		   const struct unemulated *u, uint64_t *val)
+{
+	const struct x86_rm *rm = &u->rm;
+	struct kvm_translation tr;
+	uint64_t ea = 0;
+
+	if (!rm->is_mem) {
+		*val = *gpr(regs, rm->reg) & size_mask(u->op_size);
+		return 0;
+	}
+	if (rm->base >= 0)
+		ea += *gpr(regs, rm->base);
+	if (rm->index >= 0)
+		ea += *gpr(regs, rm->index) * rm->scale;
+	ea += (uint64_t)rm->disp;
+	if (rm->rip_relative)
+		ea += regs->rip + u->len;
+	if (rm->segment == 4)
+		ea += sregs->fs.base;
+	else if (rm->segment == 5)
+		ea += sregs->gs.base;
+	if ((ea & 0xFFF) + u->op_size > 0x1000)
+		return -ENOTSUP;
+	tr = (struct kvm_translation){ .linear_address = ea };
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+		return -EFAULT;
+	*val = 0;
+	return mem_read(vcpu->host->mem, tr.physical_address, val, u->op_size);
+}
+
+/* Write a result to register n with x86's width rules: 32-bit results
+ * zero-extend, 16-bit ones merge. */
+static void write_reg(struct kvm_regs *regs, int n, unsigned int size, uint64_t v)
+{
+	__u64 *r = gpr(regs, n);
+
+	if (size == 2)
+		*r = (*r & ~0xFFFFULL) | (v & 0xFFFF);
+	else
+		*r = v & size_mask(size);
+}
+
+static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sregs *sregs,
+		     const struct unemulated *u)
+{
+	uint64_t src;
+	int err = read_rm(vcpu, regs, sregs, u, &src);
+
+	if (err)
+		return err;
+	write_reg(regs, u->reg, u->op_size, (uint64_t)__builtin_popcountll(src));
+	regs->rflags &= ~RFLAGS_ARITH;
+	if (!src)
+		regs->rflags |= RFLAGS_ZF;
+	return 0;
+}
+
+/* The bytes at RIP (up to 15), read through the guest's page tables. */
+static size_t fetch_insn(struct vcpu *vcpu, uint64_t rip, uint8_t *buf, size_t max)
+{
+	struct kvm_translation tr = { .linear_address = rip };
+	size_t n = max;
+
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+		return 0;
+	/* Stop at the page end rather than translate a second page. */
+	if (n > 0x1000 - (rip & 0xFFF))
+		n = 0x1000 - (rip & 0xFFF);
+	return mem_read(vcpu->host->mem, tr.physical_address, buf, n) ? 0 : n;
+}
+
+static int inject_exception(struct vcpu *vcpu, uint8_t vector)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(vcpu->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	ev.exception.injected = 1;
+	ev.exception.nr = vector;
+	ev.exception.has_error_code = 0;
+	ev.exception.pending = 0;
+	if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * KVM gave up on the instruction at RIP.  Complete it when the architecture
+ * defines its result (emulate.h); otherwise describe it for the crash report.
+ */
+int vcpu_complete_unemulated(struct vcpu *vcpu)
+{
+	struct guest_cpu_features cpu = { .smap = vcpu->guest_smap };
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct unemulated u;
+	uint8_t insn[15];
+	size_t n;
+	int err = 0;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	cpu.osxsave = sregs.cr4 & (1ULL << 18);
+	cpu.smap |= (sregs.cr4 & (1ULL << 21)) != 0;
+	n = fetch_insn(vcpu, regs.rip, insn, sizeof(insn));
+	x86_classify_unemulated(insn, n, &cpu, &u);
+	switch (u.kind) {
+	case UNEMULATED_POPCNT:
+		err = do_popcnt(vcpu, &regs, &sregs, &u);
+		if (err)
+			break;
+		regs.rip += u.len;
+		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+			return -errno;
+		break;
+	case UNEMULATED_INT3:
+	case UNEMULATED_FWAIT:
+	case UNEMULATED_CLAC:
+	case UNEMULATED_STAC:
+		regs.rip += u.len;
+		if (u.kind == UNEMULATED_CLAC)
+			regs.rflags &= ~X86_RFLAGS_AC;
+		if (u.kind == UNEMULATED_STAC)
+			regs.rflags |= X86_RFLAGS_AC;
+		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+			return -errno;
+		if (u.kind == UNEMULATED_INT3)
+			err = inject_exception(vcpu, 3);
+		break;
+	case UNEMULATED_UD:
+		err = inject_exception(vcpu, 6);
+		break;
+	default:
+		snprintf(vcpu->exit.why, sizeof(vcpu->exit.why),
+			 "KVM cannot emulate the instruction at RIP %llx (%s; %02x %02x %02x %02x)",
+			 regs.rip, n ? u.name : "bytes unreadable", n > 0 ? insn[0] : 0,
+			 n > 1 ? insn[1] : 0, n > 2 ? insn[2] : 0, n > 3 ? insn[3] : 0);
+		return -ENOTSUP;
+	}
+	if (err)
+		return err;
+	if (vcpu->exit.stats.unemulated[u.kind]++ == 0)
+		log_info("vCPU %u: this host's KVM cannot emulate '%s' (RIP %llx); minivmm "
+			 "completed it: %s", vcpu->id, u.name, regs.rip,
+			 unemulated_kind_name(u.kind));
+	return 0;
+}
+

@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Boot the Linux test kernel (guests/linux/build.sh) under minivmm and check
+the markers its /init prints:
+
+  run_linux.py --vmm MINIVMM --linux DIR --kernel bzImage|vmlinux
+               [--smp N] [-m SIZE_MIB] [--append STR] [--shell-input TEXT]
+               [--expect REGEX]... [--timeout S] [-- extra minivmm args]
+
+Checks: exit status 0 (the guest's `reboot -f` with reboot=k resets through
+the i8042), kernel version, CPU count == --smp, MemTotal within 10% of -m
+(minus what the kernel keeps), the command line round trip, initrd mounted.
+Exits 77 (skip) when /dev/kvm is unusable or the kernel was not built.
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+SKIP = 77
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--linux", required=True, help="directory with bzImage, vmlinux, initramfs")
+    ap.add_argument("--kernel", default="bzImage")
+    ap.add_argument("--smp", type=int, default=1)
+    ap.add_argument("-m", type=int, default=128, help="MiB")
+    ap.add_argument("--append", default="")
+    ap.add_argument("--shell-input", default=None)
+    ap.add_argument("--expect", action="append", default=[])
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("extra", nargs="*")
+    a = ap.parse_args()
+
+    try:
+        os.close(os.open("/dev/kvm", os.O_RDWR))
+    except OSError:
+        print("skip: /dev/kvm is not usable")
+        return SKIP
+    kernel = os.path.join(a.linux, a.kernel)
+    initrd = os.path.join(a.linux, "initramfs.cpio")
+    if not os.path.exists(initrd):
+        initrd += ".gz"
+    if not (os.path.exists(kernel) and os.path.exists(initrd)):
+        print(f"skip: no test kernel in {a.linux} (run guests/linux/build.sh)")
+        return SKIP
+    version = open(os.path.join(a.linux, "kernel.version")).read().strip()
+    append = f"console=ttyS0 reboot=k panic=-1 minivmm.test=ok {a.append}".strip()
+    cmd = [a.vmm, "-m", f"{a.m}M", "-smp", str(a.smp), "-kernel", kernel,
+           "-initrd", initrd, "-append", append] + a.extra
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.time()
+    try:
+        p = subprocess.run(cmd, input=a.shell_input, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, errors="replace",
+                           timeout=a.timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        print(f"FAIL: no reboot within {a.timeout:.0f} s\n--- console tail ---\n{out[-3000:]}")
+        return 1
+    dt = time.time() - t0
+    out, err = p.stdout, p.stderr
+    markers = dict(re.findall(r"^MINIVMM-MARKER (\w+)=(.*?)\r?$", out, re.M))
+    first = re.search(r"^Linux version", out, re.M)
+    print(f"booted in {dt:.1f} s, status {p.returncode}, markers {markers}")
+    problems = []
+    if p.returncode != 0:
+        problems.append(f"exit status {p.returncode}, expected 0")
+    if not first:
+        problems.append("no 'Linux version' line on the console")
+    if markers.get("kernel") != version:
+        problems.append(f"kernel={markers.get('kernel')!r}, expected {version!r}")
+    if markers.get("cpus") != str(a.smp):
+        problems.append(f"cpus={markers.get('cpus')!r}, expected {a.smp}")
+    try:
+        mem_kb = int(markers.get("memtotal_kb", "0"))
+        if not (a.m * 1024 * 0.80 <= mem_kb <= a.m * 1024):
+            problems.append(f"MemTotal {mem_kb} kB is not within 80-100% of {a.m} MiB")
+    except ValueError:
+        problems.append(f"memtotal_kb={markers.get('memtotal_kb')!r}")
+    if append not in markers.get("cmdline", ""):
+        problems.append(f"cmdline={markers.get('cmdline')!r} does not contain {append!r}")
+    if markers.get("initrd") != "ok":
+        problems.append("initrd marker missing")
+    for rx in a.expect:
+        if not re.search(rx, out, re.M):
+            problems.append(f"console lacks /{rx}/")
+    if problems:
+        print("FAIL:\n  " + "\n  ".join(problems))
+        print(f"--- console tail ---\n{out[-4000:]}\n--- minivmm stderr ---\n{err[-3000:]}")
+        return 1
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
