@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Quick start 2: set up, build with -Werror, run every test suite, then run
-# the unit and guest suites again under AddressSanitizer + UBSan.
+# Quick start 2: set up, build with -Werror, build the Linux test kernel, run
+# every test suite (unit, guest, linux), then the unit and guest suites again
+# under AddressSanitizer + UBSan.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -29,7 +30,9 @@ if [ -w "$hp" ] && [ "$(cat "$hp")" -lt 192 ]; then
 fi
 
 status=0
-run_suites build-test -Dwerror=true -Dtests=enabled -- unit guest || status=1
+# The Linux test kernel and initramfs (cached: a no-op when nothing changed).
+bash guests/linux/build.sh build/linux || status=1
+run_suites build-test -Dwerror=true -Dtests=enabled -- unit guest linux || status=1
 run_suites build-asan -Dwerror=true -Dtests=enabled -Db_sanitize=address,undefined \
   -Db_lundef=false -Dguest_timeout_scale=3 -- unit guest || status=1
 

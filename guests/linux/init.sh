@@ -1,0 +1,35 @@
+#!/bin/sh
+# /init of minivmm's Linux test initramfs (busybox-static); build.sh packs it.
+# Prints the MINIVMM-MARKER lines the linux test suite checks, then reboots
+# (the VMM exits on the reset), or first runs a console shell when the kernel
+# command line has minivmm.shell=1.
+# Reads /proc with shell built-ins: every fork and system call is guest work.
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+# DEVTMPFS_MOUNT only covers a block-device root, not an initramfs.
+mount -t devtmpfs devtmpfs /dev
+
+cpus=0
+while read -r key _; do
+	[ "$key" = processor ] && cpus=$((cpus + 1))
+done </proc/cpuinfo
+memtotal=unknown
+while read -r key value _; do
+	[ "$key" = MemTotal: ] && memtotal=$value
+done </proc/meminfo
+read -r cmdline </proc/cmdline
+
+echo "MINIVMM-MARKER kernel=$(uname -r)"
+echo "MINIVMM-MARKER cpus=$cpus"
+echo "MINIVMM-MARKER memtotal_kb=$memtotal"
+echo "MINIVMM-MARKER cmdline=$cmdline"
+echo "MINIVMM-MARKER initrd=ok"
+
+case " $cmdline " in
+*" minivmm.shell=1 "*)
+	# cttyhack reopens the real console (ttyS0) so the shell gets job control.
+	setsid cttyhack sh
+	;;
+esac
+exec reboot -f
