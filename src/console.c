@@ -155,7 +155,10 @@ static void *console_thread(void *arg)
 		/* Read the host only once the UART took everything read so far;
 		 * otherwise wait for the guest to make receive space. */
 		want_input = !con->in_eof && con->pending_off == con->pending_len;
-		if (poll(fds, want_input ? 2 : 1, -1) < 0) {
+		/* Input held back by the UART: retry soon, as well as on its
+		 * notification. */
+		if (poll(fds, want_input ? 2 : 1,
+			 con->pending_off < con->pending_len ? CONSOLE_RETRY_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;

@@ -15,6 +15,11 @@
 #include "device.h"
 #include "uart.h"
 
+/* How long the guest must have listened before the console offers input
+ * (uart_hold_input), and how often it retries while held back. */
+#define CONSOLE_SETTLE_NS (20 * 1000 * 1000ULL)
+#define CONSOLE_RETRY_MS 10
+
 struct console {
 	int in_fd;
 	int out_fd;

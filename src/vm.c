@@ -169,7 +169,7 @@ static int vm_create_devices(struct vm *vm)
 	vm->com1 = uart_create("com1", &com1_irq, &out);
 	if (!vm->com1)
 		return -ENOMEM;
-	uart_hold_input(vm->com1);
+	uart_hold_input(vm->com1, CONSOLE_SETTLE_NS);
 	err = vm_place(vm, &vm->pio, BOARD_COM1_BASE, BOARD_COM1_SIZE,
 		       vm_own(vm, uart_device(vm->com1)));
 	kbc = i8042_create(&power);
@@ -254,6 +254,8 @@ static int vm_build(struct vm *vm)
 		err = boot_prepare(cfg, &vm->mem, vm->kvm.mmu_mode == HOST_MMU_PVM, &vm->boot);
 	if (!err)
 		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
+	if (!err && vm->kvm.mmu_mode == HOST_MMU_PVM)
+		x86_cpuid_hide_pv_hypercalls(vm->cpuid);
 
 	if (!err && !cfg->dump_dtb)
 		err = vm_create_vcpus(vm);
@@ -345,9 +347,12 @@ static void vm_print_stats(struct vm *vm)
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		char label[32];
+		struct kvm_regs regs;
 
 		snprintf(label, sizeof(label), "vCPU %u", i);
 		stats_print_exits(stderr, label, &vm->vcpus[i].exit.stats);
+		if (!vcpu_get_regs(&vm->vcpus[i], &regs))
+			fprintf(stderr, "    %-32s %llx\n", "stopped at RIP", regs.rip);
 	}
 	fprintf(stderr, "  unclaimed accesses: pio %lu, mmio %lu\n",
 		(unsigned long)atomic_load(&vm->pio.unclaimed),

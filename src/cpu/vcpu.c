@@ -90,6 +90,11 @@ int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs)
 	return 0;
 }
 
+int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs)
+{
+	return ioctl(vcpu->fd, KVM_GET_REGS, regs) < 0 ? -errno : 0;
+}
+
 int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 		   const struct kvm_regs *regs)
 {

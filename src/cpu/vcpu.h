@@ -49,6 +49,7 @@ void vcpu_destroy(struct vcpu *vcpu);
 
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
 int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs);
+int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs);
 int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 		   const struct kvm_regs *regs);
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include "x86.h"
 
+#include <asm/kvm_para.h>
+
 #include <errno.h>
 #include <string.h>
 
@@ -172,4 +174,18 @@ int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid)
 	struct kvm_cpuid_entry2 *e = x86_cpuid_find(cpuid, 0x80000001, 0);
 
 	return e && (e->edx & (1u << 20));
+}
+
+uint32_t x86_cpuid_hide_pv_hypercalls(struct kvm_cpuid2 *cpuid)
+{
+	const uint32_t bits = (1u << KVM_FEATURE_PV_UNHALT) | (1u << KVM_FEATURE_PV_SEND_IPI) |
+			      (1u << KVM_FEATURE_PV_SCHED_YIELD);
+	struct kvm_cpuid_entry2 *e = x86_cpuid_find(cpuid, KVM_CPUID_FEATURES, 0);
+	uint32_t cleared;
+
+	if (!e)
+		return 0;
+	cleared = e->eax & bits;
+	e->eax &= ~bits;
+	return cleared;
 }

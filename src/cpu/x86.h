@@ -64,6 +64,15 @@ struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t funct
 /* Per-vCPU CPUID: APIC IDs and topology for vcpu_id of nr_vcpus. */
 void x86_cpuid_set_vcpu(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id,
 			unsigned int nr_vcpus);
+/*
+ * On PVM hosts the guest's hypercalls (VMCALL from emulated ring 0) do not
+ * complete, so hide the KVM paravirtual features that are built on them:
+ * PV spinlock kicks (PV_UNHALT), PV IPIs (PV_SEND_IPI) and PV sched_yield.
+ * (The standard CPUID leaves cannot be filtered there: PVM overrides them
+ * with the host's, docs/booting-linux.md.)  Returns the bits cleared.
+ */
+uint32_t x86_cpuid_hide_pv_hypercalls(struct kvm_cpuid2 *cpuid);
+
 /* Whether the CPUID table advertises NX (leaf 0x80000001 EDX bit 20). */
 int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid);
 

@@ -36,6 +36,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define UART_NR_REGS      8
 #define UART_IER_MASK     0x0F
@@ -64,6 +65,8 @@ struct uart {
 	bool hold_input;        /* uart_receive() waits for a listening guest */
 	bool listening;
 	unsigned int idle_polls;
+	uint64_t settle_ns;     /* how long the guest must have been listening */
+	uint64_t listen_since;  /* CLOCK_MONOTONIC ns when it started */
 
 	uint8_t rx[UART_FIFO_SIZE];
 	unsigned int rx_head, rx_count;
@@ -98,9 +101,29 @@ static bool rx_full(const struct uart *u)
 	return u->rx_count >= rx_capacity(u);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Drivers often read RBR "for luck" right after enabling the receive
+ * interrupt (Linux's 8250 start-up does): host input is only offered once
+ * the guest has been listening for settle_ns, so such reads find nothing. */
 static bool rx_accepting(const struct uart *u)
 {
-	return !u->hold_input || u->listening;
+	if (!u->hold_input)
+		return true;
+	return u->listening && (u->settle_ns == 0 || now_ns() - u->listen_since >= u->settle_ns);
+}
+
+static void set_listening(struct uart *u, bool on)
+{
+	if (on && !u->listening)
+		u->listen_since = now_ns();
+	u->listening = on;
 }
 
 static unsigned int rx_trigger(const struct uart *u)
@@ -175,7 +198,7 @@ static void rx_clear(struct uart *u)
 {
 	u->rx_head = 0;
 	u->rx_count = 0;
-	u->listening = u->ier & UART_IER_RDI;
+	set_listening(u, u->ier & UART_IER_RDI);
 	u->idle_polls = 0;
 }
 
@@ -252,7 +275,7 @@ static uint8_t reg_read(struct uart *u, uint64_t reg)
 		if (u->rx_count)
 			val |= UART_LSR_DR;
 		else if (++u->idle_polls >= UART_LISTEN_POLLS)
-			u->listening = true;
+			set_listening(u, true);
 		u->lsr_err = 0;
 		return val;
 	case UART_MSR:
@@ -284,7 +307,7 @@ static void ier_write(struct uart *u, uint8_t val)
 
 	u->ier = val & UART_IER_MASK;
 	if (u->ier & UART_IER_RDI)
-		u->listening = true;
+		set_listening(u, true);
 	/* Enabling THRI while THR is empty (always, here) raises THRE at
 	 * once; Linux's THRE test and its TX start-up depend on it. */
 	if (changed)
@@ -469,10 +492,11 @@ size_t uart_receive(struct uart *uart, const uint8_t *buf, size_t len)
 	return n;
 }
 
-void uart_hold_input(struct uart *uart)
+void uart_hold_input(struct uart *uart, uint64_t settle_ns)
 {
 	pthread_mutex_lock(&uart->lock);
 	uart->hold_input = true;
+	uart->settle_ns = settle_ns;
 	pthread_mutex_unlock(&uart->lock);
 }
 

@@ -85,10 +85,12 @@ struct device *uart_device(struct uart *uart);
  * byte when FIFOs are disabled) and returns that count; never overruns. */
 size_t uart_receive(struct uart *uart, const uint8_t *buf, size_t len);
 
-/* Make uart_receive() accept nothing until the guest is listening (it set
- * IER.RDI, or polls LSR with the receiver empty), so host input is not lost
- * to the guest's own FIFO resets while it programs the UART. */
-void uart_hold_input(struct uart *uart);
+/* Make uart_receive() accept nothing until the guest has been listening
+ * (it set IER.RDI, or polls LSR with the receiver empty) for settle_ns, so
+ * host input is not lost to the guest's own FIFO resets and flushing reads
+ * while it programs the UART.  The caller retries (the notify callback
+ * fires when listening starts; retry after settle_ns). */
+void uart_hold_input(struct uart *uart, uint64_t settle_ns);
 
 /* Called (from the vCPU thread) whenever the guest frees receive space or
  * starts listening, so the console can push more input. */

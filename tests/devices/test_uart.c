@@ -527,7 +527,7 @@ static void test_hold_input_until_rdi(void **state)
 	struct fixture *f = *state;
 	const uint8_t msg[] = "ab";
 
-	uart_hold_input(f->uart);
+	uart_hold_input(f->uart, 0);
 	wr(f, UART_FCR, UART_FCR_ENABLE);
 	assert_int_equal(uart_receive(f->uart, msg, 2), 0);
 	assert_int_equal(rd(f, UART_LSR) & UART_LSR_DR, 0);
@@ -552,7 +552,7 @@ static void test_hold_input_until_polled(void **state)
 	struct fixture *f = *state;
 	const uint8_t c = 'z';
 
-	uart_hold_input(f->uart);
+	uart_hold_input(f->uart, 0);
 	for (int i = 0; i < 40; i++) {
 		rd(f, UART_LSR);
 		wr(f, UART_THR, 'x');
@@ -565,6 +565,23 @@ static void test_hold_input_until_polled(void **state)
 	assert_int_equal(uart_receive(f->uart, &c, 1), 1);
 	assert_true(rd(f, UART_LSR) & UART_LSR_DR);
 	assert_int_equal(rd(f, UART_RBR), 'z');
+}
+
+/* Input waits until the guest has listened for the settle time, so reads
+ * right after enabling the interrupt ("for luck") cannot eat it. */
+static void test_hold_input_settle(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t c = 'q';
+
+	uart_hold_input(f->uart, 3600ULL * 1000000000ULL); /* an hour: never, here */
+	wr(f, UART_FCR, UART_FCR_ENABLE);
+	wr(f, UART_IER, UART_IER_RDI);
+	assert_int_equal(uart_receive(f->uart, &c, 1), 0);
+	assert_int_equal(rd(f, UART_RBR), 0); /* the flushing read finds nothing */
+	uart_hold_input(f->uart, 1);           /* 1 ns: long past */
+	assert_int_equal(uart_receive(f->uart, &c, 1), 1);
+	assert_int_equal(rd(f, UART_RBR), 'q');
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -590,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_null_deps),
 		T(test_hold_input_until_rdi),
 		T(test_hold_input_until_polled),
+		T(test_hold_input_settle),
 		T(test_concurrent_stream),
 	};
 
