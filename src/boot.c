@@ -46,22 +46,32 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
 }
 
 /*
- * On PVM hosts the guest's CPUID is the host's (KVM_SET_CPUID2 is overridden
- * so ring 0 agrees with ring 3, where CPUID runs natively), so the VMM cannot
- * hide XSAVE, and this host's KVM cannot emulate the XSAVE family in guest
- * ring 0.  Linux's own "noxsave" makes it use FXSAVE/FXRSTOR instead.
+ * Kernel parameters that keep Linux away from what this host's KVM cannot
+ * run in guest ring 0 (docs/booting-linux.md).  On PVM hosts the guest's
+ * CPUID is the host's (PVM overrides KVM_SET_CPUID2 so that ring 0 agrees
+ * with ring 3, where CPUID runs natively), so the VMM cannot hide features:
+ *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE;
+ *  - nofsgsbase: with WRFSBASE a task's TLS base was seen lost on the second
+ *    vCPU (user space segfaulting through %fs); Linux then uses the MSR.
  */
+static const char *const pvm_linux_params[] = { "noxsave", "nofsgsbase" };
+
 static char *linux_cmdline(const char *append, bool host_is_pvm)
 {
-	const char *extra = "noxsave";
-	char *s;
+	char *s = strdup(append ? append : "");
 
-	if (!host_is_pvm || (append && strstr(append, extra)))
-		return strdup(append ? append : "");
-	if (asprintf(&s, "%s%s%s", append ? append : "", append && *append ? " " : "", extra) < 0)
-		return NULL;
-	log_info("pvm host: adding '%s' to the kernel command line (this host's KVM "
-		 "cannot run XSAVE instructions in guest ring 0, nor hide them)", extra);
+	for (size_t i = 0; host_is_pvm && s && i < sizeof(pvm_linux_params) / sizeof(pvm_linux_params[0]); i++) {
+		const char *p = pvm_linux_params[i];
+		char *t;
+
+		if (strstr(s, p))
+			continue;
+		if (asprintf(&t, "%s%s%s", s, *s ? " " : "", p) < 0)
+			t = NULL;
+		free(s);
+		s = t;
+		log_info("pvm host: adding '%s' to the kernel command line (see docs/booting-linux.md)", p);
+	}
 	return s;
 }
 
