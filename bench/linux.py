@@ -112,7 +112,7 @@ def main():
         print(f"  {name:40s} first line {fmt(med(firsts))}   init {fmt(med(inits))}{status}")
     if not qemu:
         print("  QEMU: not installed (apt-get install qemu-system-x86 to compare)")
-    print("  kvmtool: not measured (it stops at the same emulation failures as QEMU on PVM hosts)")
+    print("  kvmtool: not measured by this script (build it from source to compare)")
     mine = results[configs[0][0]]
     peer = results.get("QEMU -enable-kvm bzImage")
     if peer and peer[0] and mine[0]:
