@@ -22,6 +22,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIRST = b"Linux version"
 INIT = b"MINIVMM-MARKER kernel="
+# A peer that prints these has stopped for good (QEMU pauses the VM and waits).
+STOPPED = (b"emulation failure", b"KVM internal error")
 
 
 def boot(cmd, timeout):
@@ -46,6 +48,11 @@ def boot(cmd, timeout):
                 t_first = now
             if INIT in buf:
                 t_init = now
+                break
+            if any(m in buf for m in STOPPED):
+                line = next(l for l in buf.decode(errors="replace").splitlines()
+                            if "emulation failure" in l or "internal error" in l)
+                why = f"stopped after {now:.1f} s: {line.strip()[:120]}"
                 break
         else:
             why = f"no init marker within {timeout:.0f} s"
