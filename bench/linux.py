@@ -89,7 +89,10 @@ def main():
     initrd = os.path.join(L, "initramfs.cpio")
     if not os.path.exists(initrd):
         initrd += ".gz"
-    append = "console=ttyS0 reboot=k panic=-1"
+    # earlyprintk: the first line leaves as soon as the kernel prints it,
+    # for every peer alike (without it printk buffers until the console
+    # driver registers, seconds of emulated ring 0 later on PVM hosts).
+    append = "console=ttyS0 earlyprintk=serial,ttyS0 reboot=k panic=-1"
     base = ["-m", "256M", "-initrd", initrd, "-append", append]
     configs = [
         ("minivmm bzImage (host decompression)", [vmm, "-kernel", os.path.join(L, "bzImage")] + base),
