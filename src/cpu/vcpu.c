@@ -173,21 +173,32 @@ static void dump_segment(FILE *out, const char *name, const struct kvm_segment *
 		s->present, s->l, s->db);
 }
 
+int vcpu_translate(struct vcpu *vcpu, uint64_t gva, uint64_t *gpa)
+{
+	struct kvm_translation tr = { .linear_address = gva };
+
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0)
+		return -errno;
+	if (!tr.valid)
+		return -EFAULT;
+	*gpa = tr.physical_address;
+	return 0;
+}
+
 static void dump_code(struct vcpu *vcpu, FILE *out, uint64_t rip)
 {
-	struct kvm_translation tr = { .linear_address = rip };
 	uint8_t bytes[16];
+	uint64_t gpa;
 
-	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid) {
+	if (vcpu_translate(vcpu, rip, &gpa)) {
 		fprintf(out, "  code: RIP %016llx does not translate\n", (unsigned long long)rip);
 		return;
 	}
-	if (mem_read(vcpu->host->mem, tr.physical_address, bytes, sizeof(bytes))) {
-		fprintf(out, "  code: RIP -> GPA %016llx is not RAM\n",
-			(unsigned long long)tr.physical_address);
+	if (mem_read(vcpu->host->mem, gpa, bytes, sizeof(bytes))) {
+		fprintf(out, "  code: RIP -> GPA %016llx is not RAM\n", (unsigned long long)gpa);
 		return;
 	}
-	fprintf(out, "  code at GPA %016llx:", (unsigned long long)tr.physical_address);
+	fprintf(out, "  code at GPA %016llx:", (unsigned long long)gpa);
 	for (unsigned int i = 0; i < sizeof(bytes); i++)
 		fprintf(out, " %02x", bytes[i]);
 	fprintf(out, "\n");

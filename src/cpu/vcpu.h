@@ -58,6 +58,10 @@ int vcpu_start(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
+/* Guest-virtual to guest-physical through the vCPU's current paging
+ * (KVM_TRANSLATE); -EFAULT when the address is not mapped. */
+int vcpu_translate(struct vcpu *vcpu, uint64_t gva, uint64_t *gpa);
+
 /* KVM gave up on the instruction at RIP: complete it when its result is
  * architecturally defined (vcpu_emulate.c); 0 or -errno. */
 int vcpu_complete_unemulated(struct vcpu *vcpu);

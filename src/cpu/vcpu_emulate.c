@@ -38,8 +38,7 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 		   const struct unemulated *u, uint64_t *val)
 {
 	const struct x86_rm *rm = &u->rm;
-	struct kvm_translation tr;
-	uint64_t ea = 0;
+	uint64_t ea = 0, gpa;
 
 	if (!rm->is_mem) {
 		*val = *gpr(regs, rm->reg) & size_mask(u->op_size);
@@ -58,11 +57,10 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 		ea += sregs->gs.base;
 	if ((ea & 0xFFF) + u->op_size > 0x1000)
 		return -ENOTSUP;
-	tr = (struct kvm_translation){ .linear_address = ea };
-	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+	if (vcpu_translate(vcpu, ea, &gpa))
 		return -EFAULT;
 	*val = 0;
-	return mem_read(vcpu->host->mem, tr.physical_address, val, u->op_size);
+	return mem_read(vcpu->host->mem, gpa, val, u->op_size);
 }
 
 /* Write a result to register n with x86's width rules: 32-bit results
@@ -95,15 +93,15 @@ static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_
 /* The bytes at RIP (up to 15), read through the guest's page tables. */
 static size_t fetch_insn(struct vcpu *vcpu, uint64_t rip, uint8_t *buf, size_t max)
 {
-	struct kvm_translation tr = { .linear_address = rip };
+	uint64_t gpa;
 	size_t n = max;
 
-	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+	if (vcpu_translate(vcpu, rip, &gpa))
 		return 0;
 	/* Stop at the page end rather than translate a second page. */
 	if (n > 0x1000 - (rip & 0xFFF))
 		n = 0x1000 - (rip & 0xFFF);
-	return mem_read(vcpu->host->mem, tr.physical_address, buf, n) ? 0 : n;
+	return mem_read(vcpu->host->mem, gpa, buf, n) ? 0 : n;
 }
 
 static int inject_exception(struct vcpu *vcpu, uint8_t vector)
