@@ -233,6 +233,7 @@ static int vm_build(struct vm *vm)
 	int err;
 
 	err = kvm_open(&vm->kvm, cfg->kvm_device);
+	vm->watch.host_is_pvm = vm->kvm.mmu_mode == HOST_MMU_PVM;
 	if (!err)
 		err = kvm_create_vm(&vm->kvm);
 	if (!err) {
@@ -293,7 +294,6 @@ static struct vm *vm_alloc(const struct vm_config *cfg)
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->mem.memfd = -1;
 	vm->console.wake_fd = -1;
-	vm->watch.host_is_pvm = kvm_detect_host_mmu() == HOST_MMU_PVM;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (vm->stop_fd < 0) {
