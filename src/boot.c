@@ -50,11 +50,9 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
  * run in guest ring 0 (docs/booting-linux.md).  On PVM hosts the guest's
  * CPUID is the host's (PVM overrides KVM_SET_CPUID2 so that ring 0 agrees
  * with ring 3, where CPUID runs natively), so the VMM cannot hide features:
- *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE;
- *  - nofsgsbase: with WRFSBASE a task's TLS base was seen lost on the second
- *    vCPU (user space segfaulting through %fs); Linux then uses the MSR.
+ *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE.
  */
-static const char *const pvm_linux_params[] = { "noxsave", "nofsgsbase" };
+static const char *const pvm_linux_params[] = { "noxsave" };
 
 static char *linux_cmdline(const char *append, bool host_is_pvm)
 {
