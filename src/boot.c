@@ -146,7 +146,8 @@ static int load_kernel(const struct vm_config *cfg, const struct mem_map *mem,
 }
 
 static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
-			 const struct loaded_range *img, struct boot_info *out)
+			 const struct loaded_range *img, const struct mmu_plan *mmu,
+			 struct boot_info *out)
 {
 	struct dt_reserved reserved[2] = {
 		{ BOARD_BOOT_GDT, out->boot_end - BOARD_BOOT_GDT },
@@ -155,6 +156,7 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 	struct dt_params dt = {
 		.mem = mem, .nr_vcpus = cfg->nr_vcpus, .bootargs = cfg->append,
 		.reserved = reserved, .nr_reserved = 2,
+		.mmu = out->protocol == BOOT_TEST_GUEST ? mmu : NULL,
 	};
 	int err;
 
@@ -173,19 +175,31 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 }
 
 int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
-		 struct boot_info *out)
+		 struct boot_info *out, struct mmu_plan *mmu)
 {
 	struct loaded_range img;
+	uint64_t map_top = mem_map_top(mem);
 	int err;
 
 	memset(out, 0, sizeof(*out));
+	mmu_plan_make(cfg, mem, mmu);
 	err = load_kernel(cfg, mem, host_is_pvm, out, &img);
+	if (!err && out->protocol == BOOT_LINUX && cfg->mmu == MMU_SHADOW) {
+		log_err("--mmu=shadow: %s does not speak minivmm's MMU protocol (only "
+			"minivmm test guests do, see docs/shadow-mmu.md); use --mmu=tdp",
+			out->description);
+		err = -EOPNOTSUPP;
+	}
+	/* Test guests also reach the mailbox and the page-table pool through
+	 * the boot identity map, to build their first page tables. */
+	if (out->protocol == BOOT_TEST_GUEST)
+		map_top = mmu->map_top;
 	if (!err)
-		err = x86_write_boot_tables(mem, mem_map_top(mem), &out->boot_end);
+		err = x86_write_boot_tables(mem, map_top, &out->boot_end);
 	if (!err && out->protocol == BOOT_LINUX)
 		err = x86_write_linux_gdt(mem);
 	if (!err)
-		err = build_devtree(cfg, mem, &img, out);
+		err = build_devtree(cfg, mem, &img, mmu, out);
 	return err;
 }
 

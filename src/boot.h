@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "memory.h"
+#include "mmu_mode.h"
 
 enum boot_protocol {
 	BOOT_TEST_GUEST, /* RDI = device tree */
@@ -32,9 +33,13 @@ struct boot_info {
 	char description[128];    /* what was booted, for messages */
 };
 
-/* 0 or -errno with one line logged; *out must be freed with boot_info_free. */
+/*
+ * 0 or -errno with one line logged; *out must be freed with boot_info_free.
+ * Test guests get the MMU regions of *mmu (computed here, for the caller to
+ * create); -EOPNOTSUPP when --mmu=shadow meets a guest that cannot use it.
+ */
 int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
-		 struct boot_info *out);
+		 struct boot_info *out, struct mmu_plan *mmu);
 void boot_info_free(struct boot_info *info);
 
 /* vCPU 0's entry registers; sregs must hold the vCPU's current values. */

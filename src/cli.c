@@ -21,6 +21,8 @@ void cli_defaults(struct vm_config *cfg)
 	cfg->layout.kind = MEM_LAYOUT_SPLIT;
 	cfg->backing = MEM_BACKING_ANON;
 	cfg->kvm_device = "/dev/kvm";
+	cfg->mmu = MMU_TDP;
+	cfg->pt_pool_size = BOARD_MMU_POOL_DEFAULT;
 }
 
 void cli_usage(FILE *out)
@@ -43,8 +45,18 @@ void cli_usage(FILE *out)
 "  --mem-backing B      anon (default) | thp | hugetlb | memfd\n"
 "  --show-layout[=json] print memory slots and the guest's memory map, then exit\n"
 "  --dump-dtb FILE      write the device tree the guest would get, then exit\n"
+"MMU (docs/shadow-mmu.md):\n"
+"  --mmu M              tdp (default: the guest's page tables, walked by the\n"
+"                       host's EPT/NPT or KVM's shadow MMU) | shadow (minivmm's\n"
+"                       shadow page tables; minivmm test guests, one vCPU)\n"
+"  --shadow-fill F      eager (default: build a root's whole shadow on load) |\n"
+"                       lazy (fill on the guest's page faults)\n"
+"  --pt-pool SIZE       test guests' page-table pool (default 16M, 2M..128M)\n"
+"  minivmm compare ...  run the MMU workloads in each mode (compare --help)\n"
 "Diagnostics:\n"
-"  --stats              print exit counters and KVM statistics when the VM stops\n"
+"  --stats[=json]       print exit counters, KVM statistics, shadow-MMU counters\n"
+"                       and guest-reported phases when the VM stops\n"
+"  --stats-file FILE    write them to FILE instead of stderr\n"
 "  --kvm-device PATH    KVM device node (default /dev/kvm)\n"
 "  -h, --help           this text\n"
 "  -V, --version        version\n"
@@ -58,7 +70,8 @@ void cli_usage(FILE *out)
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
-	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
+	OPT_PT_POOL, OPT_STATS_FILE,
 };
 
 enum opt_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL /* only as --opt=value */ };
@@ -77,7 +90,11 @@ static const struct {
 	{ "mem-backing", OPT_BACKING, ARG_REQUIRED },
 	{ "show-layout", OPT_SHOW_LAYOUT, ARG_OPTIONAL },
 	{ "dump-dtb", OPT_DUMP_DTB, ARG_REQUIRED },
-	{ "stats", OPT_STATS, ARG_NONE },
+	{ "stats", OPT_STATS, ARG_OPTIONAL },
+	{ "stats-file", OPT_STATS_FILE, ARG_REQUIRED },
+	{ "mmu", OPT_MMU, ARG_REQUIRED },
+	{ "shadow-fill", OPT_SHADOW_FILL, ARG_REQUIRED },
+	{ "pt-pool", OPT_PT_POOL, ARG_REQUIRED },
 	{ "kvm-device", OPT_KVM_DEVICE, ARG_REQUIRED },
 	{ "help", OPT_HELP, ARG_NONE },
 	{ "h", OPT_HELP, ARG_NONE },
@@ -154,7 +171,40 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		cfg->dump_dtb = v;
 		return 0;
 	case OPT_STATS:
-		cfg->stats = true;
+		if (v && strcmp(v, "json") && strcmp(v, "text")) {
+			log_err("--stats: '%s' is not json or text", v);
+			return -EINVAL;
+		}
+		cfg->stats = (v && !strcmp(v, "json")) ? STATS_JSON : STATS_TEXT;
+		return 0;
+	case OPT_STATS_FILE:
+		cfg->stats_file = v;
+		return 0;
+	case OPT_MMU:
+		if (!strcmp(v, "tdp")) {
+			cfg->mmu = MMU_TDP;
+		} else if (!strcmp(v, "shadow")) {
+			cfg->mmu = MMU_SHADOW;
+		} else {
+			log_err("--mmu: '%s' is not tdp or shadow", v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SHADOW_FILL:
+		if (strcmp(v, "eager") && strcmp(v, "lazy")) {
+			log_err("--shadow-fill: '%s' is not eager or lazy", v);
+			return -EINVAL;
+		}
+		cfg->shadow_lazy = !strcmp(v, "lazy");
+		cfg->shadow_fill_given = true;
+		return 0;
+	case OPT_PT_POOL:
+		if (mem_parse_size(v, &cfg->pt_pool_size, BOARD_MiB) ||
+		    cfg->pt_pool_size < BOARD_MMU_POOL_MIN || cfg->pt_pool_size > BOARD_MMU_POOL_MAX ||
+		    cfg->pt_pool_size % BOARD_HUGE_PAGE_SIZE) {
+			log_err("--pt-pool: '%s' is not a multiple of 2M between 2M and 128M", v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_KVM_DEVICE:
 		cfg->kvm_device = v;
@@ -241,6 +291,17 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg)
 		if (err)
 			return err;
 	}
+	if (cfg->shadow_fill_given && cfg->mmu != MMU_SHADOW) {
+		log_err("--shadow-fill only applies with --mmu=shadow");
+		return -EINVAL;
+	}
+	if (cfg->mmu == MMU_SHADOW && cfg->nr_vcpus != 1) {
+		log_err("--mmu=shadow runs one vCPU (the shadow MMU is per vCPU); drop -smp %u",
+			cfg->nr_vcpus);
+		return -EINVAL;
+	}
+	if (cfg->stats_file && cfg->stats == STATS_OFF)
+		cfg->stats = STATS_TEXT;
 	if (cfg->command == CMD_COMPARE_LAYOUTS && cfg->nr_compare < 2) {
 		log_err("compare-layouts needs at least two layouts, e.g. split chunks:64M");
 		return -EINVAL;

@@ -15,6 +15,14 @@ enum vm_command {
 	CMD_COMPARE_LAYOUTS,
 };
 
+/* --mmu: who hands the guest's page tables to the hardware. */
+enum mmu_kind {
+	MMU_TDP,    /* the guest's own tables; second dimension = the host's */
+	MMU_SHADOW, /* minivmm's shadow tables (test guests, one vCPU) */
+};
+
+enum stats_format { STATS_OFF, STATS_TEXT, STATS_JSON };
+
 enum show_layout {
 	SHOW_LAYOUT_NONE,
 	SHOW_LAYOUT_TEXT,
@@ -35,7 +43,12 @@ struct vm_config {
 	enum mem_backing backing;
 	enum show_layout show_layout;
 	const char *dump_dtb;
-	bool stats;
+	enum stats_format stats;
+	const char *stats_file;   /* NULL: stderr */
+	enum mmu_kind mmu;
+	bool shadow_lazy;         /* --shadow-fill=lazy (default eager) */
+	bool shadow_fill_given;
+	uint64_t pt_pool_size;    /* --pt-pool: test guests' page-table pool */
 	bool no_host_decompress;  /* bzImage: run the kernel's own decompressor */
 	bool json;                /* compare-layouts --json */
 	const char *kvm_device;

@@ -51,6 +51,31 @@ static int add_memory(void *fdt, const struct mem_map *mem)
 	return 0;
 }
 
+static int prop_u64_pair(void *fdt, const char *name, uint64_t a, uint64_t b)
+{
+	fdt64_t v[2] = { cpu_to_fdt64(a), cpu_to_fdt64(b) };
+
+	return fdt_property(fdt, name, v, sizeof(v));
+}
+
+/* The MMU protocol node (board.h "MMU protocol", docs/shadow-mmu.md). */
+static int add_mmu(void *fdt, const struct mmu_plan *mmu)
+{
+	bool shadow = mmu->kind == MMU_SHADOW;
+
+	TRY(fdt_begin_node(fdt, "minivmm-mmu"));
+	TRY(fdt_property_string(fdt, "compatible", "minivmm,mmu"));
+	TRY(fdt_property_string(fdt, "mode", shadow ? "shadow" : "tdp"));
+	if (shadow)
+		TRY(fdt_property_string(fdt, "fill", mmu->lazy ? "lazy" : "eager"));
+	TRY(prop_u64_pair(fdt, "mailbox", BOARD_MMU_MAILBOX, BOARD_PAGE_SIZE));
+	TRY(prop_u64_pair(fdt, "pool", mmu->pool_gpa, mmu->pool_size));
+	TRY(fdt_property_u64(fdt, "pool-free", mmu->pool_free));
+	TRY(fdt_property_u64(fdt, "boot-root", mmu->boot_root));
+	TRY(fdt_property_u32(fdt, "io-port", BOARD_MMU_PORT));
+	return fdt_end_node(fdt);
+}
+
 static int add_cpus(void *fdt, unsigned int nr_vcpus)
 {
 	TRY(fdt_begin_node(fdt, "cpus"));
@@ -144,6 +169,8 @@ static int build(void *buf, size_t size, const struct dt_params *p)
 	TRY(add_cpus(buf, p->nr_vcpus));
 	TRY(add_memory(buf, p->mem));
 	TRY(add_ioports(buf));
+	if (p->mmu)
+		TRY(add_mmu(buf, p->mmu));
 	TRY(fdt_end_node(buf));
 	return fdt_finish(buf);
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "memory.h"
+#include "mmu_mode.h"
 
 struct dt_reserved {
 	uint64_t addr;
@@ -22,6 +23,7 @@ struct dt_params {
 	const char *bootargs;              /* may be NULL */
 	const struct dt_reserved *reserved;
 	unsigned int nr_reserved;
+	const struct mmu_plan *mmu;        /* test guests: /minivmm-mmu; else NULL */
 };
 
 /* Builds the tree into buf; 0 or -ENOSPC / -EINVAL. */

@@ -155,6 +155,111 @@ int stats_read_kvm(int stats_fd, const char *name, uint64_t *value)
 	return err;
 }
 
+int stats_kvm_snapshot(int stats_fd, struct kvm_stat_values *out)
+{
+	struct kvm_stats s;
+	int err = kvm_stats_load(stats_fd, &s);
+
+	memset(out, 0, sizeof(*out));
+	if (err)
+		return err;
+	out->names = calloc(s.hdr.num_desc ? s.hdr.num_desc : 1, sizeof(*out->names));
+	out->values = calloc(s.hdr.num_desc ? s.hdr.num_desc : 1, sizeof(*out->values));
+	out->cumulative = calloc(s.hdr.num_desc ? s.hdr.num_desc : 1, sizeof(*out->cumulative));
+	if (!out->names || !out->values || !out->cumulative) {
+		kvm_stats_free(&s);
+		stats_kvm_values_free(out);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < s.hdr.num_desc; i++) {
+		const struct kvm_stats_desc *d = (void *)(s.descs + i * s.desc_size);
+
+		if (d->size != 1)
+			continue;
+		snprintf(out->names[out->n], sizeof(out->names[0]), "%s", d->name);
+		out->values[out->n] = s.data[d->offset / sizeof(uint64_t)];
+		out->cumulative[out->n] = (d->flags & KVM_STATS_TYPE_MASK) == KVM_STATS_TYPE_CUMULATIVE;
+		out->n++;
+	}
+	kvm_stats_free(&s);
+	return 0;
+}
+
+void stats_kvm_values_free(struct kvm_stat_values *v)
+{
+	free(v->names);
+	free(v->values);
+	free(v->cumulative);
+	memset(v, 0, sizeof(*v));
+}
+
+int stats_kvm_accumulate(struct kvm_stat_values *sum, const struct kvm_stat_values *v)
+{
+	if (!sum->n) {
+		size_t n = v->n ? v->n : 1;
+
+		sum->names = malloc(n * sizeof(*sum->names));
+		sum->values = malloc(n * sizeof(*sum->values));
+		sum->cumulative = malloc(n * sizeof(*sum->cumulative));
+		if (!sum->names || !sum->values || !sum->cumulative) {
+			stats_kvm_values_free(sum);
+			return -ENOMEM;
+		}
+		memcpy(sum->names, v->names, v->n * sizeof(*sum->names));
+		memcpy(sum->values, v->values, v->n * sizeof(*sum->values));
+		memcpy(sum->cumulative, v->cumulative, v->n * sizeof(*sum->cumulative));
+		sum->n = v->n;
+		return 0;
+	}
+	for (unsigned int i = 0; i < sum->n && i < v->n; i++)
+		if (!strcmp(sum->names[i], v->names[i]))
+			sum->values[i] += v->values[i];
+	return 0;
+}
+
+static const uint64_t *kvm_value_of(const struct kvm_stat_values *v, unsigned int hint,
+				    const char *name)
+{
+	if (hint < v->n && !strcmp(v->names[hint], name))
+		return &v->values[hint];
+	for (unsigned int i = 0; i < v->n; i++)
+		if (!strcmp(v->names[i], name))
+			return &v->values[i];
+	return NULL;
+}
+
+json_t *stats_kvm_json(const struct kvm_stat_values *v, const struct kvm_stat_values *base)
+{
+	json_t *o = json_object();
+
+	for (unsigned int i = 0; o && i < v->n; i++) {
+		uint64_t x = v->values[i];
+
+		if (base && v->cumulative[i]) {
+			const uint64_t *b = kvm_value_of(base, i, v->names[i]);
+
+			x -= b ? *b : 0;
+			if (!x)
+				continue;
+		}
+		json_object_set_new(o, v->names[i], json_integer((json_int_t)x));
+	}
+	return o;
+}
+
+json_t *stats_exits_json(const struct exit_stats *st, const struct exit_stats *base)
+{
+	json_t *o = json_object();
+
+	for (unsigned int r = 0; o && r < EXIT_REASON_MAX; r++) {
+		uint64_t x = st->by_reason[r] - (base ? base->by_reason[r] : 0);
+
+		if (x)
+			json_object_set_new(o, exit_reason_name(r), json_integer((json_int_t)x));
+	}
+	return o;
+}
+
 void stats_print_exits(FILE *out, const char *label, const struct exit_stats *st)
 {
 	uint64_t total = 0;

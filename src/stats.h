@@ -6,8 +6,11 @@
 #ifndef MINIVMM_STATS_H
 #define MINIVMM_STATS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include <jansson.h>
 
 #include "exit.h"
 #include "memory.h"
@@ -18,6 +21,28 @@ int stats_print_kvm(FILE *out, int stats_fd, const char *label);
 int stats_read_kvm(int stats_fd, const char *name, uint64_t *value);
 
 void stats_print_exits(FILE *out, const char *label, const struct exit_stats *st);
+
+/* The single-valued KVM statistics of one stats fd at one moment
+ * (histograms are left out). */
+struct kvm_stat_values {
+	unsigned int n;
+	char (*names)[64];
+	uint64_t *values;
+	bool *cumulative;   /* a counter: deltas make sense */
+};
+
+int stats_kvm_snapshot(int stats_fd, struct kvm_stat_values *out);
+void stats_kvm_values_free(struct kvm_stat_values *v);
+/* Adds v's values into sum (same fd layout, e.g. several vCPUs); sum may be
+ * empty ({0}), then it becomes a copy.  0 or -ENOMEM. */
+int stats_kvm_accumulate(struct kvm_stat_values *sum, const struct kvm_stat_values *v);
+/*
+ * {name: value}.  With base, counters become v - base (matched by name) and
+ * everything else keeps its value at v; zero deltas are left out.
+ */
+json_t *stats_kvm_json(const struct kvm_stat_values *v, const struct kvm_stat_values *base);
+/* {exit reason: count} (minus base when given), non-zero reasons only. */
+json_t *stats_exits_json(const struct exit_stats *st, const struct exit_stats *base);
 
 /* Resident memory of this process outside guest RAM, and of guest RAM (KiB). */
 int stats_rss_kib(const struct mem_map *mem, uint64_t *vmm_kib, uint64_t *guest_kib);

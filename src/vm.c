@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "board.h"
@@ -192,6 +193,13 @@ static int vm_create_devices(struct vm *vm)
 	return err;
 }
 
+static enum vcpu_action vm_after_exit(void *ctx, struct vcpu *vcpu)
+{
+	struct vm *vm = ctx;
+
+	return mmu_mode_after_exit(vm->mmu, vcpu);
+}
+
 static int vm_create_vcpus(struct vm *vm)
 {
 	int nx = x86_cpuid_has_nx(vm->cpuid);
@@ -202,6 +210,7 @@ static int vm_create_vcpus(struct vm *vm)
 	vm->vcpu_host = (struct vcpu_host){
 		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
 		.stopping = &vm->stopping, .stopped = vcpu_stopped, .ctx = vm,
+		.after_exit = vm->mmu ? vm_after_exit : NULL,
 	};
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
@@ -224,7 +233,28 @@ static int vm_create_vcpus(struct vm *vm)
 	if (err)
 		return err;
 	boot_entry_state(&vm->boot, nx, &sregs, &regs);
+	if (vm->mmu)
+		sregs.cr3 = mmu_mode_entry_cr3(vm->mmu);
 	return vcpu_set_state(&vm->vcpus[0], &sregs, &regs);
+}
+
+/* Test guests: the MMU regions, port and (--mmu=shadow) the shadow MMU. */
+static int vm_create_mmu(struct vm *vm)
+{
+	struct mmu_mode_params p = {
+		.plan = &vm->mmu_plan, .kvm = &vm->kvm, .mem = &vm->mem,
+		.pio = &vm->pio, .mmio = &vm->mmio, .first_slot = vm->mem.nr_slots,
+		.maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid),
+		.nxe = x86_cpuid_has_nx(vm->cpuid), .wp = true, /* x86_boot_sregs */
+	};
+	int err = mmu_mode_create(&p, &vm->mmu);
+
+	if (err == -EOPNOTSUPP)
+		vm->config_error = true;
+	if (!err && vm->cfg->mmu == MMU_SHADOW)
+		log_info("mmu: shadow (minivmm, %s fill) over host MMU %s",
+			 vm->mmu_plan.lazy ? "lazy" : "eager", host_mmu_mode_name(vm->kvm.mmu_mode));
+	return err;
 }
 
 static int vm_build(struct vm *vm)
@@ -251,12 +281,17 @@ static int vm_build(struct vm *vm)
 		err = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, console_quit, vm);
 	if (!err)
 		err = vm_create_devices(vm);
-	if (!err)
-		err = boot_prepare(cfg, &vm->mem, vm->kvm.mmu_mode == HOST_MMU_PVM, &vm->boot);
+	if (!err) {
+		err = boot_prepare(cfg, &vm->mem, vm->kvm.mmu_mode == HOST_MMU_PVM, &vm->boot,
+				   &vm->mmu_plan);
+		vm->config_error = err == -EOPNOTSUPP;
+	}
 	if (!err)
 		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
 	if (!err && vm->kvm.mmu_mode == HOST_MMU_PVM)
 		x86_cpuid_hide_pv_hypercalls(vm->cpuid);
+	if (!err && vm->boot.protocol == BOOT_TEST_GUEST && !cfg->dump_dtb)
+		err = vm_create_mmu(vm);
 
 	if (!err && !cfg->dump_dtb)
 		err = vm_create_vcpus(vm);
@@ -275,6 +310,7 @@ static void vm_destroy(struct vm *vm)
 		device_destroy(vm->devices[i]);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	mmu_mode_destroy(vm->mmu);
 	mem_map_destroy(&vm->mem);
 	kvm_close(&vm->kvm);
 	if (vm->stop_fd >= 0)
@@ -304,6 +340,14 @@ static struct vm *vm_alloc(const struct vm_config *cfg)
 }
 
 /* ---- Running ----------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 /* Wait until a device, a vCPU, the console or a signal stops the VM. */
 static void vm_wait(struct vm *vm, int sig_fd)
@@ -337,12 +381,12 @@ static void vm_wait(struct vm *vm, int sig_fd)
 	}
 }
 
-static void vm_print_stats(struct vm *vm)
+static void vm_print_stats(struct vm *vm, FILE *out)
 {
 	uint64_t vmm_kib, guest_kib;
 	int fd;
 
-	fprintf(stderr, "minivmm: run statistics (host MMU: %s)\n",
+	fprintf(out, "minivmm: run statistics (host MMU: %s)\n",
 		host_mmu_mode_name(vm->kvm.mmu_mode));
 
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
@@ -350,18 +394,20 @@ static void vm_print_stats(struct vm *vm)
 		struct kvm_regs regs;
 
 		snprintf(label, sizeof(label), "vCPU %u", i);
-		stats_print_exits(stderr, label, &vm->vcpus[i].exit.stats);
+		stats_print_exits(out, label, &vm->vcpus[i].exit.stats);
 		if (!vcpu_get_regs(&vm->vcpus[i], &regs))
-			fprintf(stderr, "    %-32s %llx\n", "stopped at RIP", regs.rip);
+			fprintf(out, "    %-32s %llx\n", "stopped at RIP", regs.rip);
 	}
-	fprintf(stderr, "  unclaimed accesses: pio %lu, mmio %lu\n",
+	fprintf(out, "  unclaimed accesses: pio %lu, mmio %lu\n",
 		(unsigned long)atomic_load(&vm->pio.unclaimed),
 		(unsigned long)atomic_load(&vm->mmio.unclaimed));
 	if (vm->post && post_last_code(vm->post) >= 0)
-		fprintf(stderr, "  last POST code: 0x%02x\n", post_last_code(vm->post));
+		fprintf(out, "  last POST code: 0x%02x\n", post_last_code(vm->post));
+	if (vm->mmu)
+		mmu_mode_print_stats(vm->mmu, out);
 	fd = kvm_stats_fd(&vm->kvm, -1);
 	if (fd >= 0) {
-		stats_print_kvm(stderr, fd, "VM");
+		stats_print_kvm(out, fd, "VM");
 		close(fd);
 	}
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
@@ -371,13 +417,94 @@ static void vm_print_stats(struct vm *vm)
 		if (fd < 0)
 			continue;
 		snprintf(label, sizeof(label), "vCPU %u", i);
-		stats_print_kvm(stderr, fd, label);
+		stats_print_kvm(out, fd, label);
 		close(fd);
 	}
 	if (!stats_rss_kib(&vm->mem, &vmm_kib, &guest_kib))
-		fprintf(stderr, "  VMM resident memory excluding guest RAM: %llu KiB "
+		fprintf(out, "  VMM resident memory excluding guest RAM: %llu KiB "
 			"(guest RAM resident: %llu KiB)\n",
 			(unsigned long long)vmm_kib, (unsigned long long)guest_kib);
+}
+
+/* The same, as one JSON object (docs/shadow-mmu.md lists the fields). */
+static json_t *vm_stats_json(struct vm *vm, int status)
+{
+	json_t *root = json_object(), *exits;
+	struct exit_stats all = { 0 };
+	struct kvm_stat_values vcpu_sum = { 0 };
+	char layout[48];
+	int fd, khz = -1;
+
+	mem_layout_name(&vm->cfg->layout, layout, sizeof(layout));
+	json_object_set_new(root, "minivmm_stats", json_integer(1));
+	json_object_set_new(root, "host_mmu", json_string(host_mmu_mode_name(vm->kvm.mmu_mode)));
+	json_object_set_new(root, "mmu", json_string(vm->cfg->mmu == MMU_SHADOW ? "shadow" : "tdp"));
+	json_object_set_new(root, "shadow_fill", json_null());
+	json_object_set_new(root, "layout", json_string(layout));
+	json_object_set_new(root, "backing", json_string(mem_backing_name(vm->cfg->backing)));
+	json_object_set_new(root, "ram_bytes", json_integer((json_int_t)vm->cfg->ram_size));
+	json_object_set_new(root, "vcpus", json_integer(vm->nr_vcpus));
+	if (vm->nr_vcpus)
+		khz = vcpu_tsc_khz(&vm->vcpus[0]);
+	json_object_set_new(root, "tsc_khz", json_integer(khz > 0 ? khz : 0));
+	json_object_set_new(root, "exit_status", json_integer(status));
+	json_object_set_new(root, "stop", json_string(vm->stop_why));
+	json_object_set_new(root, "run_ns", json_integer((json_int_t)vm->run_ns));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct kvm_stat_values v;
+
+		for (unsigned int r = 0; r < EXIT_REASON_MAX; r++)
+			all.by_reason[r] += vm->vcpus[i].exit.stats.by_reason[r];
+		fd = kvm_stats_fd(&vm->kvm, vm->vcpus[i].fd);
+		if (fd >= 0 && !stats_kvm_snapshot(fd, &v)) {
+			stats_kvm_accumulate(&vcpu_sum, &v);
+			stats_kvm_values_free(&v);
+		}
+		if (fd >= 0)
+			close(fd);
+	}
+	exits = stats_exits_json(&all, NULL);
+	json_object_set_new(root, "exits", exits);
+	fd = kvm_stats_fd(&vm->kvm, -1);
+	if (fd >= 0) {
+		struct kvm_stat_values v;
+
+		if (!stats_kvm_snapshot(fd, &v)) {
+			json_object_set_new(root, "kvm_vm", stats_kvm_json(&v, NULL));
+			stats_kvm_values_free(&v);
+		}
+		close(fd);
+	}
+	json_object_set_new(root, "kvm_vcpu", stats_kvm_json(&vcpu_sum, NULL));
+	stats_kvm_values_free(&vcpu_sum);
+	if (vm->mmu)
+		mmu_mode_stats_json(vm->mmu, root);
+	else
+		json_object_set_new(root, "phases", json_array());
+	return root;
+}
+
+static void vm_report_stats(struct vm *vm, int status)
+{
+	const char *path = vm->cfg->stats_file;
+	FILE *out = path ? fopen(path, "w") : stderr;
+
+	if (!out) {
+		log_err("--stats-file: cannot write '%s': %s", path, strerror(errno));
+		return;
+	}
+	if (vm->cfg->stats == STATS_JSON) {
+		json_t *root = vm_stats_json(vm, status);
+
+		if (!root || json_dumpf(root, out, JSON_INDENT(1) | JSON_SORT_KEYS))
+			log_err("cannot write the statistics as JSON");
+		fputc('\n', out);
+		json_decref(root);
+	} else {
+		vm_print_stats(vm, out);
+	}
+	if (path && fclose(out))
+		log_err("--stats-file: cannot write '%s': %s", path, strerror(errno));
 }
 
 static int vm_exit_status(struct vm *vm)
@@ -397,6 +524,7 @@ static int vm_run(struct vm *vm)
 {
 	sigset_t stop_signals, old;
 	int sig_fd, err = 0;
+	uint64_t start_ns = 0;
 
 	/* The main thread takes SIGINT/SIGTERM/SIGHUP through a signalfd; the
 	 * threads created below inherit the blocked mask and never see them. */
@@ -412,6 +540,7 @@ static int vm_run(struct vm *vm)
 	}
 	if (!err)
 		err = console_start(&vm->console, vm->com1);
+	start_ns = now_ns();
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = vcpu_start(&vm->vcpus[i]);
 	if (err)
@@ -424,6 +553,7 @@ static int vm_run(struct vm *vm)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	vm->run_ns = now_ns() - start_ns;
 	console_stop(&vm->console);
 	if (sig_fd >= 0)
 		close(sig_fd);
@@ -433,8 +563,8 @@ static int vm_run(struct vm *vm)
 		log_info("%s", vm->stop_why);
 	else if (vm->stop_kind == VM_STOP_CRASH)
 		log_err("guest crashed: %s", vm->stop_why);
-	if (vm->cfg->stats)
-		vm_print_stats(vm);
+	if (vm->cfg->stats != STATS_OFF)
+		vm_report_stats(vm, vm_exit_status(vm));
 	return vm_exit_status(vm);
 }
 

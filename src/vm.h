@@ -17,6 +17,7 @@
 #include "guest_watch.h"
 #include "kvm.h"
 #include "memory.h"
+#include "mmu_mode.h"
 #include "vcpu.h"
 
 enum vm_stop_kind {
@@ -57,6 +58,9 @@ struct vm {
 	int stop_status;
 	char stop_why[256];
 	struct boot_info boot;       /* what was loaded and how to enter it */
+	struct mmu_plan mmu_plan;    /* test guests: the MMU regions */
+	struct mmu_mode *mmu;        /* test guests: --mmu glue; else NULL */
+	uint64_t run_ns;             /* wall time the vCPUs ran */
 	struct vcpu_host vcpu_host;
 	bool config_error;           /* the build failed on a bad configuration */
 };

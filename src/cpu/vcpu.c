@@ -95,6 +95,13 @@ int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs)
 	return ioctl(vcpu->fd, KVM_GET_REGS, regs) < 0 ? -errno : 0;
 }
 
+int vcpu_tsc_khz(struct vcpu *vcpu)
+{
+	int r = ioctl(vcpu->fd, KVM_GET_TSC_KHZ, 0);
+
+	return r < 0 ? -errno : r;
+}
+
 int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 		   const struct kvm_regs *regs)
 {
@@ -131,6 +138,8 @@ static void *vcpu_thread(void *arg)
 		action = vcpu_handle_exit(vcpu->run, vcpu->run_size, &vcpu->exit);
 		if (action == VCPU_UNEMULATED)
 			action = vcpu_complete_unemulated(vcpu) ? VCPU_FAILED : VCPU_CONTINUE;
+		if (action == VCPU_CONTINUE && host->after_exit)
+			action = host->after_exit(host->ctx, vcpu);
 	}
 	vcpu->result = action;
 	if (action != VCPU_CONTINUE && host->stopped)

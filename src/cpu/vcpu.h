@@ -24,6 +24,10 @@ struct vcpu_host {
 	const struct mem_map *mem;     /* for instruction bytes in dumps */
 	atomic_bool *stopping;         /* set by the main thread */
 	void (*stopped)(void *ctx, struct vcpu *vcpu);
+	/* Optional: runs on the vCPU thread after each exit the dispatcher
+	 * handled, before KVM_RUN resumes (e.g. the shadow MMU loading CR3);
+	 * may fail the vCPU, with the reason in vcpu->exit.why. */
+	enum vcpu_action (*after_exit)(void *ctx, struct vcpu *vcpu);
 	void *ctx;
 };
 
@@ -50,6 +54,8 @@ void vcpu_destroy(struct vcpu *vcpu);
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
 int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs);
 int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs);
+/* The guest's TSC frequency in kHz (KVM_GET_TSC_KHZ), or -errno. */
+int vcpu_tsc_khz(struct vcpu *vcpu);
 int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 		   const struct kvm_regs *regs);
 

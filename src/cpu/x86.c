@@ -176,6 +176,14 @@ int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid)
 	return e && (e->edx & (1u << 20));
 }
 
+unsigned int x86_cpuid_maxphyaddr(struct kvm_cpuid2 *cpuid)
+{
+	struct kvm_cpuid_entry2 *e = x86_cpuid_find(cpuid, 0x80000008, 0);
+	unsigned int bits = e ? (e->eax & 0xff) : 36; /* 36: the SDM's default */
+
+	return bits < 32 ? 32 : bits > 52 ? 52 : bits;
+}
+
 uint32_t x86_cpuid_hide_pv_hypercalls(struct kvm_cpuid2 *cpuid)
 {
 	const uint32_t bits = (1u << KVM_FEATURE_PV_UNHALT) | (1u << KVM_FEATURE_PV_SEND_IPI) |

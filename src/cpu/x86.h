@@ -75,5 +75,7 @@ uint32_t x86_cpuid_hide_pv_hypercalls(struct kvm_cpuid2 *cpuid);
 
 /* Whether the CPUID table advertises NX (leaf 0x80000001 EDX bit 20). */
 int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid);
+/* Physical-address width (CPUID 0x80000008 EAX[7:0]), clamped to 32..52. */
+unsigned int x86_cpuid_maxphyaddr(struct kvm_cpuid2 *cpuid);
 
 #endif

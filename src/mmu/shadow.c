@@ -99,6 +99,11 @@ void shadow_destroy(struct shadow_mmu *s)
 	free(s);
 }
 
+void shadow_set_fill(struct shadow_mmu *s, enum shadow_fill fill)
+{
+	s->cfg.fill = fill;
+}
+
 void shadow_set_guest_mode(struct shadow_mmu *s, bool wp, bool smep, bool smap)
 {
 	s->cfg.wp = wp;
@@ -467,12 +472,17 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 	return rc;
 }
 
+unsigned int shadow_take_flush(struct shadow_mmu *s)
+{
+	unsigned int why = s->tlb_flush;
+
+	s->tlb_flush = 0;
+	return why;
+}
+
 bool shadow_need_tlb_flush(struct shadow_mmu *s)
 {
-	bool flush = s->tlb_flush;
-
-	s->tlb_flush = false;
-	return flush;
+	return shadow_take_flush(s) != 0;
 }
 
 void shadow_get_stats(const struct shadow_mmu *s, struct shadow_stats *out)

@@ -82,6 +82,14 @@ struct shadow_mmu;
 int shadow_create(const struct shadow_config *cfg, struct shadow_mmu **out);
 void shadow_destroy(struct shadow_mmu *s); /* NULL is fine */
 
+/*
+ * Change the fill policy from now on.  EAGER -> LAZY is always safe (the
+ * present entries stay exact); LAZY -> EAGER fills holes only as roots are
+ * built or entries change.  (A VMM builds the boot root eagerly, then goes
+ * lazy: a guest has no #PF handler at its first instruction.)
+ */
+void shadow_set_fill(struct shadow_mmu *s, enum shadow_fill fill);
+
 /* Update the WP/SMEP/SMAP used by shadow_page_fault (from guest CR0/CR4). */
 void shadow_set_guest_mode(struct shadow_mmu *s, bool wp, bool smep, bool smap);
 
@@ -146,12 +154,27 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 		      enum shadow_fault_result *res, uint32_t *guest_error_code);
 
 /*
- * True (and cleared) when shadow pages were freed since the last call: they
- * may be reused at once, so the vCPU's TLB and paging-structure caches must
- * be flushed before it runs again (e.g. KVM_SET_SREGS with the same CR3).
+ * True (and cleared) when a present shadow entry changed or went away, or
+ * shadow pages were freed (they may be reused at once), since the last
+ * call: the vCPU's TLB and paging-structure caches must be flushed before
+ * it runs again (e.g. KVM_SET_SREGS with the same CR3).  Adding entries
+ * where there were none needs no flush.
  * Check after every call above.
  */
 bool shadow_need_tlb_flush(struct shadow_mmu *s);
+
+/*
+ * The same, saying why (and clearing it):
+ *  - SHADOW_FLUSH_ENTRIES: present entries changed or went away.  As on
+ *    bare x86, a VMM may leave such stale translations until the guest
+ *    invalidates (INVLPG, flush, root load): a guest that reduces rights
+ *    must invalidate before relying on it.
+ *  - SHADOW_FLUSH_PAGES: shadow pages were freed and may be reused for
+ *    other tables at once: flush before the vCPU runs again.
+ */
+#define SHADOW_FLUSH_ENTRIES 1U
+#define SHADOW_FLUSH_PAGES   2U
+unsigned int shadow_take_flush(struct shadow_mmu *s);
 
 /* Drop every cached root, the current one too (VM reset, leaving shadow
  * mode): the vCPU must not run on the old shadow CR3 afterwards. */

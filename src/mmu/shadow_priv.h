@@ -68,7 +68,7 @@ struct shadow_mmu {
 	int loading;         /* root slot being built, -1 if none */
 	uint64_t clock;
 	uint32_t epoch;
-	bool tlb_flush;
+	unsigned int tlb_flush; /* SHADOW_FLUSH_* since the last take */
 	struct shadow_stats stats;
 };
 

@@ -140,6 +140,15 @@ static void hash_remove(struct shadow_mmu *s, uint32_t sp)
 		*link = s->pages[sp].next;
 }
 
+/* TLBs (and a host KVM's own shadow of the store) may hold what just
+ * changed: the vCPU must be flushed before it runs again. */
+static void request_flush(struct shadow_mmu *s, unsigned int why)
+{
+	if (!s->tlb_flush)
+		s->stats.tlb_flush_requests++;
+	s->tlb_flush |= why;
+}
+
 /* Drop a reference; at 0 release the children and free the page.  Children
  * are one level down, so the recursion is at most PTW_LEVELS deep. */
 void shadow_put(struct shadow_mmu *s, uint32_t sp)
@@ -159,9 +168,7 @@ void shadow_put(struct shadow_mmu *s, uint32_t sp)
 	s->free_head = sp;
 	s->stats.pages_in_use--;
 	/* The page may be reused at once while a TLB still caches it. */
-	if (!s->tlb_flush)
-		s->stats.tlb_flush_requests++;
-	s->tlb_flush = true;
+	request_flush(s, SHADOW_FLUSH_PAGES);
 }
 
 const uint8_t *shadow_guest_table(const struct shadow_mmu *s, uint64_t gpa)
@@ -331,6 +338,8 @@ void shadow_sync_entry(struct shadow_mmu *s, struct shadow_sync *ctx, uint32_t s
 		val = d.entry;
 	else if (d.kind == SH_TABLE && ctx->link && !ctx->err)
 		val = link_child(s, ctx, level, &d);
+	if (cur & PTW_PTE_P)
+		request_flush(s, SHADOW_FLUSH_ENTRIES); /* changed or went away */
 	set_entry(s, sp, i, val);
 	if (old != SP_NIL)
 		shadow_put(s, old); /* after the new child took its reference */

@@ -63,6 +63,12 @@ def case_usage_errors(vmm, guests):
     expect_run(vmm, ["-smp", "0"], 2, stderr=["-smp"])
     expect_run(vmm, ["--mem-layout", "chunks:"], 2, stderr=["--mem-layout"])
     expect_run(vmm, ["-kernel"], 2, stderr=["needs a value"])
+    expect_run(vmm, ["--mmu=ept"], 2, stderr=["--mmu: 'ept' is not tdp or shadow"])
+    expect_run(vmm, ["--shadow-fill=lazy"], 2, stderr=["only applies with --mmu=shadow"])
+    expect_run(vmm, ["--mmu=shadow", "--shadow-fill=sometimes"], 2, stderr=["--shadow-fill"])
+    expect_run(vmm, ["--mmu=shadow", "-smp", "2"], 2, stderr=["runs one vCPU"])
+    expect_run(vmm, ["--pt-pool=3M"], 2, stderr=["--pt-pool"])
+    expect_run(vmm, ["--stats=xml"], 2, stderr=["--stats"])
     out, _ = expect_run(vmm, ["--help"], 0)
     expect("--mem-layout" in out and "Ctrl-A x" in out, "help text incomplete", out)
     out, _ = expect_run(vmm, ["--version"], 0)
@@ -146,6 +152,22 @@ def case_stats(vmm, guests):
                         stderr=["run statistics (host MMU:", "exits seen by minivmm",
                                 "io ", "KVM statistics, non-zero",
                                 "VMM resident memory excluding guest RAM"])
+    # JSON into a file, in both MMU modes: the shape `minivmm compare` reads.
+    with tempfile.TemporaryDirectory() as d:
+        for mode in ("tdp", "shadow"):
+            path = os.path.join(d, mode + ".json")
+            expect_run(vmm, ["--mmu=" + mode, "--stats=json", "--stats-file", path], 0)
+            with open(path) as f:
+                st = json.load(f)
+            for key in ("host_mmu", "mmu", "tsc_khz", "exits", "kvm_vm", "kvm_vcpu", "phases"):
+                expect(key in st, f"{mode}: stats JSON lacks {key!r}: {sorted(st)}")
+            expect(st["mmu"] == mode and st["exit_status"] == 0, f"{mode}: {st['mmu']} {st['exit_status']}")
+            expect(st["exits"].get("io", 0) > 0, f"{mode}: no io exits counted: {st['exits']}")
+            if mode == "shadow":
+                sh = st["shadow"]
+                expect(sh["root_loads"] == 1 and sh["pages_in_use"] > 0, f"shadow counters: {sh}")
+            else:
+                expect("shadow" not in st, "tdp run reports shadow counters")
 
 
 def case_sigint(vmm, guests):
