@@ -130,6 +130,11 @@
 #define MMU_CMD_PAGE_FAULT      4   /* ARG0 = CR2, ARG1 = #PF error code    */
 #define MMU_CMD_PHASE_BEGIN     5   /* NAME: a measured phase starts        */
 #define MMU_CMD_PHASE_END       6   /* NAME, CYCLES, CHECKSUM, OPS          */
+#define MMU_CMD_PIN             7   /* ARG0 = GVA, ARG1 = length: keep the
+				     * range filled in every root, lazy fill
+				     * too (the exception path: IDT, GDT, TSS,
+				     * handler code, data and stacks) */
+#define MMU_MAX_PINS            16
 
 #define MMU_MB_ARG0             0x00
 #define MMU_MB_ARG1             0x08
@@ -148,7 +153,8 @@
 				     * is not RAM/pool/mailbox: not shadowed */
 /* Errors (as two's-complement -errno in RESULT): -EINVAL bad command or
  * argument (non-canonical GVA, unaligned root), -EFAULT root not in the
- * pool, -ENOMEM the store is full, -ENOSYS command needs --mmu=shadow. */
+ * pool, -ENOMEM the store is full, -ENOSYS command needs --mmu=shadow,
+ * -ENOSPC more than MMU_MAX_PINS pinned ranges. */
 
 /* ---- Memory-slot rules ------------------------------------------------ */
 

@@ -13,9 +13,36 @@
 #include "log.h"
 #include "x86.h"
 
-/* The demo guest linked into the executable (src/embed.py). */
+/* Guests linked into the executable (src/embed.py): the demo, and the MMU
+ * workloads `minivmm compare` runs (-kernel builtin:NAME). */
 extern const uint8_t minivmm_demo_guest_start[];
 extern const uint8_t minivmm_demo_guest_end[];
+extern const uint8_t minivmm_mmu_guest_start[];
+extern const uint8_t minivmm_mmu_guest_end[];
+
+static const struct {
+	const char *name;
+	const uint8_t *start, *end;
+} builtin_guests[] = {
+	{ "hello", minivmm_demo_guest_start, minivmm_demo_guest_end },
+	{ "mmu", minivmm_mmu_guest_start, minivmm_mmu_guest_end },
+};
+
+#define BUILTIN_PREFIX "builtin:"
+
+static int find_builtin(const char *name, const uint8_t **buf, size_t *len)
+{
+	for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++) {
+		if (strcmp(builtin_guests[i].name, name))
+			continue;
+		*buf = builtin_guests[i].start;
+		*len = (size_t)(builtin_guests[i].end - builtin_guests[i].start);
+		return 0;
+	}
+	log_err("-kernel " BUILTIN_PREFIX "%s: no such built-in guest (there are: hello, mmu)",
+		name);
+	return -ENOENT;
+}
 
 /* Where the loaded software lies, for the device tree's reserved map. */
 struct loaded_range {
@@ -116,7 +143,11 @@ static int load_kernel(const struct vm_config *cfg, const struct mem_map *mem,
 	uint8_t *file = NULL;
 	int err;
 
-	if (cfg->kernel) {
+	if (cfg->kernel && !strncmp(cfg->kernel, BUILTIN_PREFIX, strlen(BUILTIN_PREFIX))) {
+		err = find_builtin(cfg->kernel + strlen(BUILTIN_PREFIX), &buf, &len);
+		if (err)
+			return err;
+	} else if (cfg->kernel) {
 		err = loader_read_file(cfg->kernel, &file, &len);
 		if (err)
 			return err;

@@ -53,6 +53,8 @@ struct mmu_mode {
 	uint64_t phase_cycles, phase_checksum, phase_ops;
 	bool in_phase;
 	bool stale;             /* changed entries await the guest's invalidation */
+	struct { uint64_t gva, len; } pins[MMU_MAX_PINS];
+	unsigned int nr_pins;
 	struct mmu_snapshot phase_start;
 	json_t *phases;
 	int stats_fd;           /* vCPU stats fd for phase snapshots, -1 */
@@ -95,9 +97,11 @@ void mmu_plan_make(const struct vm_config *cfg, const struct mem_map *mem,
 	out->store_size = 4 * out->pool_size;
 	if (out->store_size > BOARD_MMU_STORE_MAX)
 		out->store_size = BOARD_MMU_STORE_MAX;
-	/* PML4, one PDPT per 512 GiB and one PD per GiB of the identity map. */
+	/* PML4, one PDPT per 512 GiB, one PD per GiB of the identity map, and
+	 * one PT for the mailbox: the shadow only maps leaves that lie wholly
+	 * in RAM/pool/mailbox, and the mailbox is a lone 4 KiB page. */
 	out->boot_pages = 1 + (unsigned int)((top + (512 * BOARD_GiB) - 1) / (512 * BOARD_GiB)) +
-			  (unsigned int)((top + BOARD_GiB - 1) / BOARD_GiB);
+			  (unsigned int)((top + BOARD_GiB - 1) / BOARD_GiB) + 1;
 	out->boot_root = out->pool_gpa;
 	out->pool_free = out->pool_gpa + out->boot_pages * PAGE;
 }
@@ -145,9 +149,12 @@ static void write_boot_tables(struct mmu_mode *m)
 {
 	const struct mmu_plan *p = &m->plan;
 	uint64_t flags = X86_PTE_P | X86_PTE_RW | X86_PTE_US;
-	unsigned int nr_pdpt = p->boot_pages - 1 - (unsigned int)((p->map_top + BOARD_GiB - 1) / BOARD_GiB);
+	unsigned int nr_pd = (unsigned int)((p->map_top + BOARD_GiB - 1) / BOARD_GiB);
+	unsigned int nr_pdpt = p->boot_pages - 2 - nr_pd;
 	uint64_t *pml4 = (uint64_t *)(void *)m->pool;
 	uint64_t pdpt_gpa = p->pool_gpa + PAGE, pd_gpa = pdpt_gpa + nr_pdpt * PAGE;
+	uint64_t pt_gpa = pd_gpa + nr_pd * PAGE;
+	uint64_t *pt = (uint64_t *)(void *)(m->pool + (pt_gpa - p->pool_gpa));
 
 	for (unsigned int i = 0; i < nr_pdpt; i++)
 		pml4[i] = htole64((pdpt_gpa + i * PAGE) | flags);
@@ -162,6 +169,11 @@ static void write_boot_tables(struct mmu_mode *m)
 			/* the store is never mapped (the shadow would refuse it) */
 			if (gpa >= p->store_gpa && gpa < p->store_gpa + p->store_size)
 				continue;
+			if (gpa == (BOARD_MMU_MAILBOX & ~(BOARD_HUGE_PAGE_SIZE - 1))) {
+				pt[(BOARD_MMU_MAILBOX - gpa) / PAGE] = htole64(BOARD_MMU_MAILBOX | flags);
+				pd[i] = htole64(pt_gpa | flags);
+				continue;
+			}
 			pd[i] = htole64(gpa | flags | X86_PTE_PS);
 		}
 	}
@@ -251,10 +263,43 @@ static void note_flush(struct mmu_mode *m, bool invalidate)
 	}
 }
 
+/*
+ * Fill the pinned ranges in the current root.  With lazy fill a new root is
+ * empty, and the CPU could not even deliver the #PF that asks for the first
+ * page: the guest pins its exception path (MMU_CMD_PIN).  Pages the guest
+ * does not map are skipped: a fault there is the guest's own.
+ */
+static void fill_pins(struct mmu_mode *m)
+{
+	for (unsigned int i = 0; i < m->nr_pins; i++) {
+		uint64_t gva = m->pins[i].gva & ~(PAGE - 1);
+		uint64_t end = m->pins[i].gva + m->pins[i].len;
+
+		for (; gva < end; gva += PAGE)
+			shadow_prefill(m->shadow, gva);
+	}
+}
+
+static int64_t cmd_pin(struct mmu_mode *m, uint64_t gva, uint64_t len)
+{
+	if (!len || len > 64 * BOARD_MiB || gva + len < gva)
+		return -EINVAL;
+	if (m->nr_pins == MMU_MAX_PINS)
+		return -ENOSPC;
+	m->pins[m->nr_pins].gva = gva;
+	m->pins[m->nr_pins].len = len;
+	m->nr_pins++;
+	fill_pins(m);
+	note_flush(m, true);
+	return MMU_OK;
+}
+
 static int64_t cmd_load_root(struct mmu_mode *m, uint64_t root)
 {
 	int err = shadow_load_root(m->shadow, root, &m->shadow_cr3);
 
+	if (!err && m->plan.lazy)
+		fill_pins(m);
 	note_flush(m, true);
 	if (err == -EFAULT) {
 		m->bad_roots++;
@@ -334,6 +379,10 @@ static int64_t run_command(struct mmu_mode *m, uint32_t cmd)
 			m->pending |= PEND_FLUSH;
 			return err;
 		}
+	case MMU_CMD_PIN:
+		if (!shadow)
+			return -ENOSYS;
+		return cmd_pin(m, mb_get(m, MMU_MB_ARG0), mb_get(m, MMU_MB_ARG1));
 	case MMU_CMD_PAGE_FAULT:
 		if (!shadow)
 			return -ENOSYS;
@@ -424,7 +473,7 @@ static void snapshot(struct mmu_mode *m, struct vcpu *v, struct mmu_snapshot *s)
 }
 
 #define SHADOW_COUNTERS(X) \
-	X(trapped_writes) X(hidden_faults) X(true_faults) X(refused_faults) \
+	X(trapped_writes) X(hidden_faults) X(true_faults) X(refused_faults) X(prefills) \
 	X(root_loads) X(root_hits) X(root_misses) X(root_evictions) \
 	X(store_full_evictions) X(nomem) X(invlpgs) X(flushes) X(pages_in_use) \
 	X(pages_peak) X(rsvd_entries) X(refused_targets) X(unreadable_tables) \

@@ -16,6 +16,8 @@
 #define GUEST_NR_VECTORS	0x30
 #define GUEST_STUB_SIZE		16
 
+#define GUEST_PF_MAX_DEPTH	2	/* pf_hook calls in progress at most */
+
 #define GUEST_RING0_STACK_SIZE	0x2000
 #define GUEST_REPORT_STACK_SIZE	0x2000
 #define GUEST_USER_STACK_SIZE	0x10000

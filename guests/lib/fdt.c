@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A small read-only flattened-device-tree reader: just what the test guests
- * need (memory ranges, reservations, CPU count, bootargs).  Every offset
+ * need (memory ranges, reservations, CPU count, bootargs, the MMU node).  Every offset
  * read from the blob is bounds-checked, so a broken FDT gives an error, not
  * a fault.
  */
@@ -156,13 +156,106 @@ static int parse_rsvmap(const struct walker *w, uint32_t off,
 	}
 }
 
+/* /minivmm-mmu properties seen so far (a bit each). */
+enum {
+	MMU_SEEN_COMPAT = 1 << 0,
+	MMU_SEEN_MODE = 1 << 1,
+	MMU_SEEN_FILL = 1 << 2,
+	MMU_SEEN_MAILBOX = 1 << 3,
+	MMU_SEEN_POOL = 1 << 4,
+	MMU_SEEN_POOL_FREE = 1 << 5,
+	MMU_SEEN_BOOT_ROOT = 1 << 6,
+	MMU_SEEN_PORT = 1 << 7,
+	MMU_SEEN_NEEDED = MMU_SEEN_COMPAT | MMU_SEEN_MODE | MMU_SEEN_MAILBOX |
+			  MMU_SEEN_POOL | MMU_SEEN_POOL_FREE | MMU_SEEN_BOOT_ROOT |
+			  MMU_SEEN_PORT,
+};
+
 struct node_state {
 	int depth;
-	bool memory, chosen, cpus;	/* which depth-1 node we are in */
+	bool memory, chosen, cpus, mmu;	/* which depth-1 node we are in */
+	unsigned int mmu_seen;		/* MMU_SEEN_* */
 	bool memory_type;		/* device_type = "memory" */
 	const uint8_t *reg;		/* the depth-1 node's reg */
 	uint32_t reg_len;
 };
+
+/* A string property: len covers the value and its NUL. */
+static bool prop_str_is(const uint8_t *val, uint32_t len, const char *want)
+{
+	size_t n = strlen(want);
+
+	return len == n + 1 && !memcmp(val, want, n + 1);
+}
+
+static void mmu_bad(struct fdt_mmu *m, const char *why)
+{
+	if (!m->bad)
+		m->bad = why;
+}
+
+/* One property of /minivmm-mmu; sizes are fixed by the protocol. */
+static void mmu_prop(struct node_state *st, const char *name,
+		     const uint8_t *val, uint32_t len, struct fdt_mmu *m)
+{
+	if (!strcmp(name, "compatible")) {
+		st->mmu_seen |= MMU_SEEN_COMPAT;
+		if (!prop_str_is(val, len, "minivmm,mmu"))
+			mmu_bad(m, "compatible is not \"minivmm,mmu\"");
+	} else if (!strcmp(name, "mode")) {
+		st->mmu_seen |= MMU_SEEN_MODE;
+		m->shadow = prop_str_is(val, len, "shadow");
+		if (!m->shadow && !prop_str_is(val, len, "tdp"))
+			mmu_bad(m, "mode is neither \"tdp\" nor \"shadow\"");
+	} else if (!strcmp(name, "fill")) {
+		st->mmu_seen |= MMU_SEEN_FILL;
+		m->lazy = prop_str_is(val, len, "lazy");
+		if (!m->lazy && !prop_str_is(val, len, "eager"))
+			mmu_bad(m, "fill is neither \"eager\" nor \"lazy\"");
+	} else if (!strcmp(name, "mailbox") || !strcmp(name, "pool")) {
+		bool mb = name[0] == 'm';
+
+		st->mmu_seen |= mb ? MMU_SEEN_MAILBOX : MMU_SEEN_POOL;
+		if (len != 16) {
+			mmu_bad(m, "mailbox/pool is not <addr size> in 2+2 cells");
+			return;
+		}
+		*(mb ? &m->mailbox : &m->pool) = be64(val);
+		*(mb ? &m->mailbox_size : &m->pool_size) = be64(val + 8);
+	} else if (!strcmp(name, "pool-free") || !strcmp(name, "boot-root")) {
+		bool pf = name[0] == 'p';
+
+		st->mmu_seen |= pf ? MMU_SEEN_POOL_FREE : MMU_SEEN_BOOT_ROOT;
+		if (len != 8) {
+			mmu_bad(m, "pool-free/boot-root is not a 2-cell address");
+			return;
+		}
+		*(pf ? &m->pool_free : &m->boot_root) = be64(val);
+	} else if (!strcmp(name, "io-port")) {
+		st->mmu_seen |= MMU_SEEN_PORT;
+		if (len != 4)
+			mmu_bad(m, "io-port is not one cell");
+		else
+			m->io_port = be32(val);
+	}
+}
+
+/* The node is complete and self-consistent: what mmu.c relies on. */
+static void mmu_check(const struct node_state *st, struct fdt_info *info)
+{
+	struct fdt_mmu *m = &info->mmu;
+	uint64_t pool_end = m->pool + m->pool_size;
+
+	if ((st->mmu_seen & MMU_SEEN_NEEDED) != MMU_SEEN_NEEDED)
+		mmu_bad(m, "a required property is missing");
+	else if ((m->mailbox | m->pool | m->pool_size | m->pool_free) &
+		 (BOARD_PAGE_SIZE - 1) || m->mailbox_size < BOARD_PAGE_SIZE)
+		mmu_bad(m, "mailbox or pool not page-granular");
+	else if (!m->pool_size || pool_end < m->pool)
+		mmu_bad(m, "empty or wrapping pool");
+	else if (m->pool_free < m->pool || m->pool_free > pool_end)
+		mmu_bad(m, "pool-free outside the pool");
+}
 
 static void begin_node(struct node_state *st, const char *name,
 		       struct fdt_info *info)
@@ -172,6 +265,11 @@ static void begin_node(struct node_state *st, const char *name,
 		st->memory = node_is(name, "memory");
 		st->chosen = !strcmp(name, "chosen");
 		st->cpus = !strcmp(name, "cpus");
+		st->mmu = !strcmp(name, "minivmm-mmu");
+		if (st->mmu) {
+			info->has_mmu = true;
+			st->mmu_seen = 0;
+		}
 		st->memory_type = false;
 		st->reg = NULL;
 	} else if (st->depth == 3 && st->cpus && node_is(name, "cpu")) {
@@ -185,8 +283,10 @@ static int end_node(struct node_state *st, struct fdt_info *info)
 
 	if (st->depth == 2 && (st->memory || st->memory_type) && st->reg)
 		err = add_reg(info, st->reg, st->reg_len);
+	if (st->depth == 2 && st->mmu)
+		mmu_check(st, info);
 	if (st->depth == 2)
-		st->memory = st->chosen = st->cpus = st->memory_type = false;
+		st->memory = st->chosen = st->cpus = st->mmu = st->memory_type = false;
 	st->depth--;
 	return err;
 }
@@ -199,6 +299,8 @@ static void prop(struct node_state *st, const char *name, const uint8_t *val,
 			info->addr_cells = be32(val);
 		else if (!strcmp(name, "#size-cells"))
 			info->size_cells = be32(val);
+	} else if (st->depth == 2 && st->mmu) {
+		mmu_prop(st, name, val, len, &info->mmu);
 	} else if (st->depth == 2) {
 		if (!strcmp(name, "reg")) {
 			st->reg = val;

@@ -34,6 +34,19 @@ static inline uint8_t inb(uint16_t port)
 	return v;
 }
 
+static inline void outl(uint16_t port, uint32_t v)
+{
+	__asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port) : "memory");
+}
+
+static inline uint32_t inl(uint16_t port)
+{
+	uint32_t v;
+
+	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port) : "memory");
+	return v;
+}
+
 static inline uint64_t rdtsc(void)
 {
 	uint32_t lo, hi;
@@ -60,6 +73,15 @@ static inline uint16_t irq_take(void)
 {
 	return __atomic_exchange_n(&irq_pending, 0, __ATOMIC_SEQ_CST);
 }
+
+/*
+ * Ring-0 #PF hook: when set, every page fault first calls pf_hook(CR2, error
+ * code) in ring 0 (interrupts off, on the RSP0 stack, caller-saved registers
+ * preserved by the stub).  Return 0 when the fault is resolved: iretq retries
+ * the access.  Nonzero: the fault is reported as usual (exit 12).  It runs
+ * emulated on PVM hosts: no printf, a few dozen instructions at most.
+ */
+extern int (*volatile pf_hook)(uint64_t cr2, uint64_t err);
 
 /* Image bounds from the linker script (the guest's code, data and stacks):
  * loaded bytes end at __load_end, __image_end is that rounded up to a page. */
@@ -95,6 +117,18 @@ struct mem_range {
 	uint64_t size;
 };
 
+/* The /minivmm-mmu node (board.h "MMU protocol"). */
+struct fdt_mmu {
+	bool shadow;			/* mode = "shadow" (else "tdp") */
+	bool lazy;			/* fill = "lazy" (shadow mode only) */
+	uint64_t mailbox, mailbox_size;
+	uint64_t pool, pool_size;
+	uint64_t pool_free;		/* first pool byte the guest may use */
+	uint64_t boot_root;		/* page-table root at entry */
+	uint32_t io_port;
+	const char *bad;		/* NULL, or why the node is unusable */
+};
+
 struct fdt_info {
 	unsigned int n_mem;		/* /memory@ reg entries, in FDT order */
 	struct mem_range mem[FDT_MAX_MEM];
@@ -104,6 +138,8 @@ struct fdt_info {
 	uint32_t addr_cells, size_cells;	/* root #address/#size-cells */
 	bool truncated;			/* more entries than fit above */
 	char bootargs[FDT_MAX_BOOTARGS];	/* "" if no /chosen/bootargs */
+	bool has_mmu;			/* /minivmm-mmu present */
+	struct fdt_mmu mmu;		/* valid if has_mmu && !mmu.bad */
 };
 
 /* Parse the (read-only) FDT into *info.  0, or a negative error; see
@@ -126,5 +162,125 @@ bool bootarg_get(const char *args, const char *key, char *val, size_t len);
 /* Decimal or 0x-hex with optional K/M/G suffix; `def` if absent.  A
  * malformed value prints an error and exits GUEST_EXIT_CONTRACT. */
 uint64_t bootarg_u64(const char *args, const char *key, uint64_t def);
+
+/* ---- MMU protocol (board.h "MMU protocol"; lib/mmu.c) -------------------- */
+
+/* errno values as the VMM returns them (negated) in the mailbox. */
+#define GUEST_ENOMEM	12
+#define GUEST_EFAULT	14
+#define GUEST_EEXIST	17	/* ours: mmu_map found something in the way */
+#define GUEST_ENODEV	19	/* ours: nobody answered the command port */
+#define GUEST_EINVAL	22
+#define GUEST_ENOSYS	38
+
+/* x86-64 paging-structure entry and #PF error-code bits. */
+#define MMU_PTE_P	(1ULL << 0)
+#define MMU_PTE_W	(1ULL << 1)
+#define MMU_PTE_U	(1ULL << 2)
+#define MMU_PTE_PS	(1ULL << 7)	/* a 2 MiB leaf in a PD */
+#define MMU_PTE_ADDR	0x000ffffffffff000ULL
+#define MMU_PTE_PWU	(MMU_PTE_P | MMU_PTE_W | MMU_PTE_U)
+#define MMU_PFERR_P	(1ULL << 0)	/* 0: not present */
+#define MMU_PFERR_W	(1ULL << 1)
+#define MMU_PFERR_U	(1ULL << 2)
+
+#define MMU_PAGE_4K	0x1000ULL
+#define MMU_PAGE_2M	0x200000ULL
+/* Table levels for mmu_slot(): which entry of gva's walk. */
+#define MMU_LVL_PML4	0
+#define MMU_LVL_PDPT	1
+#define MMU_LVL_PD	2
+#define MMU_LVL_PT	3
+
+/*
+ * Check the /minivmm-mmu node against the mode port and set up the pool
+ * allocator; everything below needs it.  Prints "<who>: ..." and exits
+ * GUEST_EXIT_CONTRACT when the VMM does not offer the protocol.
+ */
+void mmu_init_or_die(const char *who, const struct fdt_info *info);
+unsigned int mmu_mode(void);			/* MMU_MODE_TDP / _SHADOW */
+const struct fdt_mmu *mmu_info(void);
+/* End of the RAM that starts at address 0 (what the identity map may
+ * cover). */
+uint64_t mmu_low_ram_end(void);
+
+/* The mailbox field at `offset` (MMU_MB_*), through its identity mapping. */
+static inline volatile uint64_t *mmu_mailbox(unsigned int offset)
+{
+	return (volatile uint64_t *)(BOARD_MMU_MAILBOX + offset);
+}
+
+/* Run MMU_CMD_* with its arguments already in the mailbox: RESULT, or
+ * -GUEST_ENODEV if the port did not answer.  Ring-0 safe. */
+int64_t mmu_command(uint32_t cmd);
+
+/*
+ * Address-space control: 0 or a negative errno.  tdp: mov %cr3 / invlpg /
+ * a CR3 reload, in ring 0 through ring0_call(); shadow: the commands (the
+ * guest never loads CR3 itself).  Callable from ring 3, and from ring 0
+ * (in tdp mode at the price of a nested #UD round trip).
+ */
+/* Shadow mode: keep [gva, gva+len) filled in every root (MMU_CMD_PIN). */
+int64_t mmu_pin(uint64_t gva, uint64_t len);
+int64_t mmu_load_root(uint64_t root);
+int64_t mmu_invlpg(uint64_t gva);
+int64_t mmu_flush(void);
+
+/* A measured phase (both modes); issue from ring 3.  0 or a negative errno. */
+int64_t mmu_phase_begin(const char *name);
+int64_t mmu_phase_end(const char *name, uint64_t cycles, uint64_t checksum,
+		      uint64_t ops);
+
+/*
+ * Classify a page fault, for a pf_hook.  Shadow mode asks the VMM: MMU_OK
+ * (a hidden fault, fixed: retry), MMU_PF_GUEST (a true fault; *guest_err
+ * gets its error code), MMU_PF_REFUSED, or a negative errno.  In tdp mode
+ * every fault is a true one.  Ring-0 safe.
+ */
+int64_t mmu_page_fault(uint64_t cr2, uint64_t err, uint64_t *guest_err);
+
+/*
+ * Page-table pages from the pool.  Handed out zeroed (the pool starts
+ * zeroed; nothing is memset, since in shadow mode every pool write is a VM
+ * exit) and must be zero again when freed: clear only the entries you set.
+ * mmu_pt_alloc() returns 0 when the pool is exhausted.  Ring-0 safe.
+ */
+uint64_t mmu_pt_alloc(void);
+void mmu_pt_free(uint64_t table);
+uint64_t mmu_pt_in_use(void);		/* pages, boot tables excluded */
+
+/* One entry: a single 8-byte access through the pool's identity mapping
+ * (one trapped write in shadow mode). */
+static inline void mmu_pte_set(uint64_t table, unsigned int idx, uint64_t v)
+{
+	((volatile uint64_t *)table)[idx] = v;
+}
+
+static inline uint64_t mmu_pte_get(uint64_t table, unsigned int idx)
+{
+	return ((volatile uint64_t *)table)[idx];
+}
+
+/*
+ * Builders (no TLB maintenance: changing a present entry of a loaded root
+ * also needs mmu_invlpg / mmu_flush).
+ *  - mmu_space_new(ident_top): a fresh root (0: pool exhausted or ident_top
+ *    beyond mmu_low_ram_end()).  Its first 512 GiB (PML4 entry 0) are one
+ *    identity map shared by every space: RAM [0, ident_top) (rounded up to
+ *    2 MiB, and at least the image; a later call with a larger ident_top
+ *    extends it for all spaces), the mailbox and the pool, writable and
+ *    user-accessible.  A guest's own mappings go at 512 GiB and up.
+ *  - mmu_slot(): the table and index of the entry at `level` in gva's walk,
+ *    allocating the tables above it: 0, -GUEST_ENOMEM, or -GUEST_EEXIST when
+ *    a large page is in the way.  Ring-0 safe.
+ *  - mmu_map(): map one page (MMU_PAGE_4K or MMU_PAGE_2M; MMU_PTE_PS is added
+ *    for 2 MiB) with `flags`: 0, -GUEST_ENOMEM, -GUEST_EEXIST (already
+ *    mapped) or -GUEST_EINVAL (bad size or alignment).
+ */
+uint64_t mmu_space_new(uint64_t ident_top);
+int mmu_slot(uint64_t root, uint64_t gva, unsigned int level, uint64_t *table,
+	     unsigned int *idx);
+int mmu_map(uint64_t root, uint64_t gva, uint64_t gpa, uint64_t size,
+	    uint64_t flags);
 
 #endif

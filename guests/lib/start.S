@@ -16,6 +16,9 @@
  *  - any other exception: exc_common rewrites the frame so that iretq lands
  *    in guest_exception_report() in ring 3 (which prints and exits 12), so
  *    even the report runs natively.
+ *  - #PF first goes to pf_hook, if a guest installed one (guest.h): it runs
+ *    in ring 0 and either resolves the fault (iretq retries the access) or
+ *    lets it fall through to the report.
  * IRQs (vectors 0x20-0x2f) only set a bit in irq_pending; ring 3 runs with
  * IF=0, so they arrive only inside a ring-0 `sti; hlt` (r0_wait_irq).
  */
@@ -82,6 +85,54 @@ r0_wait_irq:			/* ring 0: wait for one interrupt */
 
 /* ---- exceptions ------------------------------------------------------- */
 
+/*
+ * #PF: [rsp] = error code.  Only the SysV caller-saved registers need
+ * saving around the C hook; RFLAGS comes back with iretq.  Every ring-0
+ * instruction is emulated on PVM, so this path is kept to a few dozen.
+ * The CPU aligns RSP to 16 before pushing the 48-byte frame (SS ... error
+ * code), so after nine pushes one more quadword realigns it for the call.
+ * The hook may fault once more (shadow mode: a table it walks is not yet
+ * shadowed); deeper nesting means it faults on what it needs to resolve
+ * faults (e.g. the mailbox is unmapped), so report rather than recurse
+ * until the stack runs out.
+ */
+pf_entry:
+	cmpq	$0, pf_hook
+	je	2f
+	cmpl	$GUEST_PF_MAX_DEPTH, pf_depth
+	jae	2f
+	incl	pf_depth
+	push	%rax
+	push	%rcx
+	push	%rdx
+	push	%rsi
+	push	%rdi
+	push	%r8
+	push	%r9
+	push	%r10
+	push	%r11
+	mov	%cr2, %rdi
+	mov	72(%rsp), %rsi		/* error code */
+	sub	$8, %rsp
+	call	*pf_hook
+	add	$8, %rsp
+	decl	pf_depth
+	test	%eax, %eax
+	pop	%r11
+	pop	%r10
+	pop	%r9
+	pop	%r8
+	pop	%rdi
+	pop	%rsi
+	pop	%rdx
+	pop	%rcx
+	pop	%rax
+	jnz	2f			/* not resolved: report it */
+	add	$8, %rsp		/* drop the error code, retry */
+	iretq
+2:	pushq	$14
+	jmp	exc_common
+
 /* Stack: vector, error, RIP, CS, RFLAGS, RSP, SS. */
 exc_common:
 	btsl	$0, in_report
@@ -111,8 +162,10 @@ exc_common:
 
 	.macro	EXC vec
 	SLOT	\vec
-	.if (\vec == 8) || (\vec == 10) || (\vec == 11) || (\vec == 12) || \
-	    (\vec == 13) || (\vec == 14) || (\vec == 17) || (\vec == 21) || \
+	.if \vec == 14			/* #PF: pf_entry, error code pushed */
+	jmp	pf_entry
+	.elseif (\vec == 8) || (\vec == 10) || (\vec == 11) || (\vec == 12) || \
+	    (\vec == 13) || (\vec == 17) || (\vec == 21) || \
 	    (\vec == 29) || (\vec == 30)
 	pushq	$\vec
 	.else
@@ -157,7 +210,12 @@ idt_ptr:
 
 	.bss
 	.globl	irq_pending
+	.globl	pf_hook
 	.p2align 4
+pf_hook:
+	.quad	0
+pf_depth:
+	.long	0
 irq_pending:
 	.word	0
 in_report:

@@ -472,6 +472,28 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 	return rc;
 }
 
+int shadow_prefill(struct shadow_mmu *s, uint64_t gva)
+{
+	struct shadow_stats keep;
+	enum shadow_fault_result res;
+	uint32_t gec;
+	uint64_t t0;
+	int rc;
+
+	if (!s || s->current < 0)
+		return -EINVAL;
+	keep = s->stats;
+	t0 = now_ns();
+	rc = page_fault(s, gva, PTW_READ, &res, &gec);
+	/* not a fault: keep the fault counters about the guest's faults */
+	s->stats.hidden_faults = keep.hidden_faults;
+	s->stats.true_faults = keep.true_faults;
+	s->stats.refused_faults = keep.refused_faults;
+	s->stats.prefills++;
+	s->stats.time_ns += now_ns() - t0;
+	return rc;
+}
+
 unsigned int shadow_take_flush(struct shadow_mmu *s)
 {
 	unsigned int why = s->tlb_flush;

@@ -154,6 +154,13 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 		      enum shadow_fault_result *res, uint32_t *guest_error_code);
 
 /*
+ * Fill the path of gva in the current root as a fault would (any fill
+ * policy), without counting a fault: for ranges the guest needs present
+ * before it can take a #PF at all.  Unmapped gvas are left alone.
+ */
+int shadow_prefill(struct shadow_mmu *s, uint64_t gva);
+
+/*
  * True (and cleared) when a present shadow entry changed or went away, or
  * shadow pages were freed (they may be reused at once), since the last
  * call: the vCPU's TLB and paging-structure caches must be flushed before
@@ -185,6 +192,7 @@ struct shadow_stats {
 	uint64_t hidden_faults;    /* shadow_page_fault -> SHADOW_FIXED */
 	uint64_t true_faults;      /* ... -> SHADOW_GUEST_FAULT */
 	uint64_t refused_faults;   /* ... -> SHADOW_REFUSED */
+	uint64_t prefills;         /* shadow_prefill calls */
 	uint64_t root_loads;       /* = root_hits + root_misses */
 	uint64_t root_hits, root_misses;
 	uint64_t root_evictions;   /* LRU, more than max_roots cached */
