@@ -551,6 +551,70 @@ static int run_bad_table(const struct params *p)
 
 /* ---- main -------------------------------------------------------------------- */
 
+/* ---- trap-cost (bench/shadow.py) ---------------------------------------- */
+
+/*
+ * The benchmark of one trapped page-table write against the bare exit round
+ * trip, both measured here in the same run:
+ *  exit-rtt:  `outb` to the POST port (an exit the VMM answers at once);
+ *  pt-write:  one PTE write in a live table of the loaded root, alternately
+ *             mapping and unmapping (in shadow mode every one exits as
+ *             MMIO and the VMM re-derives the shadow entry);
+ *  pt-unmap-invlpg: map + unmap + invlpg, i.e. what making an unmap
+ *             visible costs (in shadow mode on a shadow-paging host this
+ *             includes the host sync).
+ */
+static int run_trap_cost(const struct params *p)
+{
+	const char *wl = "trap-cost";
+	uint64_t root = new_space(wl, data_base + MMU_PAGE_4K), pt, t0, t1;
+	uint64_t pte = data_base | MMU_PTE_PWU;
+	unsigned int idx;
+	int err;
+
+	err = mmu_slot(root, WORK_GVA, MMU_LVL_PT, &pt, &idx);
+	if (err)
+		fail(wl, "mmu_slot", err);
+	load(wl, root);
+
+	phase_begin("exit-rtt");
+	t0 = rdtsc();
+	for (uint64_t i = 0; i < p->iters; i++)
+		outb(BOARD_POST_PORT, (uint8_t)i);
+	t1 = rdtsc();
+	phase_end("exit-rtt", t1 - t0, p->iters, p->iters, "");
+
+	phase_begin("pt-write");
+	t0 = rdtsc();
+	for (uint64_t i = 0; i < p->iters; i++)
+		mmu_pte_set(pt, idx, (i & 1) ? 0 : pte);
+	t1 = rdtsc();
+	mmu_pte_set(pt, idx, 0);
+	if (mmu_flush())
+		fail(wl, "mmu_flush", 0);
+	phase_end("pt-write", t1 - t0, p->iters, p->iters, "");
+
+	phase_begin("pt-unmap-invlpg");
+	t0 = rdtsc();
+	for (uint64_t i = 0; i < p->iters; i++) {
+		mmu_pte_set(pt, idx, pte);
+		(void)*(volatile uint64_t *)WORK_GVA;	/* the mapping is live */
+		mmu_pte_set(pt, idx, 0);
+		err = (int)mmu_invlpg(WORK_GVA);
+		if (err)
+			fail(wl, "mmu_invlpg", err);
+	}
+	t1 = rdtsc();
+	phase_end("pt-unmap-invlpg", t1 - t0, p->iters, p->iters, "");
+	return GUEST_EXIT_OK;
+}
+
+static uint64_t trap_need(const struct params *p)
+{
+	(void)p;
+	return MMU_PAGE_4K;
+}
+
 static const struct workload workloads[] = {
 	{ "tlb-4k", true, tlb_need, run_tlb4k },
 	{ "tlb-2m", true, tlb_need, run_tlb2m },
@@ -559,6 +623,7 @@ static const struct workload workloads[] = {
 	{ "demand", true, demand_need, run_demand },
 	{ "bad-root", false, bad_need, run_bad_root },
 	{ "bad-table", false, bad_need, run_bad_table },
+	{ "trap-cost", false, trap_need, run_trap_cost },
 };
 #define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 
