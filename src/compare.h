@@ -88,12 +88,13 @@ struct compare_run *compare_run_at(const struct compare *c, unsigned int l, unsi
 int compare_parse_stats(json_t *root, const char *workload, enum compare_mode mode,
 			struct compare_run *run);
 
-/* Median (mean of the middle two for even counts), min and max; NAN when n == 0. */
+/* Median (mean of the middle two for even counts), min and max of v[0..n),
+ * which it sorts; NAN when n == 0. */
 struct compare_stat {
 	double median, min, max;
 	unsigned int n;
 };
-void compare_stat_of(const double *v, unsigned int n, struct compare_stat *out);
+void compare_stat_of(double *v, unsigned int n, struct compare_stat *out);
 
 /* Times are ms when every successful run knew its TSC rate, Mcycles if not. */
 bool compare_time_in_ms(const struct compare *c);

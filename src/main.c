@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 /* minivmm: a small KVM virtual machine monitor.  See README.md. */
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "compare.h"
 #include "console.h"
 #include "layout_report.h"
 #include "vm.h"
@@ -19,6 +21,9 @@ int main(int argc, char **argv)
 	/* Guest output is written with write(2); keep stdio unbuffered so our
 	 * own messages on stderr interleave in order. */
 	setvbuf(stderr, NULL, _IONBF, 0);
+	/* `minivmm compare` runs this executable again, once per measurement. */
+	if (argc > 1 && !strcmp(argv[1], "compare"))
+		return compare_main(argc - 1, argv + 1, "/proc/self/exe");
 	if (cli_parse(argc, argv, &cfg)) {
 		fprintf(stderr, "usage: minivmm [options] (see minivmm --help)\n");
 		return VM_EXIT_USAGE;
