@@ -345,6 +345,66 @@ static void test_fits_boot_area(void **state)
 	assert_true(dt_size(f->buf) <= BOARD_BOOT_FDT_MAX);
 }
 
+static uint64_t prop_u64_at(const void *fdt, int off, const char *name, int idx, int count)
+{
+	int len;
+	const fdt64_t *v = fdt_getprop(fdt, off, name, &len);
+
+	assert_non_null(v);
+	assert_int_equal(len, 8 * count);
+	return fdt64_to_cpu(v[idx]);
+}
+
+/* /minivmm-mmu as the guests read it (docs/shadow-mmu.md), both modes. */
+static void test_mmu_node(void **state)
+{
+	struct fixture *f = *state;
+	struct vm_config cfg = { .mmu = MMU_TDP, .pt_pool_size = 16 * MiB };
+	struct mmu_plan plan;
+	struct dt_params p = { .mem = &f->split, .nr_vcpus = 1, .mmu = &plan };
+	int off;
+
+	/* Without a plan (Linux) there is no node. */
+	build(f, &f->small, 1, NULL, NULL, 0);
+	assert_true(fdt_path_offset(f->buf, "/minivmm-mmu") < 0);
+
+	mmu_plan_make(&cfg, &f->split, &plan);
+	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
+	off = node(f->buf, "/minivmm-mmu");
+	assert_string_equal(prop_str(f->buf, off, "compatible"), "minivmm,mmu");
+	assert_string_equal(prop_str(f->buf, off, "mode"), "tdp");
+	assert_null(fdt_getprop(f->buf, off, "fill", NULL));
+	assert_int_equal(prop_u64_at(f->buf, off, "mailbox", 0, 2), BOARD_MMU_MAILBOX);
+	assert_int_equal(prop_u64_at(f->buf, off, "mailbox", 1, 2), BOARD_PAGE_SIZE);
+	assert_int_equal(prop_u64_at(f->buf, off, "pool", 0, 2), BOARD_MMU_POOL_BASE);
+	assert_int_equal(prop_u64_at(f->buf, off, "pool", 1, 2), 16 * MiB);
+	assert_int_equal(prop_u64_at(f->buf, off, "pool-free", 0, 1), BOARD_MMU_POOL_BASE);
+	assert_int_equal(prop_u64_at(f->buf, off, "boot-root", 0, 1), BOARD_BOOT_PML4);
+	assert_int_equal(prop_u32(f->buf, off, "io-port"), BOARD_MMU_PORT);
+
+	/* Shadow: the boot tables move into the pool (PML4, PDPT, one PD per
+	 * GiB up to 4.25 GiB = 5, the mailbox PT), the store is 4x the pool. */
+	cfg.mmu = MMU_SHADOW;
+	cfg.shadow_lazy = true;
+	mmu_plan_make(&cfg, &f->split, &plan);
+	assert_int_equal(plan.boot_pages, 1 + 1 + 5 + 1);
+	assert_int_equal(plan.store_gpa, BOARD_MMU_STORE_BASE);
+	assert_int_equal(plan.store_size, 64 * MiB);
+	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
+	off = node(f->buf, "/minivmm-mmu");
+	assert_string_equal(prop_str(f->buf, off, "mode"), "shadow");
+	assert_string_equal(prop_str(f->buf, off, "fill"), "lazy");
+	assert_int_equal(prop_u64_at(f->buf, off, "boot-root", 0, 1), BOARD_MMU_POOL_BASE);
+	assert_int_equal(prop_u64_at(f->buf, off, "pool-free", 0, 1),
+			 BOARD_MMU_POOL_BASE + 8 * BOARD_PAGE_SIZE);
+
+	/* The store never exceeds its window. */
+	cfg.pt_pool_size = BOARD_MMU_POOL_MAX;
+	mmu_plan_make(&cfg, &f->split, &plan);
+	assert_true(plan.store_size <= BOARD_MMU_STORE_MAX);
+	assert_true(plan.pool_gpa + plan.pool_size <= plan.store_gpa);
+}
+
 #define T(fn) cmocka_unit_test(fn)
 
 int main(void)
@@ -360,6 +420,7 @@ int main(void)
 		T(test_memreserve),
 		T(test_too_small),
 		T(test_fits_boot_area),
+		T(test_mmu_node),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
