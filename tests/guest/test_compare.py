@@ -18,6 +18,8 @@ import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
+from test_vmm import kvm_usable  # the one check of /dev/kvm for these scripts
+
 SKIP = 77
 WORKLOADS = ["tlb-4k", "pt-churn"]
 MODES = ["tdp", "shadow-lazy"]
@@ -32,14 +34,6 @@ class Failure(Exception):
 def expect(cond, what, out="", err=""):
     if not cond:
         raise Failure(f"{what}\n--- stdout ---\n{out[-3000:]}\n--- stderr ---\n{err[-3000:]}")
-
-
-def kvm_usable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        return False
 
 
 def run(vmm, args, timeout):
