@@ -348,11 +348,13 @@ static void test_fits_boot_area(void **state)
 static uint64_t prop_u64_at(const void *fdt, int off, const char *name, int idx, int count)
 {
 	int len;
-	const fdt64_t *v = fdt_getprop(fdt, off, name, &len);
+	const uint8_t *v = fdt_getprop(fdt, off, name, &len);
+	fdt64_t x;
 
 	assert_non_null(v);
 	assert_int_equal(len, 8 * count);
-	return fdt64_to_cpu(v[idx]);
+	memcpy(&x, v + 8 * idx, sizeof(x)); /* properties are only 4-byte aligned */
+	return fdt64_to_cpu(x);
 }
 
 /* /minivmm-mmu as the guests read it (docs/shadow-mmu.md), both modes. */
