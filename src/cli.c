@@ -57,6 +57,9 @@ void cli_usage(FILE *out)
 "  --stats[=json]       print exit counters, KVM statistics, shadow-MMU counters\n"
 "                       and guest-reported phases when the VM stops\n"
 "  --stats-file FILE    write them to FILE instead of stderr\n"
+"  --translate GVA      when the VM stops, walk vCPU 0's page tables for GVA\n"
+"                       (the guest's own, also in shadow mode) and print each\n"
+"                       level, beside KVM's translation (repeatable)\n"
 "  --kvm-device PATH    KVM device node (default /dev/kvm)\n"
 "  -h, --help           this text\n"
 "  -V, --version        version\n"
@@ -71,7 +74,7 @@ enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
 	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
-	OPT_PT_POOL, OPT_STATS_FILE,
+	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE,
 };
 
 enum opt_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL /* only as --opt=value */ };
@@ -95,6 +98,7 @@ static const struct {
 	{ "mmu", OPT_MMU, ARG_REQUIRED },
 	{ "shadow-fill", OPT_SHADOW_FILL, ARG_REQUIRED },
 	{ "pt-pool", OPT_PT_POOL, ARG_REQUIRED },
+	{ "translate", OPT_TRANSLATE, ARG_REQUIRED },
 	{ "kvm-device", OPT_KVM_DEVICE, ARG_REQUIRED },
 	{ "help", OPT_HELP, ARG_NONE },
 	{ "h", OPT_HELP, ARG_NONE },
@@ -198,6 +202,22 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		cfg->shadow_lazy = !strcmp(v, "lazy");
 		cfg->shadow_fill_given = true;
 		return 0;
+	case OPT_TRANSLATE: {
+		char *end;
+
+		errno = 0;
+		if (cfg->nr_translate == CONFIG_MAX_TRANSLATE) {
+			log_err("--translate: at most %d addresses", CONFIG_MAX_TRANSLATE);
+			return -EINVAL;
+		}
+		cfg->translate[cfg->nr_translate] = strtoull(v, &end, 0);
+		if (errno || end == v || *end) {
+			log_err("--translate: '%s' is not an address (e.g. 0x8000000000)", v);
+			return -EINVAL;
+		}
+		cfg->nr_translate++;
+		return 0;
+	}
 	case OPT_PT_POOL:
 		if (mem_parse_size(v, &cfg->pt_pool_size, BOARD_MiB) ||
 		    cfg->pt_pool_size < BOARD_MMU_POOL_MIN || cfg->pt_pool_size > BOARD_MMU_POOL_MAX ||

@@ -30,6 +30,7 @@ enum show_layout {
 };
 
 #define CONFIG_MAX_COMPARE 8
+#define CONFIG_MAX_TRANSLATE 8
 #define CONFIG_MAX_VCPUS 255 /* 8-bit APIC IDs */
 
 struct vm_config {
@@ -49,6 +50,8 @@ struct vm_config {
 	bool shadow_lazy;         /* --shadow-fill=lazy (default eager) */
 	bool shadow_fill_given;
 	uint64_t pt_pool_size;    /* --pt-pool: test guests' page-table pool */
+	uint64_t translate[CONFIG_MAX_TRANSLATE]; /* --translate GVA, at the stop */
+	unsigned int nr_translate;
 	bool no_host_decompress;  /* bzImage: run the kernel's own decompressor */
 	bool json;                /* compare-layouts --json */
 	const char *kvm_device;

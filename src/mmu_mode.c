@@ -46,6 +46,7 @@ struct mmu_mode {
 	struct device port_dev, pool_dev;
 	struct shadow_mmu *shadow;
 	uint64_t shadow_cr3;    /* the current root's shadow page */
+	uint64_t guest_root;    /* the root the guest loaded last */
 
 	pthread_mutex_t lock;   /* commands may come from any vCPU in tdp mode */
 	unsigned int pending;
@@ -298,6 +299,8 @@ static int64_t cmd_load_root(struct mmu_mode *m, uint64_t root)
 {
 	int err = shadow_load_root(m->shadow, root, &m->shadow_cr3);
 
+	if (!err)
+		m->guest_root = root;
 	if (!err && m->plan.lazy)
 		fill_pins(m);
 	note_flush(m, true);
@@ -590,6 +593,7 @@ static int create_shadow(struct mmu_mode *m, const struct mmu_mode_params *p)
 	}
 	write_boot_tables(m);
 	err = shadow_load_root(m->shadow, m->plan.boot_root, &m->shadow_cr3);
+	m->guest_root = m->plan.boot_root;
 	shadow_need_tlb_flush(m->shadow);
 	if (err)
 		log_err("shadow mmu: cannot shadow the boot page tables: %s", strerror(-err));
@@ -684,6 +688,16 @@ void mmu_mode_destroy(struct mmu_mode *m)
 uint64_t mmu_mode_entry_cr3(const struct mmu_mode *m)
 {
 	return m->shadow ? m->shadow_cr3 : m->plan.boot_root;
+}
+
+const void *mmu_mode_map_pool(const struct mmu_mode *m, uint64_t gpa, uint64_t len)
+{
+	return pool_map((void *)m, gpa, len);
+}
+
+uint64_t mmu_mode_guest_root(const struct mmu_mode *m)
+{
+	return m->shadow ? m->guest_root : 0;
 }
 
 /* ---- Reports ----------------------------------------------------------- */

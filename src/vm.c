@@ -25,6 +25,7 @@
 #include "layout_report.h"
 #include "log.h"
 #include "post.h"
+#include "ptw.h"
 #include "stats.h"
 #include "uart.h"
 #include "x86.h"
@@ -507,6 +508,47 @@ static void vm_report_stats(struct vm *vm, int status)
 		log_err("--stats-file: cannot write '%s': %s", path, strerror(errno));
 }
 
+static const void *guest_table_map(void *ctx, uint64_t gpa, uint64_t len)
+{
+	struct vm *vm = ctx;
+	const void *p = mem_gpa_to_hva(&vm->mem, gpa, len);
+
+	return p || !vm->mmu ? p : mmu_mode_map_pool(vm->mmu, gpa, len);
+}
+
+/* --translate: the guest's own tables through the software walker, and
+ * what KVM's translation (the hardware's view: the shadow in shadow mode)
+ * says, so the two can be compared. */
+static void vm_translate_report(struct vm *vm)
+{
+	struct ptw_mem mem = { .map = guest_table_map, .ctx = vm };
+	struct kvm_sregs s;
+
+	if (!vm->nr_vcpus || vcpu_get_sregs(&vm->vcpus[0], &s))
+		return;
+	for (unsigned int i = 0; i < vm->cfg->nr_translate; i++) {
+		uint64_t gva = vm->cfg->translate[i], kvm_gpa;
+		uint64_t root = vm->mmu && mmu_mode_guest_root(vm->mmu) ?
+				mmu_mode_guest_root(vm->mmu) : s.cr3;
+		struct ptw_regs regs = { .cr0 = s.cr0, .cr3 = root, .cr4 = s.cr4, .efer = s.efer,
+					 .maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid) };
+		struct ptw_result r;
+		char line[320];
+
+		ptw_walk(&mem, &regs, gva, PTW_READ, &r);
+		ptw_format(&r, line, sizeof(line));
+		fprintf(stderr, "minivmm: translate 0x%llx (guest root 0x%llx): %s\n",
+			(unsigned long long)gva, (unsigned long long)root, line);
+		if (!vcpu_translate(&vm->vcpus[0], gva, &kvm_gpa))
+			fprintf(stderr, "minivmm: translate 0x%llx: KVM (CR3 0x%llx) says gpa 0x%llx\n",
+				(unsigned long long)gva, (unsigned long long)s.cr3,
+				(unsigned long long)kvm_gpa);
+		else
+			fprintf(stderr, "minivmm: translate 0x%llx: KVM (CR3 0x%llx) says not mapped\n",
+				(unsigned long long)gva, (unsigned long long)s.cr3);
+	}
+}
+
 static int vm_exit_status(struct vm *vm)
 {
 	switch (vm->stop_kind) {
@@ -563,6 +605,8 @@ static int vm_run(struct vm *vm)
 		log_info("%s", vm->stop_why);
 	else if (vm->stop_kind == VM_STOP_CRASH)
 		log_err("guest crashed: %s", vm->stop_why);
+	if (vm->cfg->nr_translate)
+		vm_translate_report(vm);
 	if (vm->cfg->stats != STATS_OFF)
 		vm_report_stats(vm, vm_exit_status(vm));
 	return vm_exit_status(vm);

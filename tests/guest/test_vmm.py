@@ -69,6 +69,7 @@ def case_usage_errors(vmm, guests):
     expect_run(vmm, ["--mmu=shadow", "-smp", "2"], 2, stderr=["runs one vCPU"])
     expect_run(vmm, ["--pt-pool=3M"], 2, stderr=["--pt-pool"])
     expect_run(vmm, ["--stats=xml"], 2, stderr=["--stats"])
+    expect_run(vmm, ["--translate", "0xzz"], 2, stderr=["--translate: '0xzz' is not an address"])
     out, _ = expect_run(vmm, ["--help"], 0)
     expect("--mem-layout" in out and "Ctrl-A x" in out, "help text incomplete", out)
     out, _ = expect_run(vmm, ["--version"], 0)
@@ -168,6 +169,19 @@ def case_stats(vmm, guests):
                 expect(sh["root_loads"] == 1 and sh["pages_in_use"] > 0, f"shadow counters: {sh}")
             else:
                 expect("shadow" not in st, "tdp run reports shadow counters")
+    # --translate: the guest's tables (software walk) beside KVM's view; in
+    # shadow mode KVM's CR3 is the shadow root in the store, the guest's
+    # root is in the pool, and both must give the same GPA.
+    for mode in ("tdp", "shadow"):
+        _, err = expect_run(vmm, ["--mmu=" + mode, "-kernel", "builtin:mmu", "-append",
+                                  "workload=as-switch switches=16",
+                                  "--translate", "0x100000", "--translate", "0x7f0000000000"], 0)
+        expect("translate 0x100000 (guest root 0xc02" in err and "ok gpa 0x100000 2M" in err,
+               f"{mode}: no guest walk of 0x100000", "", err)
+        expect("translate 0x100000: KVM (CR3 0x" + ("d" if mode == "shadow" else "c02") in err
+               and "says gpa 0x100000" in err, f"{mode}: KVM's view of 0x100000", "", err)
+        expect("page-fault ec 0x0 (not-present" in err and "says not mapped" in err,
+               f"{mode}: unmapped address", "", err)
 
 
 def case_sigint(vmm, guests):

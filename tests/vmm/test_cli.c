@@ -302,6 +302,39 @@ static void test_parse_resets_config(void **state)
 	assert_null(cfg.kernel);
 }
 
+static void test_mmu_options(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "-kernel", "g.elf"), 0);
+	assert_int_equal(cfg.mmu, MMU_TDP);
+	assert_false(cfg.shadow_lazy);
+	assert_int_equal(cfg.pt_pool_size, BOARD_MMU_POOL_DEFAULT);
+	assert_int_equal(parse(&cfg, "--mmu=shadow", "--shadow-fill", "lazy", "--pt-pool=4M"), 0);
+	assert_int_equal(cfg.mmu, MMU_SHADOW);
+	assert_true(cfg.shadow_lazy);
+	assert_int_equal(cfg.pt_pool_size, 4 * BOARD_MiB);
+	assert_int_equal(parse(&cfg, "--stats-file", "s.json", "--translate", "0x8000000000",
+			       "--translate=4096"), 0);
+	assert_int_equal(cfg.stats, STATS_TEXT); /* --stats-file alone implies --stats */
+	assert_int_equal(cfg.nr_translate, 2);
+	assert_int_equal(cfg.translate[0], 0x8000000000ULL);
+	assert_int_equal(cfg.translate[1], 4096);
+	assert_int_equal(parse(&cfg, "--stats=json"), 0);
+	assert_int_equal(cfg.stats, STATS_JSON);
+
+	assert_refused("--mmu=ept");
+	assert_refused("--shadow-fill=lazy");                  /* needs --mmu=shadow */
+	assert_refused("--mmu=shadow", "-smp", "2");           /* one vCPU */
+	assert_refused("--mmu=shadow", "--shadow-fill=often");
+	assert_refused("--pt-pool=3M");                        /* not 2 MiB granular */
+	assert_refused("--pt-pool=256M");                      /* above the maximum */
+	assert_refused("--pt-pool=0");
+	assert_refused("--translate", "nowhere");
+	assert_refused("--stats=xml");
+}
+
 static void test_usage(void **state)
 {
 	char *text = NULL;
@@ -334,6 +367,7 @@ int main(void)
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_unknown_and_stray),
 		cmocka_unit_test(test_compare_layouts),
+		cmocka_unit_test(test_mmu_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_parse_resets_config),
