@@ -476,6 +476,36 @@ static int run_bad_root(const struct params *p)
 	return GUEST_EXIT_OK;
 }
 
+/* Hostile MMU_CMD_PIN arguments: refused with the documented errors, and
+ * minivmm neither hangs nor crashes (a range ending at the top of the
+ * address space once made its fill loop wrap). */
+static int run_bad_pin(const struct params *p)
+{
+	int64_t top, wrap, noncanon, big, r = 0;
+	unsigned int n = 0;
+
+	(void)p;
+	if (mmu_mode() == MMU_MODE_TDP) {
+		printf("mmu: bad-pin: skipped: pins need --mmu=shadow\n");
+		return GUEST_EXIT_OK;
+	}
+	top = mmu_pin(0xFFFFFFFFFFFFF000ULL, 0xFFF);		/* valid, last page */
+	wrap = mmu_pin(0xFFFFFFFFFFFFF000ULL, 0x2000);		/* wraps */
+	noncanon = mmu_pin(0x0000800000000000ULL, 0x1000);
+	big = mmu_pin(0, 1ULL << 40);
+	while (n < 64 && (r = mmu_pin(0x1000, 0x1000)) == 0)
+		n++;
+	printf("mmu: bad-pin: top %ld, wrap %ld, non-canonical %ld, huge %ld, "
+	       "full after %u more -> %ld\n", top, wrap, noncanon, big, n, r);
+	if (top || wrap != -GUEST_EINVAL || noncanon != -GUEST_EINVAL ||
+	    big != -GUEST_EINVAL || r != -GUEST_ENOSPC) {
+		printf("mmu: bad-pin: FAIL\n");
+		return GUEST_EXIT_FAIL;
+	}
+	printf("mmu: bad-pin: ok\n");
+	return GUEST_EXIT_OK;
+}
+
 #define SEED_BAD	0x626164ULL
 #define BAD_GVA		(WORK_GVA + 0x40000000ULL)
 
@@ -624,6 +654,7 @@ static const struct workload workloads[] = {
 	{ "bad-root", false, bad_need, run_bad_root },
 	{ "bad-table", false, bad_need, run_bad_table },
 	{ "trap-cost", false, trap_need, run_trap_cost },
+	{ "bad-pin", false, bad_need, run_bad_pin },
 };
 #define NR_WORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
 

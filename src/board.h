@@ -152,7 +152,7 @@
 				     * table outside the pool or onto memory that
 				     * is not RAM/pool/mailbox: not shadowed */
 /* Errors (as two's-complement -errno in RESULT): -EINVAL bad command or
- * argument (non-canonical GVA, unaligned root), -EFAULT root not in the
+ * argument (unknown command, bad PIN range), -EFAULT root not in the
  * pool, -ENOMEM the store is full, -ENOSYS command needs --mmu=shadow,
  * -ENOSPC more than MMU_MAX_PINS pinned ranges. */
 

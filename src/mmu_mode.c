@@ -53,12 +53,12 @@ struct mmu_mode {
 	char phase_name[MMU_MB_NAME_MAX];
 	uint64_t phase_cycles, phase_checksum, phase_ops;
 	bool in_phase;
+	pthread_t phase_thread; /* the vCPU thread that sent PHASE_* */
 	bool stale;             /* changed entries await the guest's invalidation */
 	struct { uint64_t gva, len; } pins[MMU_MAX_PINS];
 	unsigned int nr_pins;
 	struct mmu_snapshot phase_start;
 	json_t *phases;
-	int stats_fd;           /* vCPU stats fd for phase snapshots, -1 */
 
 	uint64_t host_syncs, host_sync_ns;
 	uint64_t bad_commands, bad_roots, refused;
@@ -245,6 +245,11 @@ static void mb_name(const struct mmu_mode *m, char *out)
 
 /* ---- Commands ---------------------------------------------------------- */
 
+static void pend(struct mmu_mode *m, unsigned int what)
+{
+	__atomic_or_fetch(&m->pending, what, __ATOMIC_RELEASE);
+}
+
 /*
  * After every shadow call.  Freed shadow pages must be flushed before the
  * vCPU runs again; changed entries wait for the guest's next invalidation
@@ -259,7 +264,7 @@ static void note_flush(struct mmu_mode *m, bool invalidate)
 	if (why & SHADOW_FLUSH_ENTRIES)
 		m->stale = true;
 	if ((why & SHADOW_FLUSH_PAGES) || (invalidate && m->stale)) {
-		m->pending |= PEND_FLUSH;
+		pend(m, PEND_FLUSH);
 		m->stale = false;
 	}
 }
@@ -274,18 +279,32 @@ static void fill_pins(struct mmu_mode *m)
 {
 	for (unsigned int i = 0; i < m->nr_pins; i++) {
 		uint64_t gva = m->pins[i].gva & ~(PAGE - 1);
-		uint64_t end = m->pins[i].gva + m->pins[i].len;
+		uint64_t last = m->pins[i].gva + m->pins[i].len - 1;
 
-		for (; gva < end; gva += PAGE)
+		/* count pages: an address loop could wrap at the top */
+		for (uint64_t n = (last >> 12) - (gva >> 12) + 1; n; n--, gva += PAGE)
 			shadow_prefill(m->shadow, gva);
 	}
 }
 
+static bool canonical(uint64_t gva)
+{
+	return (uint64_t)((int64_t)(gva << 16) >> 16) == gva;
+}
+
+/* Pinned pages are re-filled at every lazy root load: keep them few. */
+#define PIN_MAX_BYTES (16 * BOARD_MiB)
+
 static int64_t cmd_pin(struct mmu_mode *m, uint64_t gva, uint64_t len)
 {
-	if (!len || len > 64 * BOARD_MiB || gva + len < gva)
+	uint64_t total = len;
+
+	for (unsigned int i = 0; i < m->nr_pins; i++)
+		total += m->pins[i].len;
+	if (!len || len > PIN_MAX_BYTES || gva + len < gva || !canonical(gva) ||
+	    !canonical(gva + len - 1))
 		return -EINVAL;
-	if (m->nr_pins == MMU_MAX_PINS)
+	if (m->nr_pins == MMU_MAX_PINS || total > PIN_MAX_BYTES)
 		return -ENOSPC;
 	m->pins[m->nr_pins].gva = gva;
 	m->pins[m->nr_pins].len = len;
@@ -313,7 +332,7 @@ static int64_t cmd_load_root(struct mmu_mode *m, uint64_t root)
 		m->warned_root = true;
 	}
 	if (!err)
-		m->pending |= PEND_CR3;
+		pend(m, PEND_CR3);
 	return err;
 }
 
@@ -351,14 +370,16 @@ static int64_t run_command(struct mmu_mode *m, uint32_t cmd)
 	switch (cmd) {
 	case MMU_CMD_PHASE_BEGIN:
 		mb_name(m, m->phase_name);
-		m->pending |= PEND_PHASE_BEGIN;
+		m->phase_thread = pthread_self();
+		pend(m, PEND_PHASE_BEGIN);
 		return MMU_OK;
 	case MMU_CMD_PHASE_END:
 		mb_name(m, m->phase_name);
 		m->phase_cycles = mb_get(m, MMU_MB_CYCLES);
 		m->phase_checksum = mb_get(m, MMU_MB_CHECKSUM);
 		m->phase_ops = mb_get(m, MMU_MB_OPS);
-		m->pending |= PEND_PHASE_END;
+		m->phase_thread = pthread_self();
+		pend(m, PEND_PHASE_END);
 		return MMU_OK;
 	case MMU_CMD_LOAD_ROOT:
 		return shadow ? cmd_load_root(m, mb_get(m, MMU_MB_ARG0)) : -ENOSYS;
@@ -379,7 +400,7 @@ static int64_t run_command(struct mmu_mode *m, uint32_t cmd)
 
 			/* the guest asked for a flush: give it one */
 			note_flush(m, true);
-			m->pending |= PEND_FLUSH;
+			pend(m, PEND_FLUSH);
 			return err;
 		}
 	case MMU_CMD_PIN:
@@ -416,7 +437,7 @@ static void port_write(struct device *dev, uint64_t offset, const void *data, ui
 	int64_t r;
 
 	if (offset != 0 || len != 4) {
-		m->bad_commands++;
+		__atomic_add_fetch(&m->bad_commands, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	memcpy(&cmd, data, sizeof(cmd));
@@ -463,12 +484,15 @@ static const struct device_ops pool_ops = {
 
 static void snapshot(struct mmu_mode *m, struct vcpu *v, struct mmu_snapshot *s)
 {
+	int fd;
+
 	memset(s, 0, sizeof(*s));
 	s->exits = v->exit.stats;
-	if (m->stats_fd < 0)
-		m->stats_fd = kvm_stats_fd(m->kvm, v->fd);
-	if (m->stats_fd >= 0)
-		stats_kvm_snapshot(m->stats_fd, &s->kvm);
+	fd = kvm_stats_fd(m->kvm, v->fd); /* this vCPU's: phases are per vCPU */
+	if (fd >= 0) {
+		stats_kvm_snapshot(fd, &s->kvm);
+		close(fd);
+	}
 	if (m->shadow)
 		shadow_get_stats(m->shadow, &s->shadow);
 	s->host_syncs = m->host_syncs;
@@ -534,7 +558,10 @@ enum vcpu_action mmu_mode_after_exit(struct mmu_mode *m, struct vcpu *v)
 		return VCPU_CONTINUE;
 	pthread_mutex_lock(&m->lock);
 	pending = m->pending;
-	m->pending = 0;
+	/* A phase is measured on the vCPU that reported it (tdp, -smp > 1). */
+	if (!pthread_equal(m->phase_thread, pthread_self()))
+		pending &= ~(unsigned int)(PEND_PHASE_BEGIN | PEND_PHASE_END);
+	__atomic_and_fetch(&m->pending, ~pending, __ATOMIC_RELAXED);
 	if (pending & PEND_PHASE_END)
 		phase_end(m, v);
 	if ((pending & PEND_FLUSH) && m->host_shadow) {
@@ -613,7 +640,6 @@ int mmu_mode_create(const struct mmu_mode_params *p, struct mmu_mode **out)
 	m->plan = *p->plan;
 	m->kvm = p->kvm;
 	m->mem = p->mem;
-	m->stats_fd = -1;
 	m->host_shadow = p->kvm->mmu_mode != HOST_MMU_VMX_EPT &&
 			 p->kvm->mmu_mode != HOST_MMU_SVM_NPT;
 	m->slot_mailbox = p->first_slot;
@@ -671,8 +697,6 @@ void mmu_mode_destroy(struct mmu_mode *m)
 	shadow_destroy(m->shadow);
 	if (m->in_phase)
 		stats_kvm_values_free(&m->phase_start.kvm);
-	if (m->stats_fd >= 0)
-		close(m->stats_fd);
 	json_decref(m->phases);
 	free(m->ram);
 	if (m->mailbox)

@@ -171,6 +171,7 @@ uint64_t bootarg_u64(const char *args, const char *key, uint64_t def);
 #define GUEST_EEXIST	17	/* ours: mmu_map found something in the way */
 #define GUEST_ENODEV	19	/* ours: nobody answered the command port */
 #define GUEST_EINVAL	22
+#define GUEST_ENOSPC	28
 #define GUEST_ENOSYS	38
 
 /* x86-64 paging-structure entry and #PF error-code bits. */
