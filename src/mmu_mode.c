@@ -32,7 +32,10 @@ struct mmu_snapshot {
 	struct kvm_stat_values kvm;
 	struct shadow_stats shadow;
 	uint64_t host_syncs, host_sync_ns;
+	uint64_t frame_syncs, frame_sync_ns;
 };
+
+#define GONE_MAX 64
 
 struct mmu_mode {
 	struct mmu_plan plan;
@@ -55,6 +58,11 @@ struct mmu_mode {
 	bool in_phase;
 	pthread_t phase_thread; /* the vCPU thread that sent PHASE_* */
 	bool stale;             /* changed entries await the guest's invalidation */
+	bool need_flip;         /* tables changed or pages freed: the whole store */
+	struct { uint64_t gpa, size; } gone[GONE_MAX]; /* leaf frames to drop */
+	unsigned int nr_gone;
+	bool gone_overflow;
+	uint64_t frame_syncs, frame_sync_ns;
 	struct { uint64_t gva, len; } pins[MMU_MAX_PINS];
 	unsigned int nr_pins;
 	struct mmu_snapshot phase_start;
@@ -141,6 +149,78 @@ static int host_sync(struct mmu_mode *m)
 		err = store_slot_set(m, m->plan.store_size);
 	m->host_syncs++;
 	m->host_sync_ns += now_ns() - t0;
+	return err;
+}
+
+/* Host memory behind guest-physical gpa (RAM, pool or mailbox) and how
+ * far it runs contiguously, or NULL. */
+static uint8_t *host_of(struct mmu_mode *m, uint64_t gpa, uint64_t *avail)
+{
+	const struct mem_slot *s = mem_find_slot(m->mem, gpa);
+
+	if (s && gpa >= s->gpa && gpa - s->gpa < s->size) {
+		*avail = s->size - (gpa - s->gpa);
+		return s->hva + (gpa - s->gpa);
+	}
+	if (gpa >= m->plan.pool_gpa && gpa - m->plan.pool_gpa < m->plan.pool_size) {
+		*avail = m->plan.pool_size - (gpa - m->plan.pool_gpa);
+		return m->pool + (gpa - m->plan.pool_gpa);
+	}
+	if (gpa >= BOARD_MMU_MAILBOX && gpa < BOARD_MMU_MAILBOX + PAGE) {
+		*avail = BOARD_MMU_MAILBOX + PAGE - gpa;
+		return m->mailbox + (gpa - BOARD_MMU_MAILBOX);
+	}
+	return NULL;
+}
+
+/*
+ * Make a shadow-paging host KVM drop every mapping of [gpa, gpa+size): a
+ * protection change on the host mapping runs KVM's MMU notifier, which
+ * zaps the shadow PTEs of those frames, whichever guest address and root
+ * they serve (contents stay).  Enough when only leaf entries changed: the
+ * tables above them are unchanged, and KVM rebuilds the leaves from the
+ * store on the next fault.  -EFAULT for memory minivmm cannot name.
+ */
+static int invalidate_frames(struct mmu_mode *m, uint64_t gpa, uint64_t size)
+{
+	uint64_t align = m->mem->backing == MEM_BACKING_HUGETLB ? BOARD_HUGE_PAGE_SIZE : PAGE;
+
+	while (size) {
+		uint64_t avail, piece;
+		uint8_t *hva = host_of(m, gpa, &avail);
+		uintptr_t lo, hi;
+
+		if (!hva)
+			return -EFAULT;
+		piece = size < avail ? size : avail;
+		lo = (uintptr_t)hva & ~(uintptr_t)(align - 1);
+		hi = ((uintptr_t)hva + piece + align - 1) & ~(uintptr_t)(align - 1);
+		if (mprotect((void *)lo, hi - lo, PROT_READ) ||
+		    mprotect((void *)lo, hi - lo, PROT_READ | PROT_WRITE))
+			return -errno;
+		gpa += piece;
+		size -= piece;
+	}
+	return 0;
+}
+
+/* Bring the host's KVM up to date before the vCPU runs again: only the
+ * dropped leaf frames when that suffices, else the whole store. */
+static int host_update(struct mmu_mode *m)
+{
+	uint64_t t0 = now_ns();
+	int err = 0;
+
+	if (!m->need_flip && !m->gone_overflow) {
+		for (unsigned int i = 0; !err && i < m->nr_gone; i++)
+			err = invalidate_frames(m, m->gone[i].gpa, m->gone[i].size);
+		m->frame_syncs++;
+		m->frame_sync_ns += now_ns() - t0;
+	}
+	if (m->need_flip || m->gone_overflow || err)
+		err = host_sync(m);
+	m->need_flip = m->gone_overflow = false;
+	m->nr_gone = 0;
 	return err;
 }
 
@@ -263,10 +343,43 @@ static void note_flush(struct mmu_mode *m, bool invalidate)
 
 	if (why & SHADOW_FLUSH_ENTRIES)
 		m->stale = true;
+	if (why & (SHADOW_FLUSH_TABLES | SHADOW_FLUSH_PAGES)) {
+		m->stale = true;
+		m->need_flip = true;
+	}
 	if ((why & SHADOW_FLUSH_PAGES) || (invalidate && m->stale)) {
 		pend(m, PEND_FLUSH);
 		m->stale = false;
 	}
+}
+
+/* shadow_config.leaf_gone: remember the frames, coalescing neighbours. */
+static void leaf_gone(void *ctx, uint64_t gpa, uint64_t size)
+{
+	struct mmu_mode *m = ctx;
+
+	if (!m->host_shadow)	/* EPT/NPT: the TLB flush is all it takes */
+		return;
+	if (m->nr_gone) {
+		uint64_t *lg = &m->gone[m->nr_gone - 1].gpa, *ls = &m->gone[m->nr_gone - 1].size;
+
+		if (gpa == *lg + *ls) {
+			*ls += size;
+			return;
+		}
+		if (gpa + size == *lg) {
+			*lg = gpa;
+			*ls += size;
+			return;
+		}
+	}
+	if (m->nr_gone == GONE_MAX) {
+		m->gone_overflow = true;
+		return;
+	}
+	m->gone[m->nr_gone].gpa = gpa;
+	m->gone[m->nr_gone].size = size;
+	m->nr_gone++;
 }
 
 /*
@@ -497,6 +610,8 @@ static void snapshot(struct mmu_mode *m, struct vcpu *v, struct mmu_snapshot *s)
 		shadow_get_stats(m->shadow, &s->shadow);
 	s->host_syncs = m->host_syncs;
 	s->host_sync_ns = m->host_sync_ns;
+	s->frame_syncs = m->frame_syncs;
+	s->frame_sync_ns = m->frame_sync_ns;
 }
 
 #define SHADOW_COUNTERS(X) \
@@ -519,6 +634,10 @@ static json_t *shadow_json(const struct mmu_snapshot *s, const struct mmu_snapsh
 			    json_integer((json_int_t)(s->host_syncs - (base ? base->host_syncs : 0))));
 	json_object_set_new(o, "host_sync_ns",
 			    json_integer((json_int_t)(s->host_sync_ns - (base ? base->host_sync_ns : 0))));
+	json_object_set_new(o, "frame_syncs",
+			    json_integer((json_int_t)(s->frame_syncs - (base ? base->frame_syncs : 0))));
+	json_object_set_new(o, "frame_sync_ns",
+			    json_integer((json_int_t)(s->frame_sync_ns - (base ? base->frame_sync_ns : 0))));
 	return o;
 }
 
@@ -565,7 +684,7 @@ enum vcpu_action mmu_mode_after_exit(struct mmu_mode *m, struct vcpu *v)
 	if (pending & PEND_PHASE_END)
 		phase_end(m, v);
 	if ((pending & PEND_FLUSH) && m->host_shadow) {
-		err = host_sync(m);
+		err = host_update(m);
 		if (err && !m->warned_sync)
 			log_err("shadow mmu: cannot make KVM drop its shadow of the store: %s",
 				strerror(-err));
@@ -603,6 +722,7 @@ static int create_shadow(struct mmu_mode *m, const struct mmu_mode_params *p)
 	struct shadow_config sc = {
 		.guest = { .map = pool_map, .ctx = m },
 		.target_ok = target_ok, .target_ctx = m,
+		.leaf_gone = leaf_gone, .leaf_ctx = m,
 		.store = m->store, .store_gpa = m->plan.store_gpa,
 		.store_pages = m->plan.store_size / PAGE,
 		.max_roots = 64,
@@ -740,8 +860,10 @@ void mmu_mode_print_stats(const struct mmu_mode *m, FILE *out)
 #define X(f) if (st.f) fprintf(out, "    %-32s %" PRIu64 "\n", #f, st.f);
 		SHADOW_COUNTERS(X)
 #undef X
-		fprintf(out, "    %-32s %" PRIu64 " (%.3f ms)\n", "host_syncs", m->host_syncs,
-			(double)m->host_sync_ns / 1e6);
+		fprintf(out, "    %-32s %" PRIu64 " (%.3f ms)\n", "host_syncs (store slot)",
+			m->host_syncs, (double)m->host_sync_ns / 1e6);
+		fprintf(out, "    %-32s %" PRIu64 " (%.3f ms)\n", "frame_syncs (leaf frames)",
+			m->frame_syncs, (double)m->frame_sync_ns / 1e6);
 		if (m->bad_roots)
 			fprintf(out, "    %-32s %" PRIu64 "\n", "refused roots", m->bad_roots);
 	}
@@ -764,7 +886,9 @@ void mmu_mode_stats_json(const struct mmu_mode *m, json_t *root)
 			    json_string(m->plan.lazy ? "lazy" : "eager") : json_null());
 	if (m->shadow) {
 		struct mmu_snapshot s = { .host_syncs = m->host_syncs,
-					  .host_sync_ns = m->host_sync_ns };
+					  .host_sync_ns = m->host_sync_ns,
+					  .frame_syncs = m->frame_syncs,
+					  .frame_sync_ns = m->frame_sync_ns };
 
 		shadow_get_stats(m->shadow, &s.shadow);
 		json_object_set_new(root, "shadow", shadow_json(&s, NULL));

@@ -71,6 +71,14 @@ struct shadow_config {
 	enum shadow_fill fill;
 	unsigned int maxphyaddr; /* PTW_MAXPHYADDR_MIN..MAX; the store must lie below */
 	bool nxe;                /* guest EFER.NXE: bit 63 is XD, else reserved */
+	/*
+	 * Optional: told the frame range [frame, frame+size) of every present
+	 * leaf entry that changes or goes away (before the vCPU is flushed), so
+	 * that a VMM on a shadow-paging host can make the host drop its
+	 * mappings of exactly those frames.
+	 */
+	void (*leaf_gone)(void *ctx, uint64_t frame, uint64_t size);
+	void *leaf_ctx;
 	/* Guest CR0.WP, CR4.SMEP, CR4.SMAP: only used to classify faults in
 	 * shadow_page_fault (the hardware applies them to the shadow itself). */
 	bool wp, smep, smap;
@@ -172,15 +180,18 @@ bool shadow_need_tlb_flush(struct shadow_mmu *s);
 
 /*
  * The same, saying why (and clearing it):
- *  - SHADOW_FLUSH_ENTRIES: present entries changed or went away.  As on
+ *  - SHADOW_FLUSH_ENTRIES: present leaf entries changed or went away.  As on
  *    bare x86, a VMM may leave such stale translations until the guest
  *    invalidates (INVLPG, flush, root load): a guest that reduces rights
  *    must invalidate before relying on it.
+ *  - SHADOW_FLUSH_TABLES: present non-leaf entries changed or went away
+ *    (the same rule: paging-structure caches may keep them until then).
  *  - SHADOW_FLUSH_PAGES: shadow pages were freed and may be reused for
  *    other tables at once: flush before the vCPU runs again.
  */
 #define SHADOW_FLUSH_ENTRIES 1U
 #define SHADOW_FLUSH_PAGES   2U
+#define SHADOW_FLUSH_TABLES  4U
 unsigned int shadow_take_flush(struct shadow_mmu *s);
 
 /* Drop every cached root, the current one too (VM reset, leaving shadow

@@ -338,8 +338,15 @@ void shadow_sync_entry(struct shadow_mmu *s, struct shadow_sync *ctx, uint32_t s
 		val = d.entry;
 	else if (d.kind == SH_TABLE && ctx->link && !ctx->err)
 		val = link_child(s, ctx, level, &d);
-	if (cur & PTW_PTE_P)
-		request_flush(s, SHADOW_FLUSH_ENTRIES); /* changed or went away */
+	if ((cur & PTW_PTE_P) && old != SP_NIL) {
+		request_flush(s, SHADOW_FLUSH_TABLES);
+	} else if (cur & PTW_PTE_P) {	/* a leaf changed or went away */
+		uint64_t size = 1ULL << (39 - 9 * level);
+
+		request_flush(s, SHADOW_FLUSH_ENTRIES);
+		if (s->cfg.leaf_gone)
+			s->cfg.leaf_gone(s->cfg.leaf_ctx, cur & s->addr_mask & ~(size - 1), size);
+	}
 	set_entry(s, sp, i, val);
 	if (old != SP_NIL)
 		shadow_put(s, old); /* after the new child took its reference */
