@@ -1030,6 +1030,69 @@ static uint64_t small_tree(struct fx *fx, uint64_t frame)
 	return root;
 }
 
+/* What leaf_gone was told (test_leaf_gone). */
+static struct { uint64_t frame, size; unsigned int calls; } gone;
+
+static void record_gone(void *ctx, uint64_t frame, uint64_t size)
+{
+	(void)ctx;
+	gone.frame = frame;
+	gone.size = size;
+	gone.calls++;
+}
+
+/*
+ * A VMM on a shadow-paging host drops exactly the frames of changed
+ * leaves (leaf_gone + SHADOW_FLUSH_ENTRIES); table changes and freed pages
+ * are flagged apart, since they need the whole store re-read.
+ */
+static void test_leaf_gone(void **state)
+{
+	const struct opts *modes[] = { &eager_opts, &lazy_opts };
+
+	(void)state;
+	for (unsigned int m = 0; m < 2; m++) {
+		struct fx *fx = fx_new(modes[m]);
+		struct ptw_result r;
+		enum shadow_fault_result res;
+		uint32_t gec;
+		uint64_t pte;
+
+		shadow_destroy(fx->s);
+		fx->cfg.leaf_gone = record_gone;
+		assert_int_equal(shadow_create(&fx->cfg, &fx->s), 0);
+		memset(&gone, 0, sizeof(gone));
+		fx->roots[0] = small_tree(fx, 0x10000);
+		map_page(fx, fx->roots[0], 0x200000, 0x400000, SZ_2M, P | RW | US);
+		fx->nroots = 1;
+		load(fx, 0);
+		/* lazy: fill both paths first */
+		assert_int_equal(shadow_page_fault(fx->s, 0x1000, 0, &res, &gec), 0);
+		assert_int_equal(shadow_page_fault(fx->s, 0x200000, 0, &res, &gec), 0);
+		shadow_take_flush(fx->s);
+
+		fx->regs.cr3 = fx->roots[0];
+		assert_int_equal(ptw_walk(&fx->guest_mem, &fx->regs, 0x1000, PTW_READ, &r), 0);
+		pte = r.entry_gpa[PTW_LEVELS - 1];
+		gw64(fx, pte, rd(fx, pte) & ~(uint64_t)RW);     /* fewer rights */
+		assert_int_equal(gone.calls, 1);
+		assert_int_equal(gone.frame, 0x10000);
+		assert_int_equal(gone.size, SZ_4K);
+		assert_int_equal(shadow_take_flush(fx->s), SHADOW_FLUSH_ENTRIES);
+
+		assert_int_equal(ptw_walk(&fx->guest_mem, &fx->regs, 0x200000, PTW_READ, &r), 0);
+		gw64(fx, r.entry_gpa[2], 0);                     /* unmap the 2 MiB page */
+		assert_int_equal(gone.calls, 2);
+		assert_int_equal(gone.frame, 0x400000);
+		assert_int_equal(gone.size, SZ_2M);
+
+		gw64(fx, fx->roots[0], 0);                       /* drop the whole subtree */
+		assert_int_equal(gone.calls, 2);                 /* no leaf entry changed */
+		assert_true(shadow_take_flush(fx->s) & SHADOW_FLUSH_TABLES);
+		fx_free(fx);
+	}
+}
+
 static void test_root_cache(void **state)
 {
 	struct opts o = eager_opts;
@@ -1416,6 +1479,7 @@ int main(void)
 		cmocka_unit_test(test_shared_subtree),
 		cmocka_unit_test(test_partial_writes),
 		cmocka_unit_test(test_root_cache),
+		cmocka_unit_test(test_leaf_gone),
 		cmocka_unit_test(test_store_exhaustion),
 		cmocka_unit_test(test_invlpg_flush),
 		cmocka_unit_test(test_wide_sharing),
