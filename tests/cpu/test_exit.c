@@ -17,51 +17,13 @@
 #include "bus.h"
 #include "exit.h"
 
+#include "../fake_dev.h"
+
 /* Like KVM's mapping: the run structure, then the PIO data page. */
 #define RUN_SIZE   8192
 #define DATA_OFF   4096
 #define FAKE_PORT  0x3F8
 #define FAKE_MMIO  0xD0000000ULL
-#define MAX_CALLS  64
-
-struct fake_dev {
-	struct device dev;
-	unsigned int nr_calls;
-	struct {
-		bool is_write;
-		uint64_t offset;
-		uint32_t len;
-		uint8_t data[8];
-	} calls[MAX_CALLS];
-	uint8_t next_read; /* reads return next_read, next_read + 1, ... */
-};
-
-static void fake_record(struct fake_dev *f, bool is_write, uint64_t offset,
-			const void *data, uint32_t len)
-{
-	assert_true(f->nr_calls < MAX_CALLS);
-	assert_true(len >= 1 && len <= 8);
-	f->calls[f->nr_calls].is_write = is_write;
-	f->calls[f->nr_calls].offset = offset;
-	f->calls[f->nr_calls].len = len;
-	memcpy(f->calls[f->nr_calls].data, data, len);
-	f->nr_calls++;
-}
-
-static void fake_read(struct device *dev, uint64_t offset, void *data, uint32_t len)
-{
-	struct fake_dev *f = container_of(dev, struct fake_dev, dev);
-	uint8_t *b = data;
-
-	for (uint32_t i = 0; i < len; i++)
-		b[i] = f->next_read++;
-	fake_record(f, false, offset, data, len);
-}
-
-static void fake_write(struct device *dev, uint64_t offset, const void *data, uint32_t len)
-{
-	fake_record(container_of(dev, struct fake_dev, dev), true, offset, data, len);
-}
 
 static const struct device_ops fake_ops = { .read = fake_read, .write = fake_write };
 
@@ -83,10 +45,8 @@ static int setup(void **state)
 		return -1;
 	bus_init(&f->pio, "pio");
 	bus_init(&f->mmio, "mmio");
-	f->port_dev.dev = (struct device){ .ops = &fake_ops, .name = "fake-pio" };
-	f->mmio_dev.dev = (struct device){ .ops = &fake_ops, .name = "fake-mmio" };
-	f->port_dev.next_read = 0x40;
-	f->mmio_dev.next_read = 0x80;
+	fake_init(&f->port_dev, &fake_ops, "fake-pio", 0x40, true);
+	fake_init(&f->mmio_dev, &fake_ops, "fake-mmio", 0x80, true);
 	if (bus_insert(&f->pio, FAKE_PORT, 8, &f->port_dev.dev) ||
 	    bus_insert(&f->mmio, FAKE_MMIO, 0x1000, &f->mmio_dev.dev))
 		return -1;

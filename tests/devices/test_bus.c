@@ -12,50 +12,7 @@
 #include "bus.h"
 #include "log.h"
 
-#define MAX_CALLS 16
-
-/* A device that records every call and serves reads from a pattern. */
-struct fake_dev {
-	struct device dev;
-	unsigned int nr_calls;
-	struct {
-		bool is_write;
-		uint64_t offset;
-		uint32_t len;
-		uint8_t data[8];
-	} calls[MAX_CALLS];
-	uint8_t pattern; /* read byte at offset o is pattern + o */
-};
-
-static void fake_record(struct fake_dev *f, bool is_write, uint64_t offset,
-			const void *data, uint32_t len)
-{
-	assert_true(f->nr_calls < MAX_CALLS);
-	assert_true(len >= 1 && len <= 8);
-	f->calls[f->nr_calls].is_write = is_write;
-	f->calls[f->nr_calls].offset = offset;
-	f->calls[f->nr_calls].len = len;
-	memcpy(f->calls[f->nr_calls].data, data, len);
-	f->nr_calls++;
-}
-
-static void fake_read(struct device *dev, uint64_t offset, void *data,
-		      uint32_t len)
-{
-	struct fake_dev *f = container_of(dev, struct fake_dev, dev);
-	uint8_t *b = data;
-
-	for (uint32_t i = 0; i < len; i++)
-		b[i] = (uint8_t)(f->pattern + offset + i);
-	fake_record(f, false, offset, data, len);
-}
-
-static void fake_write(struct device *dev, uint64_t offset, const void *data,
-		       uint32_t len)
-{
-	fake_record(container_of(dev, struct fake_dev, dev), true, offset,
-		    data, len);
-}
+#include "../fake_dev.h"
 
 static const struct device_ops ops_any = {
 	.read = fake_read, .write = fake_write,
@@ -70,14 +27,6 @@ static const struct device_ops ops_w4 = {
 	.access_size = 4, .read = fake_read, .write = fake_write,
 };
 
-static void fake_init(struct fake_dev *f, const struct device_ops *ops,
-		      uint8_t pattern)
-{
-	memset(f, 0, sizeof(*f));
-	f->dev.ops = ops;
-	f->dev.name = "fake";
-	f->pattern = pattern;
-}
 
 static FILE *quiet_log;
 
@@ -102,8 +51,8 @@ static void test_insert_refusals(void **state)
 	struct fake_dev a, b;
 	struct bus bus;
 
-	fake_init(&a, &ops_any, 0);
-	fake_init(&b, &ops_any, 0);
+	fake_init(&a, &ops_any, "fake", 0, false);
+	fake_init(&b, &ops_any, "fake", 0, false);
 	bus_init(&bus, "pio");
 
 	assert_int_equal(bus_insert(&bus, 0x100, 0, &a.dev), -EINVAL);
@@ -139,7 +88,7 @@ static void test_insert_many_sorted(void **state)
 	struct fake_dev a;
 	struct bus bus;
 
-	fake_init(&a, &ops_any, 0);
+	fake_init(&a, &ops_any, "fake", 0, false);
 	bus_init(&bus, "mmio");
 	/* Reverse and interleaved order forces growth and middle inserts. */
 	for (uint64_t i = 0; i < 40; i++)
@@ -159,8 +108,8 @@ static void test_find_edges(void **state)
 	struct bus bus;
 	const struct bus_range *r;
 
-	fake_init(&a, &ops_any, 0);
-	fake_init(&b, &ops_any, 0);
+	fake_init(&a, &ops_any, "fake", 0, false);
+	fake_init(&b, &ops_any, "fake", 0, false);
 	bus_init(&bus, "pio");
 	assert_null(bus_find(&bus, 0));
 	assert_int_equal(bus_insert(&bus, 0x3F8, 8, &a.dev), 0);
@@ -186,7 +135,7 @@ static void test_offsets_relative(void **state)
 	struct bus bus;
 	uint8_t buf[4] = { 0x11, 0x22, 0x33, 0x44 };
 
-	fake_init(&a, &ops_any, 0x40);
+	fake_init(&a, &ops_any, "fake", 0x40, false);
 	bus_init(&bus, "mmio");
 	assert_int_equal(bus_insert(&bus, 0xFEB00000, 0x1000, &a.dev), 0);
 	assert_true(bus_access(&bus, 0xFEB00010, buf, 4, true));
@@ -211,8 +160,8 @@ static void test_straddle_devices_and_gap(void **state)
 	uint8_t wr[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	uint8_t rd[8];
 
-	fake_init(&a, &ops_any, 0xA0);
-	fake_init(&b, &ops_any, 0xB0);
+	fake_init(&a, &ops_any, "fake", 0xA0, false);
+	fake_init(&b, &ops_any, "fake", 0xB0, false);
 	bus_init(&bus, "mmio");
 	assert_int_equal(bus_insert(&bus, 0x10, 3, &a.dev), 0);
 	assert_int_equal(bus_insert(&bus, 0x15, 0xB, &b.dev), 0);
@@ -251,9 +200,9 @@ static void test_access_size_split(void **state)
 	uint8_t wr[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	uint8_t rd[8];
 
-	fake_init(&w1, &ops_w1, 0x10);
-	fake_init(&w2, &ops_w2, 0x20);
-	fake_init(&w4, &ops_w4, 0x40);
+	fake_init(&w1, &ops_w1, "fake", 0x10, false);
+	fake_init(&w2, &ops_w2, "fake", 0x20, false);
+	fake_init(&w4, &ops_w4, "fake", 0x40, false);
 	bus_init(&bus, "pio");
 	assert_int_equal(bus_insert(&bus, 0x3F8, 8, &w1.dev), 0);
 	assert_int_equal(bus_insert(&bus, 0x1000, 0x10, &w2.dev), 0);
@@ -367,7 +316,7 @@ static void test_access_at_top(void **state)
 	struct bus bus;
 	uint8_t buf[4];
 
-	fake_init(&a, &ops_any, 0x50);
+	fake_init(&a, &ops_any, "fake", 0x50, false);
 	bus_init(&bus, "mmio");
 	assert_int_equal(bus_insert(&bus, UINT64_MAX - 1, 2, &a.dev), 0);
 	assert_true(bus_access(&bus, UINT64_MAX - 1, buf, 2, false));
