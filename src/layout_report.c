@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "board.h"
+#include "clock.h"
 #include "log.h"
 
 static void slot_flags(const struct mem_slot *s, char *buf, size_t len)
@@ -117,10 +118,7 @@ struct layout_result {
 
 static double now_us(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+	return (double)now_ns() / 1e3;
 }
 
 static int measure_layout(const struct vm_config *cfg, const struct mem_layout_spec *spec,

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "board.h"
+#include "clock.h"
 #include "log.h"
 #include "shadow.h"
 #include "stats.h"
@@ -72,14 +73,6 @@ struct mmu_mode {
 	uint64_t bad_commands, bad_roots, refused;
 	bool warned_root, warned_refused, warned_command, warned_sync;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- Plan -------------------------------------------------------------- */
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "board.h"
+#include "clock.h"
 #include "debug_exit.h"
 #include "boot.h"
 #include "guest_watch.h"
@@ -341,14 +342,6 @@ static struct vm *vm_alloc(const struct vm_config *cfg)
 }
 
 /* ---- Running ----------------------------------------------------------- */
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 /* Wait until a device, a vCPU, the console or a signal stops the VM. */
 static void vm_wait(struct vm *vm, int sig_fd)

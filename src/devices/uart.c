@@ -38,6 +38,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define UART_NR_REGS      8
 #define UART_IER_MASK     0x0F
 #define UART_MCR_MASK     0x1F
@@ -99,14 +101,6 @@ static unsigned int rx_capacity(const struct uart *u)
 static bool rx_full(const struct uart *u)
 {
 	return u->rx_count >= rx_capacity(u);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /* Drivers often read RBR "for luck" right after enabling the receive
