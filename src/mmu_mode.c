@@ -734,7 +734,7 @@ static int create_shadow(struct mmu_mode *m, const struct mmu_mode_params *p)
 	write_boot_tables(m);
 	err = shadow_load_root(m->shadow, m->plan.boot_root, &m->shadow_cr3);
 	m->guest_root = m->plan.boot_root;
-	shadow_need_tlb_flush(m->shadow);
+	(void)shadow_take_flush(m->shadow); /* the vCPU starts on this root */
 	if (err)
 		log_err("shadow mmu: cannot shadow the boot page tables: %s", strerror(-err));
 	shadow_set_fill(m->shadow, m->plan.lazy ? SHADOW_LAZY : SHADOW_EAGER);

@@ -98,13 +98,6 @@ void shadow_set_fill(struct shadow_mmu *s, enum shadow_fill fill)
 	s->cfg.fill = fill;
 }
 
-void shadow_set_guest_mode(struct shadow_mmu *s, bool wp, bool smep, bool smap)
-{
-	s->cfg.wp = wp;
-	s->cfg.smep = smep;
-	s->cfg.smap = smap;
-}
-
 /* Least recently loaded used slot other than keep and the protected ones. */
 static int lru_slot(const struct shadow_mmu *s, int keep)
 {
@@ -385,7 +378,6 @@ static uint32_t fault_code(const struct shadow_mmu *s, unsigned int access, uint
 static int refused(struct shadow_mmu *s, unsigned int access,
 		   enum shadow_fault_result *res, uint32_t *gec)
 {
-	s->stats.refused_faults++;
 	*res = SHADOW_REFUSED;
 	*gec = fault_code(s, access, PTW_PFEC_P | PTW_PFEC_RSVD);
 	return 0;
@@ -409,7 +401,6 @@ static int page_fault(struct shadow_mmu *s, uint64_t gva, unsigned int access,
 	if (rc && rc != -EFAULT)
 		return rc;
 	if (rc && r.fault == PTW_PAGE_FAULT) {
-		s->stats.true_faults++;
 		*res = SHADOW_GUEST_FAULT;
 		*gec = r.error_code;
 		return 0;
@@ -421,7 +412,6 @@ static int page_fault(struct shadow_mmu *s, uint64_t gva, unsigned int access,
 
 	shadow_sync_begin(s, &ctx, true, eager, false);
 	if (sync_path(s, &ctx, gva) & PTW_PTE_P) {
-		s->stats.hidden_faults++;
 		s->stats.nomem += ctx.err == -ENOMEM; /* a side subtree did not fit */
 		*res = SHADOW_FIXED;
 		*gec = 0;
@@ -462,13 +452,18 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 		access = PTW_FETCH;
 	t0 = now_ns();
 	rc = page_fault(s, gva, access, res, guest_error_code);
+	if (!rc && *res == SHADOW_FIXED)
+		s->stats.hidden_faults++;
+	else if (!rc && *res == SHADOW_GUEST_FAULT)
+		s->stats.true_faults++;
+	else if (!rc)
+		s->stats.refused_faults++;
 	s->stats.time_ns += now_ns() - t0;
 	return rc;
 }
 
 int shadow_prefill(struct shadow_mmu *s, uint64_t gva)
 {
-	struct shadow_stats keep;
 	enum shadow_fault_result res;
 	uint32_t gec;
 	uint64_t t0;
@@ -476,13 +471,8 @@ int shadow_prefill(struct shadow_mmu *s, uint64_t gva)
 
 	if (!s || s->current < 0)
 		return -EINVAL;
-	keep = s->stats;
 	t0 = now_ns();
-	rc = page_fault(s, gva, PTW_READ, &res, &gec);
-	/* not a fault: keep the fault counters about the guest's faults */
-	s->stats.hidden_faults = keep.hidden_faults;
-	s->stats.true_faults = keep.true_faults;
-	s->stats.refused_faults = keep.refused_faults;
+	rc = page_fault(s, gva, PTW_READ, &res, &gec); /* not a fault: not counted as one */
 	s->stats.prefills++;
 	s->stats.time_ns += now_ns() - t0;
 	return rc;
@@ -494,11 +484,6 @@ unsigned int shadow_take_flush(struct shadow_mmu *s)
 
 	s->tlb_flush = 0;
 	return why;
-}
-
-bool shadow_need_tlb_flush(struct shadow_mmu *s)
-{
-	return shadow_take_flush(s) != 0;
 }
 
 void shadow_get_stats(const struct shadow_mmu *s, struct shadow_stats *out)

@@ -98,9 +98,6 @@ void shadow_destroy(struct shadow_mmu *s); /* NULL is fine */
  */
 void shadow_set_fill(struct shadow_mmu *s, enum shadow_fill fill);
 
-/* Update the WP/SMEP/SMAP used by shadow_page_fault (from guest CR0/CR4). */
-void shadow_set_guest_mode(struct shadow_mmu *s, bool wp, bool smep, bool smap);
-
 /*
  * Find or build the shadow of the tree rooted at guest_root (a guest CR3
  * value: PCID/PWT/PCD and bits above MAXPHYADDR are ignored) and make it the
@@ -169,17 +166,11 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 int shadow_prefill(struct shadow_mmu *s, uint64_t gva);
 
 /*
- * True (and cleared) when a present shadow entry changed or went away, or
- * shadow pages were freed (they may be reused at once), since the last
- * call: the vCPU's TLB and paging-structure caches must be flushed before
- * it runs again (e.g. KVM_SET_SREGS with the same CR3).  Adding entries
- * where there were none needs no flush.
- * Check after every call above.
- */
-bool shadow_need_tlb_flush(struct shadow_mmu *s);
-
-/*
- * The same, saying why (and clearing it):
+ * Nonzero (and cleared) when a present shadow entry changed or went away, or
+ * shadow pages were freed, since the last call: the vCPU's TLB and
+ * paging-structure caches must be flushed (e.g. KVM_SET_SREGS with the same
+ * CR3), at the latest as said below.  Adding entries where there were none
+ * needs no flush.  Check after every call above.  Which of:
  *  - SHADOW_FLUSH_ENTRIES: present leaf entries changed or went away.  As on
  *    bare x86, a VMM may leave such stale translations until the guest
  *    invalidates (INVLPG, flush, root load): a guest that reduces rights

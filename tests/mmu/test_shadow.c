@@ -1120,8 +1120,8 @@ static void test_root_cache(void **state)
 	assert_int_equal(st.root_misses, 3);
 	assert_int_equal(st.root_evictions, 1);
 	assert_int_equal(st.pages_in_use, 8); /* 1's own pages gone, the shared PDPT kept */
-	assert_true(shadow_need_tlb_flush(fx->s));
-	assert_false(shadow_need_tlb_flush(fx->s));
+	assert_true(shadow_take_flush(fx->s));
+	assert_false(shadow_take_flush(fx->s));
 	check_gva(fx, 0, 0x1000, true);
 	check_gva(fx, 2, 0x1000, true);
 	load(fx, 1);                                       /* miss: evicts 0 */
