@@ -10,7 +10,8 @@
  *
  * bootargs (sizes take K/M/G):
  *   workload=W[,W...]  tlb-4k, tlb-2m, pt-churn, as-switch, demand, all
- *                      (default: the five), bad-root, bad-table
+ *                      (default: the five), bad-root, bad-table, bad-pin,
+ *                      trap-cost (bench/run.py)
  *   seed=N             pattern and random-order seed (default 1)
  *   ws=64M reads=4M    tlb-*: working set, random dependent 8-byte reads
  *   iters=384 batch=8 frames=64
@@ -710,8 +711,10 @@ static unsigned int parse_workloads(const char *args)
 			for (i = 0; i < NR_WORKLOADS; i++)
 				sel |= (unsigned int)workloads[i].in_all << i;
 		} else {
-			printf("mmu: FAIL: unknown workload '%s' (tlb-4k tlb-2m pt-churn "
-			       "as-switch demand all bad-root bad-table)\n", w);
+			printf("mmu: FAIL: unknown workload '%s' (all", w);
+			for (i = 0; i < NR_WORKLOADS; i++)	/* the list is the table */
+				printf(" %s", workloads[i].name);
+			printf(")\n");
 			guest_exit(GUEST_EXIT_CONTRACT);
 		}
 		w = end;

@@ -304,10 +304,11 @@ int compare_parse_args(int argc, char **argv, struct compare_opts *o)
 
 int compare_init(struct compare *c, const struct compare_opts *o)
 {
-	size_t n = (size_t)o->nr_layouts * o->nr_workloads * o->nr_modes * o->reps;
+	size_t n;
 
 	memset(c, 0, sizeof(*c));
 	c->opts = *o;
+	n = compare_nr_runs(c);
 	c->date = time(NULL);
 	c->runs = calloc(n ? n : 1, sizeof(*c->runs));
 	if (!c->runs)

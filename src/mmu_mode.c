@@ -145,21 +145,27 @@ static int host_sync(struct mmu_mode *m)
 	return err;
 }
 
+/* [gpa, gpa+size) lies within [base, base+len), without overflow. */
+static bool inside(uint64_t gpa, uint64_t size, uint64_t base, uint64_t len)
+{
+	return gpa >= base && size <= len && gpa - base <= len - size;
+}
+
 /* Host memory behind guest-physical gpa (RAM, pool or mailbox) and how
  * far it runs contiguously, or NULL. */
 static uint8_t *host_of(struct mmu_mode *m, uint64_t gpa, uint64_t *avail)
 {
 	const struct mem_slot *s = mem_find_slot(m->mem, gpa);
 
-	if (s && gpa >= s->gpa && gpa - s->gpa < s->size) {
+	if (s && inside(gpa, 1, s->gpa, s->size)) {
 		*avail = s->size - (gpa - s->gpa);
 		return s->hva + (gpa - s->gpa);
 	}
-	if (gpa >= m->plan.pool_gpa && gpa - m->plan.pool_gpa < m->plan.pool_size) {
+	if (inside(gpa, 1, m->plan.pool_gpa, m->plan.pool_size)) {
 		*avail = m->plan.pool_size - (gpa - m->plan.pool_gpa);
 		return m->pool + (gpa - m->plan.pool_gpa);
 	}
-	if (gpa >= BOARD_MMU_MAILBOX && gpa < BOARD_MMU_MAILBOX + PAGE) {
+	if (inside(gpa, 1, BOARD_MMU_MAILBOX, PAGE)) {
 		*avail = BOARD_MMU_MAILBOX + PAGE - gpa;
 		return m->mailbox + (gpa - BOARD_MMU_MAILBOX);
 	}
@@ -259,15 +265,9 @@ static const void *pool_map(void *ctx, uint64_t gpa, uint64_t len)
 {
 	struct mmu_mode *m = ctx;
 
-	if (gpa < m->plan.pool_gpa || len > m->plan.pool_size ||
-	    gpa - m->plan.pool_gpa > m->plan.pool_size - len)
+	if (!inside(gpa, len, m->plan.pool_gpa, m->plan.pool_size))
 		return NULL;
 	return m->pool + (gpa - m->plan.pool_gpa);
-}
-
-static bool inside(uint64_t gpa, uint64_t size, uint64_t base, uint64_t len)
-{
-	return gpa >= base && size <= len && gpa - base <= len - size;
 }
 
 /* Leaves may map RAM, the pool and the mailbox, nothing else. */
