@@ -72,6 +72,12 @@ static void read_version(const uint8_t *buf, size_t setup_size, struct bzimage *
 	bz->version[n] = '\0';
 }
 
+/* A bzImage's setup header starts with "HdrS" at 0x202. */
+static bool has_setup_header(const struct linux_boot_in *in)
+{
+	return in->kernel_len >= 0x206 && !memcmp(in->kernel + 0x202, "HdrS", 4);
+}
+
 static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 {
 	const uint8_t *buf = in->kernel;
@@ -79,10 +85,7 @@ static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 	unsigned int ver;
 
 	memset(bz, 0, sizeof(*bz));
-	if (len < 0x206 || memcmp(buf + 0x202, "HdrS", 4)) {
-		log_err("%s: not a Linux bzImage (no \"HdrS\" at 0x202)", in->what);
-		return -EINVAL;
-	}
+	/* linux_boot_load saw "HdrS" at 0x202 (has_setup_header). */
 	bz->hdr_end = 0x202 + (size_t)buf[0x201];
 	if (bz->hdr_end > len) {
 		log_err("%s: truncated bzImage: the setup header ends at 0x%zx, the file at 0x%zx",
@@ -402,7 +405,6 @@ static void vmlinux_header(struct lb_setup_header *h)
 static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in *in,
 			   struct lb_boot_params *bp, struct linux_boot_out *out)
 {
-	uint64_t mp_end;
 	int err;
 
 	bp->hdr.type_of_loader = 0xff;
@@ -417,11 +419,7 @@ static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in
 	if (!err)
 		err = fill_e820(mem, bp);
 	if (!err)
-		err = mptable_write(mem, BOARD_LINUX_MPTABLE, in->nr_vcpus, &mp_end);
-	if (!err && mp_end > BOARD_LINUX_MPTABLE_END) {
-		log_err("the MP table for %u vCPUs overflows the BIOS area", in->nr_vcpus);
-		err = -E2BIG;
-	}
+		err = mptable_write(mem, BOARD_LINUX_MPTABLE, in->nr_vcpus, NULL);
 	if (!err && mem_write(mem, BOARD_LINUX_BOOT_PARAMS, bp, sizeof(*bp))) {
 		log_err("the zero page at 0x%llx is not guest RAM",
 			(unsigned long long)BOARD_LINUX_BOOT_PARAMS);
@@ -435,7 +433,7 @@ int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
 {
 	struct lb_boot_params *bp;
 	struct bzimage bz;
-	bool is_bz = in->kernel_len >= 0x206 && !memcmp(in->kernel + 0x202, "HdrS", 4);
+	bool is_bz = has_setup_header(in);
 	int err;
 
 	memset(out, 0, sizeof(*out));

@@ -111,12 +111,17 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 	return h.length;
 }
 
+/* Room the pointer and table take at most for n vCPUs. */
+#define MPTABLE_SIZE(n) (sizeof(struct mp_floating) + sizeof(struct mp_config) + \
+	(n) * sizeof(struct mp_processor) + sizeof(struct mp_bus) + \
+	sizeof(struct mp_ioapic) + (MP_ISA_IRQS + 2) * sizeof(struct mp_intsrc))
+_Static_assert(BOARD_LINUX_MPTABLE + MPTABLE_SIZE(MPTABLE_MAX_CPUS) <= BOARD_LINUX_MPTABLE_END,
+	       "the largest MP table fits the BIOS area board.h gives it");
+
 int mptable_write(const struct mem_map *mem, uint64_t gpa, unsigned int nr_vcpus,
 		  uint64_t *end)
 {
-	size_t max = sizeof(struct mp_floating) + sizeof(struct mp_config) +
-		     nr_vcpus * sizeof(struct mp_processor) + sizeof(struct mp_bus) +
-		     sizeof(struct mp_ioapic) + (MP_ISA_IRQS + 2) * sizeof(struct mp_intsrc);
+	size_t max = MPTABLE_SIZE(nr_vcpus);
 	struct mp_floating fp = {
 		.signature = { '_', 'M', 'P', '_' }, .config_table = (uint32_t)gpa + 16,
 		.length = 1, .spec_rev = MP_SPEC_REV,
