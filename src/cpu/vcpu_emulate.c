@@ -13,8 +13,6 @@
 #include "vcpu.h"
 #include "x86.h"
 
-#define RFLAGS_ARITH (0x1ULL | 0x4ULL | 0x10ULL | 0x40ULL | 0x80ULL | 0x800ULL) /* CF PF AF ZF SF OF */
-#define RFLAGS_ZF 0x40ULL
 
 /* General-purpose register n (0 = RAX ... 15 = R15, the encoding order). */
 static __u64 *gpr(struct kvm_regs *r, int n)
@@ -84,9 +82,9 @@ static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_
 	if (err)
 		return err;
 	write_reg(regs, u->reg, u->op_size, (uint64_t)__builtin_popcountll(src));
-	regs->rflags &= ~RFLAGS_ARITH;
+	regs->rflags &= ~X86_RFLAGS_ARITH;
 	if (!src)
-		regs->rflags |= RFLAGS_ZF;
+		regs->rflags |= X86_RFLAGS_ZF;
 	return 0;
 }
 
@@ -135,8 +133,8 @@ int vcpu_complete_unemulated(struct vcpu *vcpu)
 
 	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
 		return -errno;
-	cpu.osxsave = sregs.cr4 & (1ULL << 18);
-	cpu.smap |= (sregs.cr4 & (1ULL << 21)) != 0;
+	cpu.osxsave = sregs.cr4 & X86_CR4_OSXSAVE;
+	cpu.smap |= (sregs.cr4 & X86_CR4_SMAP) != 0;
 	n = fetch_insn(vcpu, regs.rip, insn, sizeof(insn));
 	x86_classify_unemulated(insn, n, &cpu, &u);
 	switch (u.kind) {

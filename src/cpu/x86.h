@@ -23,12 +23,17 @@
 #define X86_CR4_PAE (1ULL << 5)
 #define X86_CR4_OSFXSR (1ULL << 9)
 #define X86_CR4_OSXMMEXCPT (1ULL << 10)
+#define X86_CR4_OSXSAVE (1ULL << 18)
+#define X86_CR4_SMAP (1ULL << 21)
 #define X86_EFER_SCE (1ULL << 0)
 #define X86_EFER_LME (1ULL << 8)
 #define X86_EFER_LMA (1ULL << 10)
 #define X86_EFER_NXE (1ULL << 11)
 #define X86_RFLAGS_RESERVED (1ULL << 1)
 #define X86_RFLAGS_AC (1ULL << 18)
+#define X86_RFLAGS_ZF (1ULL << 6)
+/* The arithmetic flags: CF, PF, AF, ZF, SF, OF. */
+#define X86_RFLAGS_ARITH (0x1ULL | 0x4ULL | 0x10ULL | 0x40ULL | 0x80ULL | 0x800ULL)
 
 #define X86_PTE_P   (1ULL << 0)
 #define X86_PTE_RW  (1ULL << 1)
