@@ -185,8 +185,6 @@ int console_start(struct console *con, struct uart *uart)
 		err = make_raw(con->in_fd);
 		if (err)
 			log_warn("cannot put the terminal in raw mode: %s", strerror(-err));
-		else
-			con->raw = true;
 	}
 	err = pthread_create(&con->thread, NULL, console_thread, con);
 	if (err) {

@@ -24,7 +24,6 @@ struct console {
 	int in_fd;
 	int out_fd;
 	bool is_tty;
-	bool raw;            /* terminal switched to raw mode */
 	bool escape;         /* Ctrl-A seen */
 	bool in_eof;
 	int wake_fd;         /* eventfd: stop request or receive space */

@@ -134,27 +134,6 @@ int stats_print_kvm(FILE *out, int stats_fd, const char *label)
 	return 0;
 }
 
-int stats_read_kvm(int stats_fd, const char *name, uint64_t *value)
-{
-	struct kvm_stats s;
-	int err = kvm_stats_load(stats_fd, &s);
-
-	if (err)
-		return err;
-	err = -ENOENT;
-	for (uint32_t i = 0; i < s.hdr.num_desc; i++) {
-		const struct kvm_stats_desc *d = (void *)(s.descs + i * s.desc_size);
-
-		if (!strcmp(d->name, name)) {
-			*value = s.data[d->offset / sizeof(uint64_t)];
-			err = 0;
-			break;
-		}
-	}
-	kvm_stats_free(&s);
-	return err;
-}
-
 int stats_kvm_snapshot(int stats_fd, struct kvm_stat_values *out)
 {
 	struct kvm_stats s;

@@ -17,8 +17,6 @@
 
 /* Prints every non-zero statistic of one KVM stats fd under `label`. */
 int stats_print_kvm(FILE *out, int stats_fd, const char *label);
-/* Reads one named statistic (first element); -ENOENT when absent. */
-int stats_read_kvm(int stats_fd, const char *name, uint64_t *value);
 
 void stats_print_exits(FILE *out, const char *label, const struct exit_stats *st);
 

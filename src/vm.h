@@ -68,7 +68,4 @@ struct vm {
 /* Runs the configured VM to completion; returns the process exit status. */
 int vm_main(const struct vm_config *cfg);
 
-/* compare-layouts subcommand. */
-int vm_compare_layouts(const struct vm_config *cfg);
-
 #endif
