@@ -22,7 +22,7 @@ bool guest_watch_is_syscall_fault(const char *line)
 static bool check_line(struct guest_watch *w)
 {
 	w->line[w->len] = '\0';
-	if (!w->host_is_pvm || w->syscall_reported || !guest_watch_is_syscall_fault(w->line))
+	if (w->syscall_reported || !guest_watch_is_syscall_fault(w->line))
 		return false;
 	w->syscall_reported = true;
 	log_err("the guest's first system call failed: on PVM hosts SYSCALL from guest user "
@@ -35,6 +35,9 @@ bool guest_watch_feed(struct guest_watch *w, const uint8_t *buf, size_t len)
 {
 	bool reported = false;
 
+	/* Nothing left to recognise: keep the console path free of it. */
+	if (!w->host_is_pvm || w->syscall_reported)
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (buf[i] == '\n' || buf[i] == '\r') {
 			reported |= check_line(w);
