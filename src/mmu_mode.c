@@ -9,7 +9,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "board.h"
 #include "clock.h"
@@ -590,15 +589,9 @@ static const struct device_ops pool_ops = {
 
 static void snapshot(struct mmu_mode *m, struct vcpu *v, struct mmu_snapshot *s)
 {
-	int fd;
-
 	memset(s, 0, sizeof(*s));
 	s->exits = v->exit.stats;
-	fd = kvm_stats_fd(m->kvm, v->fd); /* this vCPU's: phases are per vCPU */
-	if (fd >= 0) {
-		stats_kvm_snapshot(fd, &s->kvm);
-		close(fd);
-	}
+	stats_kvm_snapshot(m->kvm, v->fd, &s->kvm); /* this vCPU's: phases are per vCPU */
 	if (m->shadow)
 		shadow_get_stats(m->shadow, &s->shadow);
 	s->host_syncs = m->host_syncs;

@@ -9,6 +9,8 @@
 
 #include <linux/kvm.h>
 
+#include "kvm.h"
+
 struct kvm_stats {
 	struct kvm_stats_header hdr;
 	char *descs;     /* num_desc descriptors of desc_size bytes */
@@ -107,10 +109,23 @@ static void print_desc(FILE *out, const struct kvm_stats_desc *d, const uint64_t
 	fprintf(out, "\n");
 }
 
-int stats_print_kvm(FILE *out, int stats_fd, const char *label)
+/* Open the VM's (vcpu_fd < 0) or a vCPU's stats fd, read it, close it. */
+static int kvm_stats_load_of(struct kvm *kvm, int vcpu_fd, struct kvm_stats *s)
+{
+	int fd = kvm_stats_fd(kvm, vcpu_fd), err;
+
+	memset(s, 0, sizeof(*s));
+	if (fd < 0)
+		return fd;
+	err = kvm_stats_load(fd, s);
+	close(fd);
+	return err;
+}
+
+int stats_print_kvm(FILE *out, struct kvm *kvm, int vcpu_fd, const char *label)
 {
 	struct kvm_stats s;
-	int err = kvm_stats_load(stats_fd, &s);
+	int err = kvm_stats_load_of(kvm, vcpu_fd, &s);
 	bool any = false;
 
 	if (err)
@@ -134,10 +149,10 @@ int stats_print_kvm(FILE *out, int stats_fd, const char *label)
 	return 0;
 }
 
-int stats_kvm_snapshot(int stats_fd, struct kvm_stat_values *out)
+int stats_kvm_snapshot(struct kvm *kvm, int vcpu_fd, struct kvm_stat_values *out)
 {
 	struct kvm_stats s;
-	int err = kvm_stats_load(stats_fd, &s);
+	int err = kvm_stats_load_of(kvm, vcpu_fd, &s);
 
 	memset(out, 0, sizeof(*out));
 	if (err)

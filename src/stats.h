@@ -13,15 +13,17 @@
 #include <jansson.h>
 
 #include "exit.h"
+#include "kvm.h"
 #include "memory.h"
 
-/* Prints every non-zero statistic of one KVM stats fd under `label`. */
-int stats_print_kvm(FILE *out, int stats_fd, const char *label);
+/* Prints every non-zero KVM statistic of the VM (vcpu_fd < 0) or of one
+ * vCPU under `label`. */
+int stats_print_kvm(FILE *out, struct kvm *kvm, int vcpu_fd, const char *label);
 
 void stats_print_exits(FILE *out, const char *label, const struct exit_stats *st);
 
-/* The single-valued KVM statistics of one stats fd at one moment
- * (histograms are left out). */
+/* The single-valued KVM statistics of the VM (vcpu_fd < 0) or of one vCPU
+ * at one moment (histograms are left out). */
 struct kvm_stat_values {
 	unsigned int n;
 	char (*names)[64];
@@ -29,7 +31,7 @@ struct kvm_stat_values {
 	bool *cumulative;   /* a counter: deltas make sense */
 };
 
-int stats_kvm_snapshot(int stats_fd, struct kvm_stat_values *out);
+int stats_kvm_snapshot(struct kvm *kvm, int vcpu_fd, struct kvm_stat_values *out);
 void stats_kvm_values_free(struct kvm_stat_values *v);
 /* Adds v's values into sum (same fd layout, e.g. several vCPUs); sum may be
  * empty ({0}), then it becomes a copy.  0 or -ENOMEM. */

@@ -378,7 +378,6 @@ static void vm_wait(struct vm *vm, int sig_fd)
 static void vm_print_stats(struct vm *vm, FILE *out)
 {
 	uint64_t vmm_kib, guest_kib;
-	int fd;
 
 	fprintf(out, "minivmm: run statistics (host MMU: %s)\n",
 		host_mmu_mode_name(vm->kvm.mmu_mode));
@@ -399,20 +398,12 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 		fprintf(out, "  last POST code: 0x%02x\n", post_last_code(vm->post));
 	if (vm->mmu)
 		mmu_mode_print_stats(vm->mmu, out);
-	fd = kvm_stats_fd(&vm->kvm, -1);
-	if (fd >= 0) {
-		stats_print_kvm(out, fd, "VM");
-		close(fd);
-	}
+	stats_print_kvm(out, &vm->kvm, -1, "VM");
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		char label[32];
 
-		fd = kvm_stats_fd(&vm->kvm, vm->vcpus[i].fd);
-		if (fd < 0)
-			continue;
 		snprintf(label, sizeof(label), "vCPU %u", i);
-		stats_print_kvm(out, fd, label);
-		close(fd);
+		stats_print_kvm(out, &vm->kvm, vm->vcpus[i].fd, label);
 	}
 	if (!stats_rss_kib(&vm->mem, &vmm_kib, &guest_kib))
 		fprintf(out, "  VMM resident memory excluding guest RAM: %llu KiB "
@@ -427,7 +418,7 @@ static json_t *vm_stats_json(struct vm *vm, int status)
 	struct exit_stats all = { 0 };
 	struct kvm_stat_values vcpu_sum = { 0 };
 	char layout[48];
-	int fd, khz = -1;
+	int khz = -1;
 
 	mem_layout_name(&vm->cfg->layout, layout, sizeof(layout));
 	json_object_set_new(root, "minivmm_stats", json_integer(1));
@@ -449,25 +440,20 @@ static json_t *vm_stats_json(struct vm *vm, int status)
 
 		for (unsigned int r = 0; r < EXIT_REASON_MAX; r++)
 			all.by_reason[r] += vm->vcpus[i].exit.stats.by_reason[r];
-		fd = kvm_stats_fd(&vm->kvm, vm->vcpus[i].fd);
-		if (fd >= 0 && !stats_kvm_snapshot(fd, &v)) {
+		if (!stats_kvm_snapshot(&vm->kvm, vm->vcpus[i].fd, &v)) {
 			stats_kvm_accumulate(&vcpu_sum, &v);
 			stats_kvm_values_free(&v);
 		}
-		if (fd >= 0)
-			close(fd);
 	}
 	exits = stats_exits_json(&all, NULL);
 	json_object_set_new(root, "exits", exits);
-	fd = kvm_stats_fd(&vm->kvm, -1);
-	if (fd >= 0) {
+	{
 		struct kvm_stat_values v;
 
-		if (!stats_kvm_snapshot(fd, &v)) {
+		if (!stats_kvm_snapshot(&vm->kvm, -1, &v)) {
 			json_object_set_new(root, "kvm_vm", stats_kvm_json(&v, NULL));
 			stats_kvm_values_free(&v);
 		}
-		close(fd);
 	}
 	json_object_set_new(root, "kvm_vcpu", stats_kvm_json(&vcpu_sum, NULL));
 	stats_kvm_values_free(&vcpu_sum);
