@@ -827,7 +827,7 @@ const void *mmu_mode_map_pool(const struct mmu_mode *m, uint64_t gpa, uint64_t l
 
 uint64_t mmu_mode_guest_root(const struct mmu_mode *m)
 {
-	return m->shadow ? m->guest_root : 0;
+	return m && m->shadow ? m->guest_root : 0;
 }
 
 /* ---- Reports ----------------------------------------------------------- */

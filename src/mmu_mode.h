@@ -72,7 +72,7 @@ enum vcpu_action mmu_mode_after_exit(struct mmu_mode *m, struct vcpu *vcpu);
 /* For walks of the guest's tables: the pool's host address, or NULL. */
 const void *mmu_mode_map_pool(const struct mmu_mode *m, uint64_t gpa, uint64_t len);
 /* The guest's current root (shadow mode: what it loaded, not the vCPU's
- * CR3, which points at the shadow); 0 in tdp mode. */
+ * CR3, which points at the shadow); 0 in tdp mode or without MMU (NULL). */
 uint64_t mmu_mode_guest_root(const struct mmu_mode *m);
 
 /* --stats: the shadow counters and the guest's phases. */

@@ -262,10 +262,12 @@ static int vm_create_mmu(struct vm *vm)
 static int vm_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
+	bool pvm;
 	int err;
 
 	err = kvm_open(&vm->kvm, cfg->kvm_device);
-	vm->watch.host_is_pvm = vm->kvm.mmu_mode == HOST_MMU_PVM;
+	pvm = vm->kvm.mmu_mode == HOST_MMU_PVM;
+	vm->watch.host_is_pvm = pvm;
 	if (!err)
 		err = kvm_create_vm(&vm->kvm);
 	if (!err) {
@@ -284,18 +286,18 @@ static int vm_build(struct vm *vm)
 	if (!err)
 		err = vm_create_devices(vm);
 	if (!err) {
-		err = boot_prepare(cfg, &vm->mem, vm->kvm.mmu_mode == HOST_MMU_PVM, &vm->boot,
-				   &vm->mmu_plan);
+		err = boot_prepare(cfg, &vm->mem, pvm, &vm->boot, &vm->mmu_plan);
 		vm->config_error = err == -EOPNOTSUPP;
 	}
 	if (!err)
 		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
-	if (!err && vm->kvm.mmu_mode == HOST_MMU_PVM)
+	if (!err && pvm)
 		x86_cpuid_hide_pv_hypercalls(vm->cpuid);
-	if (!err && vm->boot.protocol == BOOT_TEST_GUEST && !cfg->dump_dtb)
+	if (err || cfg->dump_dtb)
+		return err;
+	if (vm->boot.protocol == BOOT_TEST_GUEST)
 		err = vm_create_mmu(vm);
-
-	if (!err && !cfg->dump_dtb)
+	if (!err)
 		err = vm_create_vcpus(vm);
 	return err;
 }
@@ -501,16 +503,17 @@ static const void *guest_table_map(void *ctx, uint64_t gpa, uint64_t len)
 static void vm_translate_report(struct vm *vm)
 {
 	struct ptw_mem mem = { .map = guest_table_map, .ctx = vm };
+	struct ptw_regs regs;
 	struct kvm_sregs s;
+	uint64_t root;
 
 	if (!vm->nr_vcpus || vcpu_get_sregs(&vm->vcpus[0], &s))
 		return;
+	root = mmu_mode_guest_root(vm->mmu) ? mmu_mode_guest_root(vm->mmu) : s.cr3;
+	regs = (struct ptw_regs){ .cr0 = s.cr0, .cr3 = root, .cr4 = s.cr4, .efer = s.efer,
+				  .maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid) };
 	for (unsigned int i = 0; i < vm->cfg->nr_translate; i++) {
 		uint64_t gva = vm->cfg->translate[i], kvm_gpa;
-		uint64_t root = vm->mmu && mmu_mode_guest_root(vm->mmu) ?
-				mmu_mode_guest_root(vm->mmu) : s.cr3;
-		struct ptw_regs regs = { .cr0 = s.cr0, .cr3 = root, .cr4 = s.cr4, .efer = s.efer,
-					 .maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid) };
 		struct ptw_result r;
 		char line[320];
 
@@ -544,7 +547,7 @@ static int vm_exit_status(struct vm *vm)
 static int vm_run(struct vm *vm)
 {
 	sigset_t stop_signals, old;
-	int sig_fd, err = 0;
+	int sig_fd, err = 0, status;
 	uint64_t start_ns = 0;
 
 	/* The main thread takes SIGINT/SIGTERM/SIGHUP through a signalfd; the
@@ -586,9 +589,10 @@ static int vm_run(struct vm *vm)
 		log_err("guest crashed: %s", vm->stop_why);
 	if (vm->cfg->nr_translate)
 		vm_translate_report(vm);
+	status = vm_exit_status(vm);
 	if (vm->cfg->stats != STATS_OFF)
-		vm_report_stats(vm, vm_exit_status(vm));
-	return vm_exit_status(vm);
+		vm_report_stats(vm, status);
+	return status;
 }
 
 static int vm_dump_dtb(struct vm *vm, const char *path)
