@@ -20,18 +20,18 @@
 
 #define DT_PHANDLE_PIC 1
 
-static int prop_reg64(void *fdt, uint64_t addr, uint64_t size)
-{
-	fdt64_t reg[2] = { cpu_to_fdt64(addr), cpu_to_fdt64(size) };
-
-	return fdt_property(fdt, "reg", reg, sizeof(reg));
-}
-
 static int prop_reg32(void *fdt, uint32_t addr, uint32_t size)
 {
 	fdt32_t reg[2] = { cpu_to_fdt32(addr), cpu_to_fdt32(size) };
 
 	return fdt_property(fdt, "reg", reg, sizeof(reg));
+}
+
+static int prop_u64_pair(void *fdt, const char *name, uint64_t a, uint64_t b)
+{
+	fdt64_t v[2] = { cpu_to_fdt64(a), cpu_to_fdt64(b) };
+
+	return fdt_property(fdt, name, v, sizeof(v));
 }
 
 static int add_memory(void *fdt, const struct mem_map *mem)
@@ -45,17 +45,10 @@ static int add_memory(void *fdt, const struct mem_map *mem)
 		snprintf(name, sizeof(name), "memory@%" PRIx64, ranges[i].gpa);
 		TRY(fdt_begin_node(fdt, name));
 		TRY(fdt_property_string(fdt, "device_type", "memory"));
-		TRY(prop_reg64(fdt, ranges[i].gpa, ranges[i].size));
+		TRY(prop_u64_pair(fdt, "reg", ranges[i].gpa, ranges[i].size));
 		TRY(fdt_end_node(fdt));
 	}
 	return 0;
-}
-
-static int prop_u64_pair(void *fdt, const char *name, uint64_t a, uint64_t b)
-{
-	fdt64_t v[2] = { cpu_to_fdt64(a), cpu_to_fdt64(b) };
-
-	return fdt_property(fdt, name, v, sizeof(v));
 }
 
 /* The MMU protocol node (board.h "MMU protocol", docs/shadow-mmu.md). */

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "log.h"
 
-#include <pthread.h>
 
 static FILE *log_sink;
 static enum log_level log_level = LOG_INFO;

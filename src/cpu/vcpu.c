@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "x86.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 
@@ -67,9 +68,7 @@ void vcpu_destroy(struct vcpu *vcpu)
 
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid)
 {
-	for (uint32_t i = 0; i < cpuid->nent; i++)
-		if (cpuid->entries[i].function == 7 && cpuid->entries[i].index == 0)
-			vcpu->guest_smap = cpuid->entries[i].ebx & (1u << 20);
+	vcpu->guest_smap = x86_cpuid_has_smap(cpuid);
 	if (ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		int err = -errno;
 

@@ -142,10 +142,7 @@ int vcpu_complete_unemulated(struct vcpu *vcpu)
 		err = do_popcnt(vcpu, &regs, &sregs, &u);
 		if (err)
 			break;
-		regs.rip += u.len;
-		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
-			return -errno;
-		break;
+		__attribute__((fallthrough)); /* step over it like the others */
 	case UNEMULATED_INT3:
 	case UNEMULATED_FWAIT:
 	case UNEMULATED_CLAC:

@@ -130,11 +130,12 @@ void x86_boot_regs(struct kvm_regs *r, uint64_t entry, uint64_t fdt_gpa)
 	r->rflags = X86_RFLAGS_RESERVED;
 }
 
-struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
+struct kvm_cpuid_entry2 *x86_cpuid_find(const struct kvm_cpuid2 *cpuid, uint32_t function,
 					uint32_t index)
 {
 	for (uint32_t i = 0; i < cpuid->nent; i++) {
-		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+		/* like strchr: the caller decides whether the table is writable */
+		struct kvm_cpuid_entry2 *e = (struct kvm_cpuid_entry2 *)&cpuid->entries[i];
 
 		if (e->function != function)
 			continue;
@@ -174,6 +175,13 @@ int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid)
 	struct kvm_cpuid_entry2 *e = x86_cpuid_find(cpuid, 0x80000001, 0);
 
 	return e && (e->edx & (1u << 20));
+}
+
+bool x86_cpuid_has_smap(const struct kvm_cpuid2 *cpuid)
+{
+	struct kvm_cpuid_entry2 *e = x86_cpuid_find(cpuid, 7, 0);
+
+	return e && (e->ebx & X86_CPUID7_EBX_SMAP);
 }
 
 unsigned int x86_cpuid_maxphyaddr(struct kvm_cpuid2 *cpuid)

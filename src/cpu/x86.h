@@ -8,6 +8,7 @@
 #ifndef MINIVMM_X86_H
 #define MINIVMM_X86_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <linux/kvm.h>
@@ -31,6 +32,7 @@
 #define X86_EFER_NXE (1ULL << 11)
 #define X86_RFLAGS_RESERVED (1ULL << 1)
 #define X86_RFLAGS_AC (1ULL << 18)
+#define X86_CPUID7_EBX_SMAP (1u << 20)
 #define X86_RFLAGS_ZF (1ULL << 6)
 /* The arithmetic flags: CF, PF, AF, ZF, SF, OF. */
 #define X86_RFLAGS_ARITH (0x1ULL | 0x4ULL | 0x10ULL | 0x40ULL | 0x80ULL | 0x800ULL)
@@ -64,7 +66,7 @@ int x86_write_linux_gdt(const struct mem_map *mem);
 void x86_linux_sregs(struct kvm_sregs *sregs, int nx);
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry, uint64_t fdt_gpa);
 
-struct kvm_cpuid_entry2 *x86_cpuid_find(struct kvm_cpuid2 *cpuid, uint32_t function,
+struct kvm_cpuid_entry2 *x86_cpuid_find(const struct kvm_cpuid2 *cpuid, uint32_t function,
 					uint32_t index);
 /* Per-vCPU CPUID: APIC IDs and topology for vcpu_id of nr_vcpus. */
 void x86_cpuid_set_vcpu(struct kvm_cpuid2 *cpuid, unsigned int vcpu_id,
@@ -80,6 +82,7 @@ uint32_t x86_cpuid_hide_pv_hypercalls(struct kvm_cpuid2 *cpuid);
 
 /* Whether the CPUID table advertises NX (leaf 0x80000001 EDX bit 20). */
 int x86_cpuid_has_nx(struct kvm_cpuid2 *cpuid);
+bool x86_cpuid_has_smap(const struct kvm_cpuid2 *cpuid);
 /* Physical-address width (CPUID 0x80000008 EAX[7:0]), clamped to 32..52. */
 unsigned int x86_cpuid_maxphyaddr(struct kvm_cpuid2 *cpuid);
 
