@@ -249,8 +249,7 @@ int mem_layout_build(const struct mem_layout_spec *spec, enum mem_backing backin
 }
 
 /* Map `size` bytes aligned to `align` (over-allocate, trim both ends). */
-static void *map_aligned(size_t size, size_t align, int prot, int flags,
-			 void **map_base, size_t *map_size)
+static void *map_aligned(size_t size, size_t align, int prot, int flags)
 {
 	size_t len = size + align;
 	uint8_t *p = mmap(NULL, len, prot, flags, -1, 0), *aligned;
@@ -262,8 +261,6 @@ static void *map_aligned(size_t size, size_t align, int prot, int flags,
 		munmap(p, (size_t)(aligned - p));
 	if (aligned + size < p + len)
 		munmap(aligned + size, (size_t)(p + len - (aligned + size)));
-	*map_base = aligned;
-	*map_size = size;
 	return aligned;
 }
 
@@ -295,19 +292,16 @@ static int alloc_host(struct mem_map *map)
 	switch (map->backing) {
 	case MEM_BACKING_ANON:
 		p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-		map->map_base = p;
-		map->map_size = size;
 		break;
 	case MEM_BACKING_THP:
 		p = map_aligned(size, BOARD_HUGE_PAGE_SIZE, prot,
-				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-				&map->map_base, &map->map_size);
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 		if (p != MAP_FAILED && madvise(p, size, MADV_HUGEPAGE)) {
 			int err = -errno;
 
 			log_err("--mem-backing thp: madvise(MADV_HUGEPAGE) failed: %s "
 				"(is transparent hugepage support disabled?)", strerror(errno));
-			munmap(map->map_base, map->map_size);
+			munmap(p, size);
 			return err;
 		}
 		break;
@@ -319,8 +313,6 @@ static int alloc_host(struct mem_map *map)
 			hugetlb_hint(size);
 			return -ENOMEM;
 		}
-		map->map_base = p;
-		map->map_size = size;
 		break;
 	case MEM_BACKING_MEMFD:
 		/* Sealed against resizing: a process we share the fd with
@@ -337,8 +329,6 @@ static int alloc_host(struct mem_map *map)
 			return err;
 		}
 		p = mmap(NULL, size, prot, MAP_SHARED | MAP_NORESERVE, map->memfd, 0);
-		map->map_base = p;
-		map->map_size = size;
 		break;
 	default:
 		return -EINVAL;
@@ -401,8 +391,8 @@ int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 
 void mem_map_destroy(struct mem_map *map)
 {
-	if (map->map_base && map->map_base != MAP_FAILED)
-		munmap(map->map_base, map->map_size);
+	if (map->host_base)	/* set only once the mapping succeeded */
+		munmap(map->host_base, map->host_size);
 	if (map->memfd >= 0)
 		close(map->memfd);
 	free(map->slots);

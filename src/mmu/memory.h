@@ -52,9 +52,7 @@ struct mem_map {
 	struct mem_slot *slots; /* sorted by gpa, non-overlapping */
 	unsigned int nr_slots;
 	uint8_t *host_base;     /* one host mapping holds all of guest RAM */
-	size_t host_size;
-	void *map_base;         /* what to munmap (may precede host_base) */
-	size_t map_size;
+	size_t host_size;       /* = ram_size; what mem_map_destroy unmaps */
 	int memfd;              /* -1 unless MEM_BACKING_MEMFD */
 };
 
