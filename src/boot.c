@@ -39,8 +39,15 @@ static int find_builtin(const char *name, const uint8_t **buf, size_t *len)
 		*len = (size_t)(builtin_guests[i].end - builtin_guests[i].start);
 		return 0;
 	}
-	log_err("-kernel " BUILTIN_PREFIX "%s: no such built-in guest (there are: hello, mmu)",
-		name);
+	{
+		char names[64] = "";
+
+		for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", builtin_guests[i].name);
+		log_err("-kernel " BUILTIN_PREFIX "%s: no such built-in guest (there are: %s)",
+			name, names);
+	}
 	return -ENOENT;
 }
 
@@ -138,16 +145,17 @@ static int load_kernel(const struct vm_config *cfg, const struct mem_map *mem,
 		       bool host_is_pvm, struct boot_info *out, struct loaded_range *img)
 {
 	const char *what = cfg->kernel ? cfg->kernel : "embedded demo guest";
-	const uint8_t *buf = minivmm_demo_guest_start;
-	size_t len = (size_t)(minivmm_demo_guest_end - minivmm_demo_guest_start);
+	const uint8_t *buf;
+	size_t len;
 	uint8_t *file = NULL;
 	int err;
 
-	if (cfg->kernel && !strncmp(cfg->kernel, BUILTIN_PREFIX, strlen(BUILTIN_PREFIX))) {
-		err = find_builtin(cfg->kernel + strlen(BUILTIN_PREFIX), &buf, &len);
+	if (!cfg->kernel || !strncmp(cfg->kernel, BUILTIN_PREFIX, strlen(BUILTIN_PREFIX))) {
+		err = find_builtin(cfg->kernel ? cfg->kernel + strlen(BUILTIN_PREFIX) : "hello",
+				   &buf, &len);
 		if (err)
 			return err;
-	} else if (cfg->kernel) {
+	} else {
 		err = loader_read_file(cfg->kernel, &file, &len);
 		if (err)
 			return err;
