@@ -136,8 +136,21 @@ static int parse_ram(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* An optional "=json" / "=text" (absent: text). */
+static int parse_format(const char *opt, const char *v, bool *json)
+{
+	if (v && strcmp(v, "json") && strcmp(v, "text")) {
+		log_err("%s: '%s' is not json or text", opt, v);
+		return -EINVAL;
+	}
+	*json = v && !strcmp(v, "json");
+	return 0;
+}
+
 static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 {
+	bool json;
+
 	switch (id) {
 	case OPT_M:
 		return parse_ram(v, &cfg->ram_size);
@@ -165,21 +178,17 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		}
 		return 0;
 	case OPT_SHOW_LAYOUT:
-		if (v && strcmp(v, "json") && strcmp(v, "text")) {
-			log_err("--show-layout: '%s' is not json or text", v);
+		if (parse_format("--show-layout", v, &json))
 			return -EINVAL;
-		}
-		cfg->show_layout = (v && !strcmp(v, "json")) ? SHOW_LAYOUT_JSON : SHOW_LAYOUT_TEXT;
+		cfg->show_layout = json ? SHOW_LAYOUT_JSON : SHOW_LAYOUT_TEXT;
 		return 0;
 	case OPT_DUMP_DTB:
 		cfg->dump_dtb = v;
 		return 0;
 	case OPT_STATS:
-		if (v && strcmp(v, "json") && strcmp(v, "text")) {
-			log_err("--stats: '%s' is not json or text", v);
+		if (parse_format("--stats", v, &json))
 			return -EINVAL;
-		}
-		cfg->stats = (v && !strcmp(v, "json")) ? STATS_JSON : STATS_TEXT;
+		cfg->stats = json ? STATS_JSON : STATS_TEXT;
 		return 0;
 	case OPT_STATS_FILE:
 		cfg->stats_file = v;
