@@ -587,43 +587,50 @@ static const struct device_ops pool_ops = {
 
 /* ---- After each exit, on the vCPU thread -------------------------------- */
 
+/* The shadow core's counters (phases report their deltas), its gauges (as
+ * they stand), and this file's own sync counters. */
+#define SHADOW_DELTAS(X) \
+	X(trapped_writes) X(hidden_faults) X(true_faults) X(refused_faults) X(prefills) \
+	X(root_loads) X(root_hits) X(root_misses) X(root_evictions) \
+	X(store_full_evictions) X(nomem) X(invlpgs) X(flushes) X(rsvd_entries) \
+	X(refused_targets) X(unreadable_tables) X(tlb_flush_requests) X(time_ns)
+#define SHADOW_GAUGES(X) X(pages_in_use) X(pages_peak)
+#define SHADOW_COUNTERS(X) SHADOW_DELTAS(X) SHADOW_GAUGES(X)
+#define SYNC_COUNTERS(X) X(host_syncs) X(host_sync_ns) X(frame_syncs) X(frame_sync_ns)
+
+/* Everything but the vCPU's own numbers. */
+static void snapshot_mmu(const struct mmu_mode *m, struct mmu_snapshot *s)
+{
+	if (m->shadow)
+		shadow_get_stats(m->shadow, &s->shadow);
+#define X(f) s->f = m->f;
+	SYNC_COUNTERS(X)
+#undef X
+}
+
 static void snapshot(struct mmu_mode *m, struct vcpu *v, struct mmu_snapshot *s)
 {
 	memset(s, 0, sizeof(*s));
 	s->exits = v->exit.stats;
 	stats_kvm_snapshot(m->kvm, v->fd, &s->kvm); /* this vCPU's: phases are per vCPU */
-	if (m->shadow)
-		shadow_get_stats(m->shadow, &s->shadow);
-	s->host_syncs = m->host_syncs;
-	s->host_sync_ns = m->host_sync_ns;
-	s->frame_syncs = m->frame_syncs;
-	s->frame_sync_ns = m->frame_sync_ns;
+	snapshot_mmu(m, s);
 }
-
-#define SHADOW_COUNTERS(X) \
-	X(trapped_writes) X(hidden_faults) X(true_faults) X(refused_faults) X(prefills) \
-	X(root_loads) X(root_hits) X(root_misses) X(root_evictions) \
-	X(store_full_evictions) X(nomem) X(invlpgs) X(flushes) X(pages_in_use) \
-	X(pages_peak) X(rsvd_entries) X(refused_targets) X(unreadable_tables) \
-	X(tlb_flush_requests) X(time_ns)
 
 /* Counters as deltas from base (NULL: absolute); gauges as they are. */
 static json_t *shadow_json(const struct mmu_snapshot *s, const struct mmu_snapshot *base)
 {
 	json_t *o = json_object();
 
-#define X(f) json_object_set_new(o, #f, json_integer((json_int_t)(s->shadow.f - \
-	(base && strcmp(#f, "pages_in_use") && strcmp(#f, "pages_peak") ? base->shadow.f : 0))));
-	SHADOW_COUNTERS(X)
+#define X(f) json_object_set_new(o, #f, \
+	json_integer((json_int_t)(s->shadow.f - (base ? base->shadow.f : 0))));
+	SHADOW_DELTAS(X)
 #undef X
-	json_object_set_new(o, "host_syncs",
-			    json_integer((json_int_t)(s->host_syncs - (base ? base->host_syncs : 0))));
-	json_object_set_new(o, "host_sync_ns",
-			    json_integer((json_int_t)(s->host_sync_ns - (base ? base->host_sync_ns : 0))));
-	json_object_set_new(o, "frame_syncs",
-			    json_integer((json_int_t)(s->frame_syncs - (base ? base->frame_syncs : 0))));
-	json_object_set_new(o, "frame_sync_ns",
-			    json_integer((json_int_t)(s->frame_sync_ns - (base ? base->frame_sync_ns : 0))));
+#define X(f) json_object_set_new(o, #f, json_integer((json_int_t)s->shadow.f));
+	SHADOW_GAUGES(X)
+#undef X
+#define X(f) json_object_set_new(o, #f, json_integer((json_int_t)(s->f - (base ? base->f : 0))));
+	SYNC_COUNTERS(X)
+#undef X
 	return o;
 }
 
@@ -871,12 +878,9 @@ void mmu_mode_stats_json(const struct mmu_mode *m, json_t *root)
 	json_object_set_new(root, "shadow_fill", m->shadow ?
 			    json_string(m->plan.lazy ? "lazy" : "eager") : json_null());
 	if (m->shadow) {
-		struct mmu_snapshot s = { .host_syncs = m->host_syncs,
-					  .host_sync_ns = m->host_sync_ns,
-					  .frame_syncs = m->frame_syncs,
-					  .frame_sync_ns = m->frame_sync_ns };
+		struct mmu_snapshot s = { 0 };
 
-		shadow_get_stats(m->shadow, &s.shadow);
+		snapshot_mmu(m, &s);
 		json_object_set_new(root, "shadow", shadow_json(&s, NULL));
 	}
 	json_object_set(root, "phases", m->phases);
