@@ -392,11 +392,6 @@ static void fill_pins(struct mmu_mode *m)
 	}
 }
 
-static bool canonical(uint64_t gva)
-{
-	return (uint64_t)((int64_t)(gva << 16) >> 16) == gva;
-}
-
 /* Pinned pages are re-filled at every lazy root load: keep them few. */
 #define PIN_MAX_BYTES (16 * BOARD_MiB)
 
@@ -406,8 +401,8 @@ static int64_t cmd_pin(struct mmu_mode *m, uint64_t gva, uint64_t len)
 
 	for (unsigned int i = 0; i < m->nr_pins; i++)
 		total += m->pins[i].len;
-	if (!len || len > PIN_MAX_BYTES || gva + len < gva || !canonical(gva) ||
-	    !canonical(gva + len - 1))
+	if (!len || len > PIN_MAX_BYTES || gva + len < gva || !ptw_canonical48(gva) ||
+	    !ptw_canonical48(gva + len - 1))
 		return -EINVAL;
 	if (m->nr_pins == MMU_MAX_PINS || total > PIN_MAX_BYTES)
 		return -ENOSPC;

@@ -31,14 +31,6 @@ static uint64_t addr_mask(const struct ptw_regs *regs)
 	return bits(regs->maxphyaddr - 1, 12);
 }
 
-/* Canonical for 48-bit linear addresses: bits 63:47 all equal. */
-static bool canonical48(uint64_t gva)
-{
-	uint64_t top = gva >> 47;
-
-	return top == 0 || top == 0x1FFFF;
-}
-
 /* Level 0 = PML4E ... 3 = PTE: the linear-address bit where its index starts. */
 static unsigned int level_shift(int level)
 {
@@ -153,7 +145,7 @@ int ptw_walk(const struct ptw_mem *mem, const struct ptw_regs *regs, uint64_t gv
 		return identity(gva, out);
 	if (regs->cr4 & PTW_CR4_LA57)
 		return -EOPNOTSUPP;
-	if (!canonical48(gva)) {
+	if (!ptw_canonical48(gva)) {
 		out->fault = PTW_GP_NONCANONICAL;
 		return -EFAULT;
 	}

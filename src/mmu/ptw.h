@@ -103,6 +103,14 @@ struct ptw_result {
 	uint32_t error_code;   /* #PF error code: PTW_PFEC_* (P, W/R, U/S, RSVD, I/D) */
 };
 
+/* Canonical for 48-bit linear addresses: bits 63:47 all equal. */
+static inline bool ptw_canonical48(uint64_t gva)
+{
+	uint64_t top = gva >> 47;
+
+	return top == 0 || top == 0x1FFFF;
+}
+
 /*
  * Translate gva for an access (PTW_* OR-ed; PTW_WRITE | PTW_FETCH is
  * invalid).  *out is always zeroed first.  Returns 0 when translated,

@@ -291,13 +291,6 @@ int shadow_guest_write(struct shadow_mmu *s, uint64_t gpa, uint64_t len)
 	return rc;
 }
 
-static bool canonical48(uint64_t gva)
-{
-	uint64_t top = gva >> 47;
-
-	return top == 0 || top == 0x1FFFF;
-}
-
 /*
  * Sync the entries on gva's path in the current root, level by level,
  * following the (re-derived) shadow links.  Returns the last entry synced
@@ -330,7 +323,7 @@ int shadow_invlpg(struct shadow_mmu *s, uint64_t gva)
 	if (!s)
 		return -EINVAL;
 	s->stats.invlpgs++;
-	if (s->current < 0 || !canonical48(gva))
+	if (s->current < 0 || !ptw_canonical48(gva))
 		return 0; /* INVLPG of a non-canonical address is a no-op */
 	t0 = now_ns();
 	eager = s->cfg.fill == SHADOW_EAGER;
