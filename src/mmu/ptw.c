@@ -44,12 +44,12 @@ static bool is_leaf(int level, uint64_t entry)
 	return level > 0 && (entry & PTW_PTE_PS);
 }
 
-/* Reserved bits of a present entry (SDM tables 4-14 to 4-20). */
-static uint64_t reserved_mask(const struct ptw_regs *regs, int level, uint64_t entry)
+/* SDM tables 4-14 to 4-20. */
+uint64_t ptw_reserved_mask(unsigned int maxphyaddr, bool nxe, int level, uint64_t entry)
 {
-	uint64_t rsvd = bits(51, regs->maxphyaddr);
+	uint64_t rsvd = bits(51, maxphyaddr);
 
-	if (!(regs->efer & PTW_EFER_NXE))
+	if (!nxe)
 		rsvd |= PTW_PTE_XD;
 	if (level == 0)
 		rsvd |= PTW_PTE_PS;
@@ -164,7 +164,7 @@ int ptw_walk(const struct ptw_mem *mem, const struct ptw_regs *regs, uint64_t gv
 		out->pte = entry;
 		if (!(entry & PTW_PTE_P))
 			return page_fault(out, regs, access, 0);
-		if (entry & reserved_mask(regs, level, entry))
+		if (entry & ptw_reserved_mask(regs->maxphyaddr, regs->efer & PTW_EFER_NXE, level, entry))
 			return page_fault(out, regs, access, PTW_PFEC_P | PTW_PFEC_RSVD);
 		out->writable = out->writable && (entry & PTW_PTE_RW);
 		out->user = out->user && (entry & PTW_PTE_US);

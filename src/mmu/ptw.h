@@ -111,6 +111,11 @@ static inline bool ptw_canonical48(uint64_t gva)
 	return top == 0 || top == 0x1FFFF;
 }
 
+/* The bits that must be clear in a present entry at `level` (0 = PML4E):
+ * above MAXPHYADDR, XD without EFER.NXE, PS in a PML4E, the low address
+ * bits of a 1 GiB / 2 MiB leaf. */
+uint64_t ptw_reserved_mask(unsigned int maxphyaddr, bool nxe, int level, uint64_t entry);
+
 /*
  * Translate gva for an access (PTW_* OR-ed; PTW_WRITE | PTW_FETCH is
  * invalid).  *out is always zeroed first.  Returns 0 when translated,

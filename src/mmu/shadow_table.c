@@ -14,13 +14,6 @@
 #include <string.h>
 
 /* Bits hi..lo set; hi < lo gives 0 (as in ptw.c). */
-static uint64_t bits(unsigned int hi, unsigned int lo)
-{
-	if (hi < lo)
-		return 0;
-	return (~0ULL >> (63 - hi)) & ~((1ULL << lo) - 1);
-}
-
 static uint64_t *entry_ptr(const struct shadow_mmu *s, uint32_t sp, unsigned int i)
 {
 	/* cfg.store is 8-byte aligned (checked at create) */
@@ -186,22 +179,6 @@ uint64_t shadow_guest_entry(const uint8_t *table, unsigned int i)
 	return le64toh(g);
 }
 
-/* Reserved bits of a present guest entry, as ptw.c checks them. */
-static uint64_t rsvd_mask(const struct shadow_mmu *s, int level, uint64_t g)
-{
-	uint64_t rsvd = bits(51, s->cfg.maxphyaddr);
-
-	if (!s->cfg.nxe)
-		rsvd |= PTW_PTE_XD;
-	if (level == 0)
-		rsvd |= PTW_PTE_PS;
-	else if (level == 1 && (g & PTW_PTE_PS))
-		rsvd |= bits(29, 13);
-	else if (level == 2 && (g & PTW_PTE_PS))
-		rsvd |= bits(20, 13);
-	return rsvd;
-}
-
 static bool target_allowed(const struct shadow_mmu *s, uint64_t frame, uint64_t size)
 {
 	/* frame < 2^52, no overflow; the store is never a target */
@@ -242,7 +219,7 @@ void shadow_derive(const struct shadow_mmu *s, int level, uint64_t g,
 		d->why = SH_NOT_PRESENT;
 		return;
 	}
-	if (g & rsvd_mask(s, level, g)) {
+	if (g & ptw_reserved_mask(s->cfg.maxphyaddr, s->cfg.nxe, level, g)) {
 		d->why = SH_RSVD;
 		return;
 	}
