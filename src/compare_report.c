@@ -410,10 +410,13 @@ static void print_mismatches(FILE *out, const struct compare *c, unsigned int l)
 	}
 }
 
-static const struct {
+/* One column of a counter table: the heading, the counter, a scale. */
+struct counter_col {
 	const char *head, *key;
 	double scale;
-} shadow_cols[] = {
+};
+
+static const struct counter_col shadow_cols[] = {
 	{ "trapped writes", "trapped_writes", 1 }, { "hidden faults", "hidden_faults", 1 },
 	{ "true faults", "true_faults", 1 }, { "root loads", "root_loads", 1 },
 	{ "root hits", "root_hits", 1 }, { "root misses", "root_misses", 1 },
@@ -422,38 +425,51 @@ static const struct {
 };
 #define NR_SHADOW_COLS (sizeof(shadow_cols) / sizeof(shadow_cols[0]))
 
-static void print_shadow(FILE *out, const struct compare *c, unsigned int l)
+/*
+ * The medians of `section` counters for every workload and mode of layout l.
+ * only_present: leave out rows without that section (tdp has no shadow),
+ * and the whole table when no row is left.
+ */
+static void print_counter_table(FILE *out, const struct compare *c, unsigned int l,
+				const char *section, const char *title,
+				const struct counter_col *cols, unsigned int nr_cols,
+				bool only_present)
 {
 	const struct compare_opts *o = &c->opts;
 	struct compare_stat s;
 	struct table t;
 	char (*row)[TABLE_CELL];
 
-	if (table_init(&t, 2 + NR_SHADOW_COLS, 1 + o->nr_workloads * o->nr_modes, 2))
+	if (table_init(&t, 2 + nr_cols, 1 + o->nr_workloads * o->nr_modes, 2))
 		return;
 	row = table_row(&t);
 	snprintf(row[0], TABLE_CELL, "workload");
 	snprintf(row[1], TABLE_CELL, "mode");
-	for (unsigned int k = 0; k < NR_SHADOW_COLS; k++)
-		snprintf(row[2 + k], TABLE_CELL, "%s", shadow_cols[k].head);
+	for (unsigned int k = 0; k < nr_cols; k++)
+		snprintf(row[2 + k], TABLE_CELL, "%s", cols[k].head);
 	for (unsigned int w = 0; w < o->nr_workloads; w++)
 		for (unsigned int m = 0; m < o->nr_modes; m++) {
 			struct compare_row r = { .layout = l, .workload = w, .mode = m };
 
-			if (!compare_counter(c, &r, "shadow", NULL, &s))
+			if (only_present && !compare_counter(c, &r, section, NULL, &s))
 				continue;
 			row = table_row(&t);
 			snprintf(row[0], TABLE_CELL, "%s", o->workloads[w]);
 			mode_label(c, m, row[1], TABLE_CELL);
-			for (unsigned int k = 0; k < NR_SHADOW_COLS; k++)
-				cell_counter(row[2 + k], c, &r, "shadow", shadow_cols[k].key,
-					     shadow_cols[k].scale);
+			for (unsigned int k = 0; k < nr_cols; k++)
+				cell_counter(row[2 + k], c, &r, section, cols[k].key, cols[k].scale);
 		}
-	if (t.rows > 1) {
-		fprintf(out, "\nminivmm shadow MMU in the phase (medians)\n");
+	if (!only_present || t.rows > 1) {
+		fprintf(out, "\n%s\n", title);
 		table_print(out, &t);
 	}
 	free(t.cell);
+}
+
+static void print_shadow(FILE *out, const struct compare *c, unsigned int l)
+{
+	print_counter_table(out, c, l, "shadow", "minivmm shadow MMU in the phase (medians)",
+			    shadow_cols, NR_SHADOW_COLS, true);
 }
 
 /* The KVM statistics worth a column; the rest are in the CSV and JSON. */
@@ -464,41 +480,23 @@ static const char *const kvm_cols[] = {
 };
 #define NR_KVM_COLS (sizeof(kvm_cols) / sizeof(kvm_cols[0]))
 
+/* Only the statistics this host's KVM has. */
 static void print_kvm(FILE *out, const struct compare *c, unsigned int l)
 {
-	const struct compare_opts *o = &c->opts;
-	const char *show[NR_KVM_COLS];
+	struct counter_col show[NR_KVM_COLS];
 	unsigned int nr_show = 0;
 	struct names all;
-	struct table t;
-	char (*row)[TABLE_CELL];
 
 	if (names_collect(c, "kvm", NULL, &all))
 		return;
 	for (unsigned int k = 0; k < NR_KVM_COLS; k++)
 		if (bsearch(&kvm_cols[k], all.v, all.n, sizeof(*all.v), cmp_str))
-			show[nr_show++] = kvm_cols[k];
+			show[nr_show++] = (struct counter_col){ kvm_cols[k], kvm_cols[k], 1 };
 	names_free(&all);
-	if (!nr_show || table_init(&t, 2 + nr_show, 1 + o->nr_workloads * o->nr_modes, 2))
-		return;
-	row = table_row(&t);
-	snprintf(row[0], TABLE_CELL, "workload");
-	snprintf(row[1], TABLE_CELL, "mode");
-	for (unsigned int k = 0; k < nr_show; k++)
-		snprintf(row[2 + k], TABLE_CELL, "%s", show[k]);
-	for (unsigned int w = 0; w < o->nr_workloads; w++)
-		for (unsigned int m = 0; m < o->nr_modes; m++) {
-			struct compare_row r = { .layout = l, .workload = w, .mode = m };
-
-			row = table_row(&t);
-			snprintf(row[0], TABLE_CELL, "%s", o->workloads[w]);
-			mode_label(c, m, row[1], TABLE_CELL);
-			for (unsigned int k = 0; k < nr_show; k++)
-				cell_counter(row[2 + k], c, &r, "kvm", show[k], 1);
-		}
-	fprintf(out, "\nKVM statistics in the phase (median deltas; all of them in --csv/--json)\n");
-	table_print(out, &t);
-	free(t.cell);
+	if (nr_show)
+		print_counter_table(out, c, l, "kvm",
+				    "KVM statistics in the phase (median deltas; all of them in --csv/--json)",
+				    show, nr_show, false);
 }
 
 static void print_header(FILE *out, const struct compare *c)
