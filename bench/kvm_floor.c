@@ -19,11 +19,11 @@
 
 #include <linux/kvm.h>
 
-#include "board.h"
-#include "devtree.h"
-#include "loader.h"
-#include "memory.h"
-#include "x86.h"
+#include "abi/board.h"
+#include "boot/devtree.h"
+#include "boot/loader.h"
+#include "mmu/memory.h"
+#include "cpu/x86.h"
 
 #define RAM_SIZE (256ULL << 20)
 

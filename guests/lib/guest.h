@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "asm_defs.h"
-#include "board.h"
+#include "abi/board.h"
 
 int main(const void *fdt);
 

@@ -22,7 +22,7 @@
  * IRQs (vectors 0x20-0x2f) only set a bit in irq_pending; ring 3 runs with
  * IF=0, so they arrive only inside a ring-0 `sti; hlt` (r0_wait_irq).
  */
-#include "board.h"
+#include "abi/board.h"
 #include "asm_defs.h"
 
 	.section .note.minivmm, "a", @note

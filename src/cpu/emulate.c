@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "emulate.h"
+#include "cpu/emulate.h"
 
 static bool is_legacy_prefix(uint8_t b)
 {

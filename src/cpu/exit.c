@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "exit.h"
+#include "cpu/exit.h"
 
 #include <stdio.h>
 #include <string.h>

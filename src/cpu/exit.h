@@ -11,8 +11,8 @@
 
 #include <linux/kvm.h>
 
-#include "bus.h"
-#include "emulate.h"
+#include "devices/bus.h"
+#include "cpu/emulate.h"
 
 enum vcpu_action {
 	VCPU_CONTINUE,

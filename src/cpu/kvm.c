@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "kvm.h"
+#include "cpu/kvm.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,8 +9,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "board.h"
-#include "log.h"
+#include "abi/board.h"
+#include "base/log.h"
 
 int kvm_open(struct kvm *kvm, const char *dev)
 {

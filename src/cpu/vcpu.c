@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "vcpu.h"
+#include "cpu/vcpu.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -8,8 +8,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "log.h"
-#include "x86.h"
+#include "base/log.h"
+#include "cpu/x86.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
 

@@ -12,9 +12,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "exit.h"
-#include "kvm.h"
-#include "memory.h"
+#include "cpu/exit.h"
+#include "cpu/kvm.h"
+#include "mmu/memory.h"
 
 struct vcpu;
 

@@ -9,9 +9,9 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#include "log.h"
-#include "vcpu.h"
-#include "x86.h"
+#include "base/log.h"
+#include "cpu/vcpu.h"
+#include "cpu/x86.h"
 
 
 /* General-purpose register n (0 = RAX ... 15 = R15, the encoding order). */

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: MIT
-#include "x86.h"
+#include "cpu/x86.h"
 
 #include <asm/kvm_para.h>
 
 #include <errno.h>
 #include <string.h>
 
-#include "board.h"
-#include "log.h"
+#include "abi/board.h"
+#include "base/log.h"
 
 /* Flat descriptors: base 0, limit 4 GiB, G=1; L=1 for 64-bit code. */
 #define GDT_KCODE64 0x00AF9B000000FFFFULL

@@ -13,7 +13,7 @@
 
 #include <linux/kvm.h>
 
-#include "memory.h"
+#include "mmu/memory.h"
 
 #define X86_CR0_PE (1ULL << 0)
 #define X86_CR0_MP (1ULL << 1)

@@ -8,7 +8,7 @@
  * into pieces, each piece going to the device owning it (further cut to the
  * device's access width) or, when nobody owns it, reading as 0xFF.
  */
-#include "bus.h"
+#include "devices/bus.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "device.h"
-#include "log.h"
+#include "devices/device.h"
+#include "base/log.h"
 
 struct bus_range {
 	uint64_t base;

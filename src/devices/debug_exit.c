@@ -3,7 +3,7 @@
  * Debug-exit port.  Unlike QEMU's isa-debug-exit, the status is passed
  * through unchanged (QEMU exits with (S << 1) | 1), so guests can report 0.
  */
-#include "debug_exit.h"
+#include "devices/debug_exit.h"
 
 #include <stdlib.h>
 #include <string.h>

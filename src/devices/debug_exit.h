@@ -7,7 +7,7 @@
 #ifndef MINIVMM_DEBUG_EXIT_H
 #define MINIVMM_DEBUG_EXIT_H
 
-#include "device.h"
+#include "devices/device.h"
 
 /* pc is copied; NULL makes every write a no-op.  Returns NULL on ENOMEM;
  * free with device_destroy(). */

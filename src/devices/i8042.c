@@ -16,7 +16,7 @@
  *   (0xA9, 0xD2-0xD4 get no reply), interrupts (no IRQ line is wired; replies
  *   are polled), and the A20 gate (KVM has none: output-port bit 1 reads 1).
  */
-#include "i8042.h"
+#include "devices/i8042.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

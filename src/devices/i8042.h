@@ -12,7 +12,7 @@
 #ifndef MINIVMM_I8042_H
 #define MINIVMM_I8042_H
 
-#include "device.h"
+#include "devices/device.h"
 
 #define I8042_STATUS_OBF   0x01 /* output buffer full: data port has a byte */
 #define I8042_STATUS_IBF   0x02 /* input buffer full: never, we are instant */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-#include "post.h"
+#include "devices/post.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -8,7 +8,7 @@
 #ifndef MINIVMM_POST_H
 #define MINIVMM_POST_H
 
-#include "device.h"
+#include "devices/device.h"
 
 struct post;
 

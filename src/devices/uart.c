@@ -31,14 +31,14 @@
  * and the rx-space notifier are called after the lock is dropped, so a
  * blocked terminal can never stall the console thread.
  */
-#include "uart.h"
+#include "devices/uart.h"
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <time.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 #define UART_NR_REGS      8
 #define UART_IER_MASK     0x0F

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "device.h"
+#include "devices/device.h"
 
 /* Register offsets (DLAB selects DLL/DLM at 0/1). */
 #define UART_RBR 0 /* R, DLAB=0 */

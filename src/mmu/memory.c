@@ -2,7 +2,7 @@
 /*
  * Guest RAM layouts and their host backing.  See docs/memory-layouts.md.
  */
-#include "memory.h"
+#include "mmu/memory.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -14,8 +14,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "board.h"
-#include "log.h"
+#include "abi/board.h"
+#include "base/log.h"
 
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)

@@ -5,7 +5,7 @@
  * is read; access rights are checked once the leaf is reached, against the
  * rights accumulated over the whole walk.  See ptw.h for what is left out.
  */
-#include "ptw.h"
+#include "mmu/ptw.h"
 
 #include <endian.h>
 #include <errno.h>

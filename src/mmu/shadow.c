@@ -8,14 +8,14 @@
  * or pages pinned for the duration of a trapped write), so evicting other
  * roots to make room can never free what is being walked.
  */
-#include "shadow_priv.h"
+#include "mmu/shadow_priv.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "clock.h"
+#include "base/clock.h"
 
 static unsigned int index_of(uint64_t gva, int level)
 {

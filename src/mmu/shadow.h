@@ -51,7 +51,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ptw.h"
+#include "mmu/ptw.h"
 
 #define SHADOW_MAX_ROOTS 1024
 #define SHADOW_MAX_STORE_PAGES (1U << 24) /* 64 GiB of shadow tables */

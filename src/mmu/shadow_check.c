@@ -4,7 +4,7 @@
  * (refcounts, reverse map, free list, entries) and compare.  For tests and
  * debugging; allocates a scratch array per call.
  */
-#include "shadow_priv.h"
+#include "mmu/shadow_priv.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "shadow.h"
+#include "mmu/shadow.h"
 
 #define SP_NIL          UINT32_MAX
 #define SHADOW_ENTRIES  512

@@ -6,7 +6,7 @@
  * is filled before its parent entry points at it, so a CPU walking the
  * shadow never sees a torn entry or a half-built table.
  */
-#include "shadow_priv.h"
+#include "mmu/shadow_priv.h"
 
 #include <endian.h>
 #include <errno.h>

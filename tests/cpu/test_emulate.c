@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "emulate.h"
+#include "cpu/emulate.h"
 
 static const struct guest_cpu_features plain = { .smap = false, .osxsave = false };
 static const struct guest_cpu_features full = { .smap = true, .osxsave = true };

@@ -14,10 +14,10 @@
 
 #include <cmocka.h>
 
-#include "bus.h"
-#include "exit.h"
+#include "devices/bus.h"
+#include "cpu/exit.h"
 
-#include "../fake_dev.h"
+#include "fake_dev.h"
 
 /* Like KVM's mapping: the run structure, then the PIO data page. */
 #define RUN_SIZE   8192

@@ -15,9 +15,9 @@
 
 #include <cmocka.h>
 
-#include "board.h"
-#include "memory.h"
-#include "x86.h"
+#include "abi/board.h"
+#include "mmu/memory.h"
+#include "cpu/x86.h"
 
 #define TSS_LIMIT_EXPECTED (X86_TSS64_SIZE + X86_TSS_IOMAP_BYTES)
 #define PTE_FLAGS (X86_PTE_P | X86_PTE_RW | X86_PTE_US)

@@ -9,10 +9,10 @@
 
 #include <cmocka.h>
 
-#include "bus.h"
-#include "log.h"
+#include "devices/bus.h"
+#include "base/log.h"
 
-#include "../fake_dev.h"
+#include "fake_dev.h"
 
 static const struct device_ops ops_any = {
 	.read = fake_read, .write = fake_write,

@@ -7,10 +7,10 @@
 
 #include <cmocka.h>
 
-#include "bus.h"
-#include "debug_exit.h"
-#include "i8042.h"
-#include "post.h"
+#include "devices/bus.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/post.h"
 
 #define MAX_REQ 8
 

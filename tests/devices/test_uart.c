@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "uart.h"
+#include "devices/uart.h"
 
 #define MAX_EDGES 64
 

@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "board.h"
-#include "memory.h"
+#include "abi/board.h"
+#include "mmu/memory.h"
 
 #define KiB BOARD_KiB
 #define MiB BOARD_MiB

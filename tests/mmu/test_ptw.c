@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "ptw.h"
+#include "mmu/ptw.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

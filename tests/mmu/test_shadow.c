@@ -20,8 +20,8 @@
 
 #include <cmocka.h>
 
-#include "ptw.h"
-#include "shadow.h"
+#include "mmu/ptw.h"
+#include "mmu/shadow.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)

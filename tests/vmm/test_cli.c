@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "board.h"
-#include "cli.h"
+#include "abi/board.h"
+#include "vmm/cli.h"
 
 #define MiB BOARD_MiB
 #define GiB BOARD_GiB

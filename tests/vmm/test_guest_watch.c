@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "guest_watch.h"
+#include "vmm/guest_watch.h"
 
 static const char stock[] =
 	"Run /init as init process\r\n"

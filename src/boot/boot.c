@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: MIT
+#include "boot/boot.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi/board.h"
+#include "boot/devtree.h"
+#include "boot/linux_boot.h"
+#include "boot/loader.h"
+#include "base/log.h"
+#include "cpu/x86.h"
+
+/* Guests linked into the executable (src/embed.py): the demo, and the MMU
+ * workloads `minivmm compare` runs (-kernel builtin:NAME). */
+extern const uint8_t minivmm_demo_guest_start[];
+extern const uint8_t minivmm_demo_guest_end[];
+extern const uint8_t minivmm_mmu_guest_start[];
+extern const uint8_t minivmm_mmu_guest_end[];
+
+static const struct {
+	const char *name;
+	const uint8_t *start, *end;
+} builtin_guests[] = {
+	{ "hello", minivmm_demo_guest_start, minivmm_demo_guest_end },
+	{ "mmu", minivmm_mmu_guest_start, minivmm_mmu_guest_end },
+};
+
+#define BUILTIN_PREFIX "builtin:"
+
+static int find_builtin(const char *name, const uint8_t **buf, size_t *len)
+{
+	for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++) {
+		if (strcmp(builtin_guests[i].name, name))
+			continue;
+		*buf = builtin_guests[i].start;
+		*len = (size_t)(builtin_guests[i].end - builtin_guests[i].start);
+		return 0;
+	}
+	{
+		char names[64] = "";
+
+		for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 i ? ", " : "", builtin_guests[i].name);
+		log_err("-kernel " BUILTIN_PREFIX "%s: no such built-in guest (there are: %s)",
+			name, names);
+	}
+	return -ENOENT;
+}
+
+/* Where the loaded software lies, for the device tree's reserved map. */
+struct loaded_range {
+	uint64_t start, end;
+};
+
+static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,
+			   const char *what, const struct vm_config *cfg,
+			   struct boot_info *out, struct loaded_range *img)
+{
+	struct loaded_image li;
+	int err;
+
+	if (cfg->initrd) {
+		log_err("-initrd: minivmm test guests take no initrd");
+		return -EINVAL;
+	}
+	err = loader_load_test_guest(mem, buf, len, what, &li);
+	if (err)
+		return err;
+	out->protocol = BOOT_TEST_GUEST;
+	out->entry = li.entry;
+	out->arg = BOARD_BOOT_FDT;
+	img->start = li.start;
+	img->end = li.end;
+	snprintf(out->description, sizeof(out->description), "test guest %s", what);
+	return 0;
+}
+
+/*
+ * Kernel parameters that keep Linux away from what this host's KVM cannot
+ * run in guest ring 0 (docs/booting-linux.md).  On PVM hosts the guest's
+ * CPUID is the host's (PVM overrides KVM_SET_CPUID2 so that ring 0 agrees
+ * with ring 3, where CPUID runs natively), so the VMM cannot hide features:
+ *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE.
+ */
+static const char *const pvm_linux_params[] = { "noxsave" };
+
+static char *linux_cmdline(const char *append, bool host_is_pvm)
+{
+	char *s = strdup(append ? append : "");
+
+	for (size_t i = 0; host_is_pvm && s && i < sizeof(pvm_linux_params) / sizeof(pvm_linux_params[0]); i++) {
+		const char *p = pvm_linux_params[i];
+		char *t;
+
+		if (strstr(s, p))
+			continue;
+		if (asprintf(&t, "%s%s%s", s, *s ? " " : "", p) < 0)
+			t = NULL;
+		free(s);
+		s = t;
+		log_info("pvm host: adding '%s' to the kernel command line (see docs/booting-linux.md)", p);
+	}
+	return s;
+}
+
+static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
+		      const char *what, const struct vm_config *cfg, bool host_is_pvm,
+		      struct boot_info *out, struct loaded_range *img)
+{
+	char *cmdline = linux_cmdline(cfg->append, host_is_pvm);
+	struct linux_boot_in in = {
+		.kernel = buf, .kernel_len = len, .cmdline = cmdline,
+		.host_decompress = !cfg->no_host_decompress, .nr_vcpus = cfg->nr_vcpus,
+		.what = what,
+	};
+	struct linux_boot_out lb;
+	uint8_t *initrd = NULL;
+	int err = 0;
+
+	if (!cmdline)
+		return -ENOMEM;
+	if (cfg->initrd)
+		err = loader_read_file(cfg->initrd, &initrd, &in.initrd_len);
+	in.initrd = initrd;
+	if (!err)
+		err = linux_boot_load(mem, &in, &lb);
+	free(initrd);
+	free(cmdline);
+	if (err)
+		return err;
+	out->protocol = BOOT_LINUX;
+	out->entry = lb.entry;
+	out->arg = lb.boot_params;
+	img->start = lb.kernel_start;
+	img->end = lb.kernel_end;
+	snprintf(out->description, sizeof(out->description), "%s", lb.format);
+	return 0;
+}
+
+static int load_kernel(const struct vm_config *cfg, const struct mem_map *mem,
+		       bool host_is_pvm, struct boot_info *out, struct loaded_range *img)
+{
+	const char *what = cfg->kernel ? cfg->kernel : "embedded demo guest";
+	const uint8_t *buf;
+	size_t len;
+	uint8_t *file = NULL;
+	int err;
+
+	if (!cfg->kernel || !strncmp(cfg->kernel, BUILTIN_PREFIX, strlen(BUILTIN_PREFIX))) {
+		err = find_builtin(cfg->kernel ? cfg->kernel + strlen(BUILTIN_PREFIX) : "hello",
+				   &buf, &len);
+		if (err)
+			return err;
+	} else {
+		err = loader_read_file(cfg->kernel, &file, &len);
+		if (err)
+			return err;
+		buf = file;
+	}
+	switch (loader_probe(buf, len)) {
+	case IMAGE_TEST_GUEST:
+		err = load_test_guest(mem, buf, len, what, cfg, out, img);
+		break;
+	case IMAGE_BZIMAGE:
+	case IMAGE_ELF_OTHER:
+		err = load_linux(mem, buf, len, what, cfg, host_is_pvm, out, img);
+		break;
+	case IMAGE_ELF_BAD:
+		log_err("%s: truncated or malformed ELF image (minivmm needs a 64-bit "
+			"x86-64 executable)", what);
+		err = -EINVAL;
+		break;
+	default:
+		log_err("%s: unrecognised kernel format (expected a Linux bzImage or "
+			"vmlinux, or a minivmm test guest)", what);
+		err = -EINVAL;
+		break;
+	}
+	free(file);
+	return err;
+}
+
+static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
+			 const struct loaded_range *img, const struct mmu_plan *mmu,
+			 struct boot_info *out)
+{
+	struct dt_reserved reserved[2] = {
+		{ BOARD_BOOT_GDT, out->boot_end - BOARD_BOOT_GDT },
+		{ img->start, img->end - img->start },
+	};
+	struct dt_params dt = {
+		.mem = mem, .nr_vcpus = cfg->nr_vcpus, .bootargs = cfg->append,
+		.reserved = reserved, .nr_reserved = 2,
+		.mmu = out->protocol == BOOT_TEST_GUEST ? mmu : NULL,
+	};
+	int err;
+
+	out->fdt = malloc(BOARD_BOOT_FDT_MAX);
+	if (!out->fdt)
+		return -ENOMEM;
+	err = dt_build(out->fdt, BOARD_BOOT_FDT_MAX, &dt);
+	if (err)
+		return err;
+	out->fdt_size = dt_size(out->fdt);
+	/* Linux on x86 takes its machine description from the zero page and
+	 * the MP table; only test guests get the tree in RAM. */
+	if (out->protocol == BOOT_TEST_GUEST)
+		return mem_write(mem, BOARD_BOOT_FDT, out->fdt, out->fdt_size);
+	return 0;
+}
+
+int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
+		 struct boot_info *out, struct mmu_plan *mmu)
+{
+	struct loaded_range img;
+	uint64_t map_top = mem_map_top(mem);
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	mmu_plan_make(cfg, mem, mmu);
+	err = load_kernel(cfg, mem, host_is_pvm, out, &img);
+	if (!err && out->protocol == BOOT_LINUX && cfg->mmu == MMU_SHADOW) {
+		log_err("--mmu=shadow: %s does not speak minivmm's MMU protocol (only "
+			"minivmm test guests do, see docs/shadow-mmu.md); use --mmu=tdp",
+			out->description);
+		err = -EOPNOTSUPP;
+	}
+	/* Test guests also reach the mailbox and the page-table pool through
+	 * the boot identity map, to build their first page tables. */
+	if (out->protocol == BOOT_TEST_GUEST)
+		map_top = mmu->map_top;
+	if (!err)
+		err = x86_write_boot_tables(mem, map_top, &out->boot_end);
+	if (!err && out->protocol == BOOT_LINUX)
+		err = x86_write_linux_gdt(mem);
+	if (!err)
+		err = build_devtree(cfg, mem, &img, mmu, out);
+	return err;
+}
+
+void boot_info_free(struct boot_info *info)
+{
+	free(info->fdt);
+	info->fdt = NULL;
+}
+
+void boot_entry_state(const struct boot_info *info, int nx, struct kvm_sregs *sregs,
+		      struct kvm_regs *regs)
+{
+	if (info->protocol == BOOT_LINUX) {
+		x86_linux_sregs(sregs, nx);
+		x86_boot_regs(regs, info->entry, 0);
+		regs->rsi = info->arg;
+	} else {
+		x86_boot_sregs(sregs, nx);
+		x86_boot_regs(regs, info->entry, info->arg);
+	}
+}

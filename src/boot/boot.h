@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Putting the guest's software into RAM: recognise the kernel file, load it
+ * with the matching boot protocol (a minivmm test guest, docs/guest-boot.md,
+ * or Linux, docs/booting-linux.md), write the boot tables and the device
+ * tree, and say how vCPU 0 must enter it.
+ */
+#ifndef MINIVMM_BOOT_H
+#define MINIVMM_BOOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "vmm/config.h"
+#include "mmu/memory.h"
+#include "mmu/kvm/mmu_mode.h"
+
+enum boot_protocol {
+	BOOT_TEST_GUEST, /* RDI = device tree */
+	BOOT_LINUX,      /* RSI = zero page (boot_params) */
+};
+
+struct boot_info {
+	enum boot_protocol protocol;
+	uint64_t entry;
+	uint64_t arg;             /* the device tree or the zero page */
+	uint64_t boot_end;        /* end of the boot tables at BOARD_BOOT_GDT */
+	uint8_t *fdt;             /* the machine's device tree (malloc'd) */
+	size_t fdt_size;
+	char description[128];    /* what was booted, for messages */
+};
+
+/*
+ * 0 or -errno with one line logged; *out must be freed with boot_info_free.
+ * Test guests get the MMU regions of *mmu (computed here, for the caller to
+ * create); -EOPNOTSUPP when --mmu=shadow meets a guest that cannot use it.
+ */
+int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
+		 struct boot_info *out, struct mmu_plan *mmu);
+void boot_info_free(struct boot_info *info);
+
+/* vCPU 0's entry registers; sregs must hold the vCPU's current values. */
+void boot_entry_state(const struct boot_info *info, int nx, struct kvm_sregs *sregs,
+		      struct kvm_regs *regs);
+
+#endif

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: MIT
+#define ZLIB_CONST
+#include "boot/decompress.h"
+
+#include <bzlib.h>
+#include <errno.h>
+#include <limits.h>
+#include <lz4.h>
+#include <lzma.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "base/log.h"
+
+/* The kernel builds lz4 payloads with "lz4 -l": the legacy frame, a magic
+ * then [le32 compressed size][block]..., each block at most 8 MiB out. */
+#define LZ4_LEGACY_MAGIC 0x184C2102u
+#define LZ4_LEGACY_BLOCK (8u << 20)
+/* The kernel's xz uses a 32 MiB dictionary; this bounds a hostile header. */
+#define LZMA_MEMLIMIT    (256ULL << 20)
+
+static const struct {
+	enum decomp_format fmt;
+	const char *name;
+	const char *magic;
+	size_t len;
+} formats[] = {
+	{ DECOMP_NONE, "uncompressed", "\x7f" "ELF", 4 },
+	{ DECOMP_GZIP, "gzip", "\x1f\x8b", 2 },
+	{ DECOMP_XZ, "xz", "\xfd" "7zXZ\0", 6 },
+	{ DECOMP_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4 },
+	{ DECOMP_LZMA, "lzma", "\x5d\0\0", 3 },
+	{ DECOMP_BZIP2, "bzip2", "BZh", 3 },
+	{ DECOMP_LZ4, "lz4", "\x02\x21\x4c\x18", 4 },
+	{ DECOMP_LZO, "lzo", "\x89LZO\0\r\n\x1a\n", 9 },
+};
+
+enum decomp_format decompress_detect(const uint8_t *in, size_t len)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (len >= formats[i].len && !memcmp(in, formats[i].magic, formats[i].len))
+			return formats[i].fmt;
+	return DECOMP_UNKNOWN;
+}
+
+const char *decompress_format_name(enum decomp_format fmt)
+{
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+		if (formats[i].fmt == fmt)
+			return formats[i].name;
+	return "unknown";
+}
+
+/* The growing output buffer: producing more than `limit - 1` bytes fails. */
+struct obuf {
+	uint8_t *p;
+	size_t len, cap, limit;
+	const char *name;
+};
+
+/* Free space for the next decoder call (grown geometrically, capped at
+ * UINT_MAX for the 32-bit APIs), or 0 with *err set. */
+static size_t obuf_room(struct obuf *b, size_t want, int *err)
+{
+	size_t cap = b->cap ? b->cap : (1u << 20);
+	uint8_t *p;
+
+	if (b->len >= b->limit) {
+		log_err("%s payload decompresses to more than %zu bytes: refused", b->name,
+			b->limit - 1);
+		*err = -EFBIG;
+		return 0;
+	}
+	if (want > b->limit - b->len)
+		want = b->limit - b->len;
+	while (cap - b->len < want)
+		cap = cap > b->limit / 2 ? b->limit : cap * 2;
+	if (cap > b->limit)
+		cap = b->limit;
+	if (cap != b->cap) {
+		p = realloc(b->p, cap);
+		if (!p) {
+			log_err("%s payload: out of memory for %zu bytes", b->name, cap);
+			*err = -ENOMEM;
+			return 0;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	return b->cap - b->len < UINT_MAX ? b->cap - b->len : UINT_MAX;
+}
+
+static int stream_error(const struct obuf *b, bool truncated, const char *why)
+{
+	if (truncated)
+		log_err("%s payload is truncated", b->name);
+	else
+		log_err("%s payload is corrupt (%s)", b->name, why);
+	return -EINVAL;
+}
+
+static int dec_gzip(const uint8_t *in, size_t len, struct obuf *b)
+{
+	z_stream zs = { 0 };
+	int err = 0;
+
+	if (len > UINT_MAX)
+		return stream_error(b, false, "larger than 4 GiB");
+	/* 16 + MAX_WBITS: the gzip wrapper only, checked CRC and size. */
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) {
+		log_err("gzip: cannot initialise zlib");
+		return -ENOMEM;
+	}
+	zs.next_in = in;
+	zs.avail_in = (uInt)len;
+	for (;;) {
+		size_t room = obuf_room(b, 1, &err);
+		int ret;
+
+		if (!room)
+			break;
+		zs.next_out = b->p + b->len;
+		zs.avail_out = (uInt)room;
+		ret = inflate(&zs, Z_NO_FLUSH);
+		b->len += room - zs.avail_out;
+		if (ret == Z_STREAM_END)
+			break;
+		if (ret == Z_MEM_ERROR) {
+			err = -ENOMEM;
+			log_err("gzip: out of memory");
+			break;
+		}
+		if ((ret != Z_OK && ret != Z_BUF_ERROR) || (zs.avail_in == 0 && zs.avail_out)) {
+			err = stream_error(b, ret == Z_OK || ret == Z_BUF_ERROR,
+					   zs.msg ? zs.msg : "zlib error");
+			break;
+		}
+	}
+	inflateEnd(&zs);
+	return err;
+}
+
+static const char *lzma_why(lzma_ret r)
+{
+	switch (r) {
+	case LZMA_FORMAT_ERROR: return "bad header";
+	case LZMA_OPTIONS_ERROR: return "unsupported options";
+	case LZMA_DATA_ERROR: return "data error";
+	case LZMA_MEMLIMIT_ERROR: return "needs more than 256 MiB of decoder memory";
+	default: return "liblzma error";
+	}
+}
+
+/* xz streams and lzma "alone" files; both stop at their end marker. */
+static int dec_lzma(const uint8_t *in, size_t len, struct obuf *b, bool alone)
+{
+	lzma_stream s = LZMA_STREAM_INIT;
+	lzma_ret r = alone ? lzma_alone_decoder(&s, LZMA_MEMLIMIT)
+			   : lzma_stream_decoder(&s, LZMA_MEMLIMIT, 0);
+	int err = 0;
+
+	if (r != LZMA_OK) {
+		log_err("%s: cannot initialise liblzma", b->name);
+		return -ENOMEM;
+	}
+	s.next_in = in;
+	s.avail_in = len;
+	for (;;) {
+		size_t room = obuf_room(b, 1, &err);
+
+		if (!room)
+			break;
+		s.next_out = b->p + b->len;
+		s.avail_out = room;
+		r = lzma_code(&s, LZMA_FINISH);
+		b->len += room - s.avail_out;
+		if (r == LZMA_STREAM_END)
+			break;
+		if (r == LZMA_OK)
+			continue;
+		if (r == LZMA_MEM_ERROR) {
+			log_err("%s: out of memory", b->name);
+			err = -ENOMEM;
+		} else {
+			err = stream_error(b, r == LZMA_BUF_ERROR, lzma_why(r));
+		}
+		break;
+	}
+	lzma_end(&s);
+	return err;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
+static bool zstd_frame_follows(const uint8_t *p, size_t left)
+{
+	uint32_t m;
+
+	if (left < 4)
+		return false;
+	m = get_le32(p);
+	return m == ZSTD_MAGICNUMBER ||
+	       (m & ZSTD_MAGIC_SKIPPABLE_MASK) == ZSTD_MAGIC_SKIPPABLE_START;
+}
+
+static int dec_zstd(const uint8_t *in, size_t len, struct obuf *b)
+{
+	ZSTD_DCtx *dctx = ZSTD_createDCtx();
+	ZSTD_inBuffer ib = { in, len, 0 };
+	int err = 0;
+
+	if (!dctx) {
+		log_err("zstd: cannot create a decompression context");
+		return -ENOMEM;
+	}
+	for (;;) {
+		size_t room = obuf_room(b, 1, &err);
+		ZSTD_outBuffer ob = { b->p + b->len, room, 0 };
+		size_t ret;
+
+		if (!room)
+			break;
+		ret = ZSTD_decompressStream(dctx, &ob, &ib);
+		b->len += ob.pos;
+		if (ZSTD_isError(ret)) {
+			err = stream_error(b, false, ZSTD_getErrorName(ret));
+			break;
+		}
+		/* A frame ended: go on only if another one follows. */
+		if (ret == 0 && !zstd_frame_follows(in + ib.pos, len - ib.pos))
+			break;
+		if (ret != 0 && ib.pos == len && ob.pos < ob.size) {
+			err = stream_error(b, true, NULL);
+			break;
+		}
+	}
+	ZSTD_freeDCtx(dctx);
+	return err;
+}
+
+static int dec_bzip2(const uint8_t *in, size_t len, struct obuf *b)
+{
+	bz_stream bz = { 0 };
+	int err = 0;
+
+	if (len > UINT_MAX)
+		return stream_error(b, false, "larger than 4 GiB");
+	if (BZ2_bzDecompressInit(&bz, 0, 0) != BZ_OK) {
+		log_err("bzip2: cannot initialise libbz2");
+		return -ENOMEM;
+	}
+	/* libbz2's next_in is not const, but it only reads through it. */
+	bz.next_in = (char *)(uintptr_t)in;
+	bz.avail_in = (unsigned int)len;
+	for (;;) {
+		size_t room = obuf_room(b, 1, &err);
+		int ret;
+
+		if (!room)
+			break;
+		bz.next_out = (char *)(b->p + b->len);
+		bz.avail_out = (unsigned int)room;
+		ret = BZ2_bzDecompress(&bz);
+		b->len += room - bz.avail_out;
+		if (ret == BZ_STREAM_END)
+			break;
+		if (ret == BZ_MEM_ERROR) {
+			log_err("bzip2: out of memory");
+			err = -ENOMEM;
+			break;
+		}
+		if (ret != BZ_OK || (bz.avail_in == 0 && bz.avail_out)) {
+			err = stream_error(b, ret == BZ_OK, "libbz2 error");
+			break;
+		}
+	}
+	BZ2_bzDecompressEnd(&bz);
+	return err;
+}
+
+/* The legacy frame is a container we walk ourselves; each block goes to
+ * LZ4_decompress_safe.  A 4-byte remainder after the last block is the
+ * size the kernel build appends (no block is shorter than 5 bytes). */
+static int dec_lz4(const uint8_t *in, size_t len, struct obuf *b)
+{
+	const size_t bound = (size_t)LZ4_compressBound(LZ4_LEGACY_BLOCK);
+	const size_t limit = b->limit;
+	size_t pos = 0, blocks = 0;
+	int err = 0;
+
+	/* Each block gets a full 8 MiB of room, even past the limit, so that
+	 * "corrupt" and "too large" stay apart; the limit is checked after. */
+	b->limit += LZ4_LEGACY_BLOCK;
+	while (len - pos >= 4) {
+		uint32_t v = get_le32(in + pos);
+		size_t room;
+		int n;
+
+		if (v == LZ4_LEGACY_MAGIC) {
+			pos += 4;
+			continue;
+		}
+		if (blocks && len - pos == 4)
+			break;
+		pos += 4;
+		if (v == 0 || v > bound || v > len - pos) {
+			err = stream_error(b, v > len - pos && v <= bound, "bad block size");
+			break;
+		}
+		room = obuf_room(b, LZ4_LEGACY_BLOCK, &err);
+		if (!room)
+			break;
+		n = LZ4_decompress_safe((const char *)in + pos, (char *)b->p + b->len, (int)v,
+					(int)LZ4_LEGACY_BLOCK);
+		if (n < 0) {
+			err = stream_error(b, false, "bad block");
+			break;
+		}
+		b->len += (size_t)n;
+		if (b->len >= limit) {
+			log_err("lz4 payload decompresses to more than %zu bytes: refused",
+				limit - 1);
+			err = -EFBIG;
+			break;
+		}
+		pos += v;
+		blocks++;
+	}
+	b->limit = limit;
+	if (err)
+		return err;
+	if (!blocks)
+		return stream_error(b, true, NULL);
+	return 0;
+}
+
+static int dec_copy(const uint8_t *in, size_t len, struct obuf *b)
+{
+	if (len >= b->limit) {
+		log_err("uncompressed payload is larger than %zu bytes: refused", b->limit - 1);
+		return -EFBIG;
+	}
+	b->p = malloc(len ? len : 1);
+	if (!b->p) {
+		log_err("uncompressed payload: out of memory for %zu bytes", len);
+		return -ENOMEM;
+	}
+	memcpy(b->p, in, len);
+	b->len = b->cap = len;
+	return 0;
+}
+
+int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
+	       size_t max_out, char *fmt_name, size_t fmt_len)
+{
+	enum decomp_format fmt = decompress_detect(in, len);
+	struct obuf b = { .name = decompress_format_name(fmt) };
+	int err;
+
+	if (fmt_name && fmt_len)
+		snprintf(fmt_name, fmt_len, "%s", b.name);
+	/* Room for lz4's block slack without overflow; no output gets near. */
+	if (max_out > SIZE_MAX / 2)
+		max_out = SIZE_MAX / 2;
+	b.limit = max_out + 1;
+	switch (fmt) {
+	case DECOMP_NONE: err = dec_copy(in, len, &b); break;
+	case DECOMP_GZIP: err = dec_gzip(in, len, &b); break;
+	case DECOMP_XZ: err = dec_lzma(in, len, &b, false); break;
+	case DECOMP_LZMA: err = dec_lzma(in, len, &b, true); break;
+	case DECOMP_ZSTD: err = dec_zstd(in, len, &b); break;
+	case DECOMP_BZIP2: err = dec_bzip2(in, len, &b); break;
+	case DECOMP_LZ4: err = dec_lz4(in, len, &b); break;
+	case DECOMP_LZO:
+		log_err("lzo payload: no host decompressor for lzo "
+			"(use --no-host-decompress to let the kernel decompress itself)");
+		err = -ENOTSUP;
+		break;
+	default:
+		log_err("payload format not recognised (magic %02x %02x %02x %02x)",
+			len > 0 ? in[0] : 0, len > 1 ? in[1] : 0, len > 2 ? in[2] : 0,
+			len > 3 ? in[3] : 0);
+		err = -EINVAL;
+		break;
+	}
+	if (!err && b.len > max_out) {
+		log_err("%s payload decompresses to more than %zu bytes: refused", b.name,
+			max_out);
+		err = -EFBIG;
+	}
+	if (!err && b.len == 0) {
+		log_err("%s payload decompresses to nothing", b.name);
+		err = -EINVAL;
+	}
+	if (err) {
+		free(b.p);
+		return err;
+	}
+	*out = b.p;
+	*out_len = b.len;
+	return 0;
+}

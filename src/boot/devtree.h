@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The flattened device tree describing the machine (built with libfdt):
+ * RAM ranges, CPUs, the legacy I/O devices and /chosen.  Test guests find
+ * their RAM through it; --dump-dtb writes it out for dtc.
+ */
+#ifndef MINIVMM_DEVTREE_H
+#define MINIVMM_DEVTREE_H
+
+#include <stddef.h>
+
+#include "mmu/memory.h"
+#include "mmu/kvm/mmu_mode.h"
+
+struct dt_reserved {
+	uint64_t addr;
+	uint64_t size;
+};
+
+struct dt_params {
+	const struct mem_map *mem;
+	unsigned int nr_vcpus;
+	const char *bootargs;              /* may be NULL */
+	const struct dt_reserved *reserved;
+	unsigned int nr_reserved;
+	const struct mmu_plan *mmu;        /* test guests: /minivmm-mmu; else NULL */
+};
+
+/* Builds the tree into buf; 0 or -ENOSPC / -EINVAL. */
+int dt_build(void *buf, size_t size, const struct dt_params *p);
+size_t dt_size(const void *buf);
+
+#endif

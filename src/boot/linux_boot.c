@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: MIT
+#include "boot/linux_boot.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi/board.h"
+#include "boot/decompress.h"
+#include "boot/loader.h"
+#include "base/log.h"
+#include "boot/mptable.h"
+
+#define HDR_FIELD_AT(f, off) \
+	_Static_assert(LB_HDR_OFFSET + offsetof(struct lb_setup_header, f) == (off), #f)
+HDR_FIELD_AT(boot_flag, 0x1fe);
+HDR_FIELD_AT(header, 0x202);
+HDR_FIELD_AT(kernel_version, 0x20e);
+HDR_FIELD_AT(code32_start, 0x214);
+HDR_FIELD_AT(heap_end_ptr, 0x224);
+HDR_FIELD_AT(cmd_line_ptr, 0x228);
+HDR_FIELD_AT(xloadflags, 0x236);
+HDR_FIELD_AT(payload_offset, 0x248);
+HDR_FIELD_AT(pref_address, 0x258);
+HDR_FIELD_AT(init_size, 0x260);
+_Static_assert(sizeof(struct lb_setup_header) == 0x26c - LB_HDR_OFFSET, "setup header");
+_Static_assert(offsetof(struct lb_boot_params, ext_cmd_line_ptr) == 0xc8, "ext_cmd_line_ptr");
+_Static_assert(offsetof(struct lb_boot_params, e820_entries) == 0x1e8, "e820_entries");
+_Static_assert(offsetof(struct lb_boot_params, hdr) == LB_HDR_OFFSET, "hdr");
+_Static_assert(offsetof(struct lb_boot_params, e820_table) == 0x2d0, "e820_table");
+_Static_assert(sizeof(struct lb_boot_params) == 0x1000, "the zero page is 4 KiB");
+_Static_assert(LB_E820_MAX == E820_MAX, "one e820 bound");
+
+/* Copied from the image up to the header's own end, but never past here. */
+#define HDR_COPY_MAX      0x290
+#define INITRD_MAX_OLD    0x37FFFFFFu
+/* CAN_USE_HEAP wants a heap end; as QEMU: the command line's page, less 0x200. */
+#define HEAP_END_PTR      0xfe00
+#define VMLINUX_CMDLINE   2048
+/* Bounds on a host-decompressed vmlinux (see load_host). */
+#define MAX_DECOMPRESSED  (512ULL << 20)
+#define MiB               1048576.0
+
+/* A bzImage, its header checked against the file. */
+struct bzimage {
+	struct lb_setup_header hdr; /* fields past the header's end read as 0 */
+	size_t hdr_end;             /* file offset one past the header */
+	const uint8_t *pm;          /* the protected-mode kernel */
+	size_t pm_len;
+	char version[40];           /* first word of the kernel version, or "" */
+};
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static void read_version(const uint8_t *buf, size_t setup_size, struct bzimage *bz)
+{
+	size_t off = (size_t)bz->hdr.kernel_version + 0x200, n = 0;
+
+	if (!bz->hdr.kernel_version || off >= setup_size)
+		return;
+	while (off + n < setup_size && n + 1 < sizeof(bz->version) &&
+	       buf[off + n] > ' ' && buf[off + n] < 0x7f) {
+		bz->version[n] = (char)buf[off + n];
+		n++;
+	}
+	bz->version[n] = '\0';
+}
+
+/* A bzImage's setup header starts with "HdrS" at 0x202. */
+static bool has_setup_header(const struct linux_boot_in *in)
+{
+	return in->kernel_len >= 0x206 && !memcmp(in->kernel + 0x202, "HdrS", 4);
+}
+
+static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
+{
+	const uint8_t *buf = in->kernel;
+	size_t len = in->kernel_len, setup_size;
+	unsigned int ver;
+
+	memset(bz, 0, sizeof(*bz));
+	/* linux_boot_load saw "HdrS" at 0x202 (has_setup_header). */
+	bz->hdr_end = 0x202 + (size_t)buf[0x201];
+	if (bz->hdr_end > len) {
+		log_err("%s: truncated bzImage: the setup header ends at 0x%zx, the file at 0x%zx",
+			in->what, bz->hdr_end, len);
+		return -EINVAL;
+	}
+	if (bz->hdr_end < 0x208) {
+		log_err("%s: malformed bzImage: the setup header ends at 0x%zx", in->what,
+			bz->hdr_end);
+		return -EINVAL;
+	}
+	memcpy(&bz->hdr, buf + LB_HDR_OFFSET,
+	       (bz->hdr_end < 0x26c ? bz->hdr_end : 0x26c) - LB_HDR_OFFSET);
+	ver = bz->hdr.version;
+	if (bz->hdr.boot_flag != LB_BOOT_FLAG) {
+		log_err("%s: malformed bzImage: boot flag 0x%04x, not 0xAA55", in->what,
+			bz->hdr.boot_flag);
+		return -EINVAL;
+	}
+	if (ver < 0x206) {
+		log_err("%s: Linux boot protocol %u.%02u is too old: minivmm needs 2.06 or "
+			"later (Linux 2.6.22+)", in->what, ver >> 8, ver & 0xff);
+		return -EINVAL;
+	}
+	if (!(bz->hdr.loadflags & LB_LOADED_HIGH)) {
+		log_err("%s: a zImage (loaded low) is not supported, only bzImage", in->what);
+		return -EINVAL;
+	}
+	setup_size = ((size_t)(bz->hdr.setup_sects ? bz->hdr.setup_sects : 4) + 1) * 512;
+	if (setup_size >= len || bz->hdr_end > setup_size) {
+		log_err("%s: truncated bzImage: %zu bytes of real-mode setup, %zu in the file",
+			in->what, setup_size, len);
+		return -EINVAL;
+	}
+	bz->pm = buf + setup_size;
+	bz->pm_len = len - setup_size;
+	if ((uint64_t)bz->hdr.syssize * 16 > bz->pm_len) {
+		log_err("%s: truncated bzImage: the protected-mode kernel has %zu of its %llu "
+			"bytes", in->what, bz->pm_len, (unsigned long long)bz->hdr.syssize * 16);
+		return -EINVAL;
+	}
+	if (in->host_decompress && ver < 0x208) {
+		log_err("%s: boot protocol %u.%02u has no payload fields, so the kernel cannot "
+			"be decompressed on the host: use --no-host-decompress", in->what,
+			ver >> 8, ver & 0xff);
+		return -EINVAL;
+	}
+	if (ver < 0x20c || !(bz->hdr.xloadflags & LB_XLF_KERNEL_64)) {
+		log_err("%s: the bzImage has no 64-bit entry point (XLF_KERNEL_64 clear, "
+			"protocol %u.%02u): minivmm boots 64-bit kernels only", in->what,
+			ver >> 8, ver & 0xff);
+		return -EINVAL;
+	}
+	read_version(buf, setup_size, bz);
+	return 0;
+}
+
+/* The payload (2.08+) inside the protected-mode kernel, or NULL. */
+static const uint8_t *payload(const struct bzimage *bz, size_t *len)
+{
+	uint64_t off = bz->hdr.payload_offset, n = bz->hdr.payload_length;
+
+	if (bz->hdr.version < 0x208 || n == 0 || off > bz->pm_len || n > bz->pm_len - off)
+		return NULL;
+	*len = (size_t)n;
+	return bz->pm + off;
+}
+
+/* One line for messages; truncated to fit (the kernel version is free text). */
+__attribute__((format(printf, 2, 3)))
+static void set_format(struct linux_boot_out *out, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(out->format, sizeof(out->format), fmt, ap);
+	va_end(ap);
+}
+
+static const char *space_before(const char *s)
+{
+	return *s ? " " : "";
+}
+
+/* The kernel decompresses itself: copy the protected-mode code where it
+ * wants to run, with init_size bytes of RAM from there, and enter it at +0x200. */
+static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *in,
+			 struct bzimage *bz, struct linux_boot_out *out)
+{
+	uint64_t size = bz->hdr.init_size > bz->pm_len ? bz->hdr.init_size : bz->pm_len;
+	uint64_t addr = bz->hdr.version >= 0x20a ? bz->hdr.pref_address : bz->hdr.code32_start;
+	uint64_t align = bz->hdr.kernel_alignment;
+	/* Without XLF_CAN_BE_LOADED_ABOVE_4G the kernel must stay below 4 GiB. */
+	uint64_t top = (bz->hdr.xloadflags & LB_XLF_ABOVE_4G) ? UINT64_MAX : 1ULL << 32;
+	bool reloc = bz->hdr.relocatable_kernel;
+	const uint8_t *pl;
+	size_t pl_len = 0;
+
+	if (reloc && (align < BOARD_PAGE_SIZE || (align & (align - 1)))) {
+		log_err("%s: kernel_alignment 0x%llx is not a power of two of 4 KiB or more",
+			in->what, (unsigned long long)align);
+		return -EINVAL;
+	}
+	if (reloc)
+		addr = align_up(addr, align);
+	if (reloc && !loader_guest_range_ok(mem, addr, size)) {
+		/* Move up to the first aligned place in RAM with room. */
+		struct mem_region r[8];
+		unsigned int n = mem_ram_ranges(mem, r, 8);
+
+		for (unsigned int i = 0; i < n; i++) {
+			uint64_t a = align_up(r[i].gpa > addr ? r[i].gpa : addr, align);
+
+			if (a < r[i].gpa + r[i].size && r[i].gpa + r[i].size - a >= size &&
+			    a <= top - size) {
+				addr = a;
+				break;
+			}
+		}
+	}
+	if (addr < BOARD_GUEST_LOAD_MIN || !loader_guest_range_ok(mem, addr, size)) {
+		log_err("%s: the kernel needs %.1f MiB of RAM (init_size) at 0x%llx%s: use a "
+			"larger -m", in->what, size / MiB, (unsigned long long)addr,
+			reloc ? " or above" : " (not relocatable)");
+		return -ENOSPC;
+	}
+	if (loader_guest_copy(mem, addr, bz->pm, bz->pm_len))
+		return -EFAULT;
+	bz->hdr.code32_start = (uint32_t)addr;
+	out->entry = addr + LB_ENTRY64_OFFSET;
+	out->kernel_start = addr;
+	out->kernel_end = addr + size;
+	pl = payload(bz, &pl_len);
+	set_format(out, "bzImage%s%s, %s%sdecompressed by the guest (init_size %.1f MiB)",
+		   space_before(bz->version), bz->version,
+		   pl ? decompress_format_name(decompress_detect(pl, pl_len)) : "",
+		   pl ? " payload " : "", size / MiB);
+	return 0;
+}
+
+/* Decompress the payload here and load the vmlinux ELF inside it. */
+static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
+		     const struct bzimage *bz, struct linux_boot_out *out)
+{
+	/* The ELF file is about the kernel's memory image (init_size) plus its
+	 * relocations; anything far larger is not a kernel. */
+	uint64_t max = 2ULL * bz->hdr.init_size + (16ULL << 20);
+	struct loaded_image li;
+	char fmt[16];
+	uint8_t *elf;
+	size_t pl_len = 0, elf_len;
+	const uint8_t *pl = payload(bz, &pl_len);
+	int err;
+
+	if (!pl) {
+		log_err("%s: truncated bzImage: payload [0x%x, +0x%x) is not inside the "
+			"protected-mode kernel (%zu bytes)", in->what, bz->hdr.payload_offset,
+			bz->hdr.payload_length, bz->pm_len);
+		return -EINVAL;
+	}
+	if (max > MAX_DECOMPRESSED)
+		max = MAX_DECOMPRESSED;
+	err = decompress(pl, pl_len, &elf, &elf_len, (size_t)max, fmt, sizeof(fmt));
+	if (err) {
+		log_err("%s: cannot decompress the kernel on the host "
+			"(--no-host-decompress lets the kernel do it)", in->what);
+		return err;
+	}
+	err = loader_load_elf(mem, elf, elf_len, in->what, true, &li);
+	free(elf);
+	if (err)
+		return err;
+	out->entry = li.entry;
+	out->kernel_start = li.start;
+	out->kernel_end = li.end;
+	set_format(out, "bzImage%s%s, %s payload decompressed on the host (%.1f MiB)",
+		   space_before(bz->version), bz->version, fmt, elf_len / MiB);
+	return 0;
+}
+
+static int load_vmlinux(const struct mem_map *mem, const struct linux_boot_in *in,
+			struct linux_boot_out *out)
+{
+	const uint8_t *buf = in->kernel;
+	uint8_t *copy = NULL;
+	struct loaded_image li;
+	int err;
+
+	if (in->kernel_len < 4 || memcmp(buf, "\x7f" "ELF", 4)) {
+		log_err("%s: not a Linux kernel (neither a bzImage nor an ELF vmlinux)",
+			in->what);
+		return -EINVAL;
+	}
+	/* The ELF parser reads headers in place: give it an aligned buffer. */
+	if ((uintptr_t)buf % 8) {
+		copy = malloc(in->kernel_len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, buf, in->kernel_len);
+		buf = copy;
+	}
+	err = loader_load_elf(mem, buf, in->kernel_len, in->what, true, &li);
+	free(copy);
+	if (err)
+		return err;
+	out->entry = li.entry;
+	out->kernel_start = li.start;
+	out->kernel_end = li.end;
+	set_format(out, "ELF vmlinux (%.1f MiB loaded)", (li.end - li.start) / MiB);
+	return 0;
+}
+
+/* Highest page-aligned place below max_end, in RAM above 1 MiB, clear of
+ * the kernel. */
+static int place_initrd(const struct mem_map *mem, uint64_t size, uint64_t max_end,
+			const struct linux_boot_out *k, uint64_t *at)
+{
+	struct mem_region r[8];
+	unsigned int n = mem_ram_ranges(mem, r, 8);
+	bool found = false;
+
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t lo = r[i].gpa > BOARD_GUEST_LOAD_MIN ? r[i].gpa : BOARD_GUEST_LOAD_MIN;
+		uint64_t hi = r[i].gpa + r[i].size < max_end ? r[i].gpa + r[i].size : max_end;
+		uint64_t a;
+
+		if (hi <= lo || hi - lo < size)
+			continue;
+		a = (hi - size) & ~(BOARD_PAGE_SIZE - 1);
+		if (a < k->kernel_end && a + size > k->kernel_start) {
+			if (k->kernel_start < lo + size)
+				continue;
+			a = (k->kernel_start - size) & ~(BOARD_PAGE_SIZE - 1);
+		}
+		if (a < lo)
+			continue;
+		if (!found || a > *at)
+			*at = a;
+		found = true;
+	}
+	return found ? 0 : -ENOSPC;
+}
+
+static int load_initrd(const struct mem_map *mem, const struct linux_boot_in *in,
+		       uint32_t addr_max, struct lb_boot_params *bp,
+		       struct linux_boot_out *out)
+{
+	uint64_t max_end = (uint64_t)(addr_max ? addr_max : INITRD_MAX_OLD) + 1, at = 0;
+
+	if (!in->initrd || !in->initrd_len)
+		return 0;
+	if (in->initrd_len >= max_end ||
+	    place_initrd(mem, in->initrd_len, max_end, out, &at)) {
+		log_err("%s: the initrd (%.1f MiB) does not fit in RAM below 0x%llx beside the "
+			"kernel: use a larger -m", in->what, in->initrd_len / MiB,
+			(unsigned long long)max_end);
+		return -ENOSPC;
+	}
+	if (loader_guest_copy(mem, at, in->initrd, in->initrd_len))
+		return -EFAULT;
+	bp->hdr.ramdisk_image = (uint32_t)at;
+	bp->ext_ramdisk_image = (uint32_t)(at >> 32);
+	bp->hdr.ramdisk_size = (uint32_t)in->initrd_len;
+	bp->ext_ramdisk_size = (uint32_t)((uint64_t)in->initrd_len >> 32);
+	out->initrd_start = at;
+	out->initrd_size = in->initrd_len;
+	return 0;
+}
+
+static int write_cmdline(const struct mem_map *mem, const struct linux_boot_in *in,
+			 struct lb_boot_params *bp)
+{
+	const char *cmdline = in->cmdline ? in->cmdline : "";
+	size_t len = strlen(cmdline);
+	uint64_t max = bp->hdr.cmdline_size;
+
+	if (max > BOARD_LINUX_CMDLINE_MAX - 1)
+		max = BOARD_LINUX_CMDLINE_MAX - 1;
+	if (len > max) {
+		log_err("%s: the kernel command line is %zu bytes; at most %llu fit", in->what,
+			len, (unsigned long long)max);
+		return -EINVAL;
+	}
+	if (mem_write(mem, BOARD_LINUX_CMDLINE, cmdline, len + 1))
+		return -EFAULT;
+	bp->hdr.cmd_line_ptr = (uint32_t)BOARD_LINUX_CMDLINE;
+	bp->ext_cmd_line_ptr = (uint32_t)(BOARD_LINUX_CMDLINE >> 32);
+	return 0;
+}
+
+static int fill_e820(const struct mem_map *mem, struct lb_boot_params *bp)
+{
+	struct e820_entry e[LB_E820_MAX];
+	int n = mem_e820_build(mem, e, LB_E820_MAX);
+
+	if (n < 0) {
+		log_err("the e820 map has more than %d entries", LB_E820_MAX);
+		return n;
+	}
+	for (int i = 0; i < n; i++)
+		bp->e820_table[i] = (struct lb_e820_entry){ e[i].addr, e[i].size, e[i].type };
+	bp->e820_entries = (uint8_t)n;
+	return 0;
+}
+
+static void vmlinux_header(struct lb_setup_header *h)
+{
+	h->boot_flag = LB_BOOT_FLAG;
+	h->header = LB_HDR_MAGIC;
+	h->version = 0x020f;
+	h->loadflags = LB_LOADED_HIGH;
+	h->cmdline_size = VMLINUX_CMDLINE;
+	h->initrd_addr_max = INITRD_MAX_OLD;
+}
+
+/* Everything after the kernel: zero page, command line, initrd, MP table. */
+static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in *in,
+			   struct lb_boot_params *bp, struct linux_boot_out *out)
+{
+	int err;
+
+	bp->hdr.type_of_loader = 0xff;
+	bp->hdr.loadflags |= LB_CAN_USE_HEAP;
+	bp->hdr.heap_end_ptr = HEAP_END_PTR;
+	bp->hdr.hardware_subarch = 0; /* X86_SUBARCH_PC */
+	bp->hdr.hardware_subarch_data = 0;
+	bp->hdr.setup_data = 0;
+	err = write_cmdline(mem, in, bp);
+	if (!err)
+		err = load_initrd(mem, in, bp->hdr.initrd_addr_max, bp, out);
+	if (!err)
+		err = fill_e820(mem, bp);
+	if (!err)
+		err = mptable_write(mem, BOARD_LINUX_MPTABLE, in->nr_vcpus, NULL);
+	if (!err && mem_write(mem, BOARD_LINUX_BOOT_PARAMS, bp, sizeof(*bp))) {
+		log_err("the zero page at 0x%llx is not guest RAM",
+			(unsigned long long)BOARD_LINUX_BOOT_PARAMS);
+		err = -EFAULT;
+	}
+	return err;
+}
+
+int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
+		    struct linux_boot_out *out)
+{
+	struct lb_boot_params *bp;
+	struct bzimage bz;
+	bool is_bz = has_setup_header(in);
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (in->nr_vcpus == 0 || in->nr_vcpus > MPTABLE_MAX_CPUS) {
+		log_err("%s: Linux boot supports 1 to %u vCPUs, not %u", in->what,
+			MPTABLE_MAX_CPUS, in->nr_vcpus);
+		return -EINVAL;
+	}
+	bp = calloc(1, sizeof(*bp));
+	if (!bp)
+		return -ENOMEM;
+	if (is_bz) {
+		err = parse_bzimage(in, &bz);
+		if (!err)
+			err = in->host_decompress ? load_host(mem, in, &bz, out)
+						  : load_in_guest(mem, in, &bz, out);
+		if (!err) {
+			size_t end = bz.hdr_end < HDR_COPY_MAX ? bz.hdr_end : HDR_COPY_MAX;
+
+			/* The header as the image has it, then our changes. */
+			memcpy((uint8_t *)bp + LB_HDR_OFFSET, in->kernel + LB_HDR_OFFSET,
+			       end - LB_HDR_OFFSET);
+			bp->hdr.code32_start = bz.hdr.code32_start;
+		}
+	} else {
+		err = load_vmlinux(mem, in, out);
+		vmlinux_header(&bp->hdr);
+	}
+	if (!err)
+		err = write_boot_data(mem, in, bp, out);
+	free(bp);
+	if (err)
+		return err;
+	out->boot_params = BOARD_LINUX_BOOT_PARAMS;
+	return 0;
+}

@@ -1,0 +1,339 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Command line -> struct vm_config.  QEMU's spellings where QEMU has them
+ * (-m, -smp, -kernel, -initrd, -append; one or two leading dashes alike).
+ */
+#include "vmm/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "abi/board.h"
+#include "base/log.h"
+
+void cli_defaults(struct vm_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->command = CMD_RUN;
+	cfg->ram_size = BOARD_DEFAULT_RAM;
+	cfg->nr_vcpus = 1;
+	cfg->layout.kind = MEM_LAYOUT_SPLIT;
+	cfg->backing = MEM_BACKING_ANON;
+	cfg->kvm_device = "/dev/kvm";
+	cfg->mmu = MMU_TDP;
+	cfg->pt_pool_size = BOARD_MMU_POOL_DEFAULT;
+}
+
+void cli_usage(FILE *out)
+{
+	fputs(
+"usage: minivmm [options]\n"
+"       minivmm compare-layouts [-m SIZE] [--mem-backing B] [--json] LAYOUT LAYOUT...\n"
+"\n"
+"Machine:\n"
+"  -m SIZE              guest RAM, with K/M/G suffix (no suffix: MiB); default 256M\n"
+"  -smp N               number of vCPUs (also -smp cpus=N); default 1\n"
+"  -kernel FILE         Linux bzImage or vmlinux, or a minivmm test guest ELF;\n"
+"                       default: the embedded demo guest\n"
+"  -initrd FILE         initial ramdisk (Linux guests)\n"
+"  -append STRING       kernel command line / test-guest parameters\n"
+"  --no-host-decompress let a bzImage decompress itself in the guest (default:\n"
+"                       minivmm decompresses it on the host)\n"
+"Memory:\n"
+"  --mem-layout L       single | split (default) | chunks:SIZE\n"
+"  --mem-backing B      anon (default) | thp | hugetlb | memfd\n"
+"  --show-layout[=json] print memory slots and the guest's memory map, then exit\n"
+"  --dump-dtb FILE      write the device tree the guest would get, then exit\n"
+"MMU (docs/shadow-mmu.md):\n"
+"  --mmu M              tdp (default: the guest's page tables, walked by the\n"
+"                       host's EPT/NPT or KVM's shadow MMU) | shadow (minivmm's\n"
+"                       shadow page tables; minivmm test guests, one vCPU)\n"
+"  --shadow-fill F      eager (default: build a root's whole shadow on load) |\n"
+"                       lazy (fill on the guest's page faults)\n"
+"  --pt-pool SIZE       test guests' page-table pool (default 16M, 2M..128M)\n"
+"  minivmm compare ...  run the MMU workloads in each mode (compare --help)\n"
+"Diagnostics:\n"
+"  --stats[=json]       print exit counters, KVM statistics, shadow-MMU counters\n"
+"                       and guest-reported phases when the VM stops\n"
+"  --stats-file FILE    write them to FILE instead of stderr\n"
+"  --translate GVA      when the VM stops, walk vCPU 0's page tables for GVA\n"
+"                       (the guest's own, also in shadow mode) and print each\n"
+"                       level, beside KVM's translation (repeatable)\n"
+"  --kvm-device PATH    KVM device node (default /dev/kvm)\n"
+"  -h, --help           this text\n"
+"  -V, --version        version\n"
+"\n"
+"Console: guest serial (COM1) on stdin/stdout; on a terminal, Ctrl-A x quits.\n"
+"Exit status: the guest's debug-exit status, 0 on power-off/reset, 1 VM setup\n"
+"failed, 2 bad usage, 3 guest crashed, 128+N stopped by signal N.\n", out);
+}
+
+/* Option table: name without dashes, whether it takes a value. */
+enum opt_id {
+	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
+	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
+	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE,
+};
+
+enum opt_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL /* only as --opt=value */ };
+
+static const struct {
+	const char *name;
+	enum opt_id id;
+	enum opt_arg arg;
+} options[] = {
+	{ "m", OPT_M, ARG_REQUIRED },
+	{ "smp", OPT_SMP, ARG_REQUIRED },
+	{ "kernel", OPT_KERNEL, ARG_REQUIRED },
+	{ "initrd", OPT_INITRD, ARG_REQUIRED },
+	{ "append", OPT_APPEND, ARG_REQUIRED },
+	{ "mem-layout", OPT_LAYOUT, ARG_REQUIRED },
+	{ "mem-backing", OPT_BACKING, ARG_REQUIRED },
+	{ "show-layout", OPT_SHOW_LAYOUT, ARG_OPTIONAL },
+	{ "dump-dtb", OPT_DUMP_DTB, ARG_REQUIRED },
+	{ "stats", OPT_STATS, ARG_OPTIONAL },
+	{ "stats-file", OPT_STATS_FILE, ARG_REQUIRED },
+	{ "mmu", OPT_MMU, ARG_REQUIRED },
+	{ "shadow-fill", OPT_SHADOW_FILL, ARG_REQUIRED },
+	{ "pt-pool", OPT_PT_POOL, ARG_REQUIRED },
+	{ "translate", OPT_TRANSLATE, ARG_REQUIRED },
+	{ "kvm-device", OPT_KVM_DEVICE, ARG_REQUIRED },
+	{ "help", OPT_HELP, ARG_NONE },
+	{ "h", OPT_HELP, ARG_NONE },
+	{ "version", OPT_VERSION, ARG_NONE },
+	{ "V", OPT_VERSION, ARG_NONE },
+	{ "json", OPT_JSON, ARG_NONE },
+	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, ARG_NONE },
+};
+
+static int parse_smp(const char *v, unsigned int *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (!strncmp(v, "cpus=", 5))
+		v += 5;
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > CONFIG_MAX_VCPUS) {
+		log_err("-smp: '%s' is not a vCPU count between 1 and %d", v, CONFIG_MAX_VCPUS);
+		return -EINVAL;
+	}
+	*out = (unsigned int)n;
+	return 0;
+}
+
+static int parse_ram(const char *v, uint64_t *out)
+{
+	if (!strncmp(v, "size=", 5))
+		v += 5;
+	if (mem_parse_size(v, out, BOARD_MiB) || *out == 0) {
+		log_err("-m: '%s' is not a memory size (examples: 512M, 2G, 1024)", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* An optional "=json" / "=text" (absent: text). */
+static int parse_format(const char *opt, const char *v, bool *json)
+{
+	if (v && strcmp(v, "json") && strcmp(v, "text")) {
+		log_err("%s: '%s' is not json or text", opt, v);
+		return -EINVAL;
+	}
+	*json = v && !strcmp(v, "json");
+	return 0;
+}
+
+static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
+{
+	bool json;
+
+	switch (id) {
+	case OPT_M:
+		return parse_ram(v, &cfg->ram_size);
+	case OPT_SMP:
+		return parse_smp(v, &cfg->nr_vcpus);
+	case OPT_KERNEL:
+		cfg->kernel = v;
+		return 0;
+	case OPT_INITRD:
+		cfg->initrd = v;
+		return 0;
+	case OPT_APPEND:
+		cfg->append = v;
+		return 0;
+	case OPT_LAYOUT:
+		if (mem_layout_parse(v, &cfg->layout)) {
+			log_err("--mem-layout: '%s' is not single, split or chunks:SIZE", v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_BACKING:
+		if (mem_backing_parse(v, &cfg->backing)) {
+			log_err("--mem-backing: '%s' is not anon, thp, hugetlb or memfd", v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SHOW_LAYOUT:
+		if (parse_format("--show-layout", v, &json))
+			return -EINVAL;
+		cfg->show_layout = json ? SHOW_LAYOUT_JSON : SHOW_LAYOUT_TEXT;
+		return 0;
+	case OPT_DUMP_DTB:
+		cfg->dump_dtb = v;
+		return 0;
+	case OPT_STATS:
+		if (parse_format("--stats", v, &json))
+			return -EINVAL;
+		cfg->stats = json ? STATS_JSON : STATS_TEXT;
+		return 0;
+	case OPT_STATS_FILE:
+		cfg->stats_file = v;
+		return 0;
+	case OPT_MMU:
+		if (!strcmp(v, "tdp")) {
+			cfg->mmu = MMU_TDP;
+		} else if (!strcmp(v, "shadow")) {
+			cfg->mmu = MMU_SHADOW;
+		} else {
+			log_err("--mmu: '%s' is not tdp or shadow", v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_SHADOW_FILL:
+		if (strcmp(v, "eager") && strcmp(v, "lazy")) {
+			log_err("--shadow-fill: '%s' is not eager or lazy", v);
+			return -EINVAL;
+		}
+		cfg->shadow_lazy = !strcmp(v, "lazy");
+		cfg->shadow_fill_given = true;
+		return 0;
+	case OPT_TRANSLATE: {
+		char *end;
+
+		errno = 0;
+		if (cfg->nr_translate == CONFIG_MAX_TRANSLATE) {
+			log_err("--translate: at most %d addresses", CONFIG_MAX_TRANSLATE);
+			return -EINVAL;
+		}
+		cfg->translate[cfg->nr_translate] = strtoull(v, &end, 0);
+		if (errno || end == v || *end) {
+			log_err("--translate: '%s' is not an address (e.g. 0x8000000000)", v);
+			return -EINVAL;
+		}
+		cfg->nr_translate++;
+		return 0;
+	}
+	case OPT_PT_POOL:
+		if (mem_parse_size(v, &cfg->pt_pool_size, BOARD_MiB) ||
+		    cfg->pt_pool_size < BOARD_MMU_POOL_MIN || cfg->pt_pool_size > BOARD_MMU_POOL_MAX ||
+		    cfg->pt_pool_size % BOARD_HUGE_PAGE_SIZE) {
+			log_err("--pt-pool: '%s' is not a multiple of 2M between 2M and 128M", v);
+			return -EINVAL;
+		}
+		return 0;
+	case OPT_KVM_DEVICE:
+		cfg->kvm_device = v;
+		return 0;
+	case OPT_HELP:
+		cfg->command = CMD_HELP;
+		return 0;
+	case OPT_VERSION:
+		cfg->command = CMD_VERSION;
+		return 0;
+	case OPT_JSON:
+		cfg->json = true;
+		return 0;
+	case OPT_NO_HOST_DECOMPRESS:
+		cfg->no_host_decompress = true;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_positional(struct vm_config *cfg, const char *arg)
+{
+	if (cfg->command != CMD_COMPARE_LAYOUTS) {
+		log_err("unexpected argument '%s' (see --help)", arg);
+		return -EINVAL;
+	}
+	if (cfg->nr_compare >= CONFIG_MAX_COMPARE) {
+		log_err("compare-layouts: at most %d layouts", CONFIG_MAX_COMPARE);
+		return -EINVAL;
+	}
+	if (mem_layout_parse(arg, &cfg->compare[cfg->nr_compare])) {
+		log_err("compare-layouts: '%s' is not single, split or chunks:SIZE", arg);
+		return -EINVAL;
+	}
+	cfg->nr_compare++;
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct vm_config *cfg)
+{
+	int i = 1;
+
+	cli_defaults(cfg);
+	if (argc > 1 && !strcmp(argv[1], "compare-layouts")) {
+		cfg->command = CMD_COMPARE_LAYOUTS;
+		i = 2;
+	}
+	for (; i < argc; i++) {
+		const char *arg = argv[i], *name, *eq, *value = NULL;
+		size_t len;
+		unsigned int k;
+		int err;
+
+		if (arg[0] != '-' || arg[1] == '\0') {
+			err = parse_positional(cfg, arg);
+			if (err)
+				return err;
+			continue;
+		}
+		name = arg + (arg[1] == '-' ? 2 : 1);
+		eq = strchr(name, '=');
+		len = eq ? (size_t)(eq - name) : strlen(name);
+		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++)
+			if (strlen(options[k].name) == len && !strncmp(options[k].name, name, len))
+				break;
+		if (k == sizeof(options) / sizeof(options[0])) {
+			log_err("unknown option '%s' (see --help)", arg);
+			return -EINVAL;
+		}
+		if (eq && options[k].arg == ARG_NONE) {
+			log_err("option '%.*s' takes no value", (int)(len + (size_t)(name - arg)), arg);
+			return -EINVAL;
+		}
+		if (eq) {
+			value = eq + 1;
+		} else if (options[k].arg == ARG_REQUIRED) {
+			if (i + 1 >= argc) {
+				log_err("option '%s' needs a value", arg);
+				return -EINVAL;
+			}
+			value = argv[++i];
+		}
+		err = apply(cfg, options[k].id, value);
+		if (err)
+			return err;
+	}
+	if (cfg->shadow_fill_given && cfg->mmu != MMU_SHADOW) {
+		log_err("--shadow-fill only applies with --mmu=shadow");
+		return -EINVAL;
+	}
+	if (cfg->mmu == MMU_SHADOW && cfg->nr_vcpus != 1) {
+		log_err("--mmu=shadow runs one vCPU (the shadow MMU is per vCPU); drop -smp %u",
+			cfg->nr_vcpus);
+		return -EINVAL;
+	}
+	if (cfg->stats_file && cfg->stats == STATS_OFF)
+		cfg->stats = STATS_TEXT;
+	if (cfg->command == CMD_COMPARE_LAYOUTS && cfg->nr_compare < 2) {
+		log_err("compare-layouts needs at least two layouts, e.g. split chunks:64M");
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: MIT */
+/* The plain description of a VM that the CLI produces and vm_run consumes. */
+#ifndef MINIVMM_CONFIG_H
+#define MINIVMM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mmu/memory.h"
+
+enum vm_command {
+	CMD_RUN,
+	CMD_HELP,
+	CMD_VERSION,
+	CMD_COMPARE_LAYOUTS,
+};
+
+/* --mmu: who hands the guest's page tables to the hardware. */
+enum mmu_kind {
+	MMU_TDP,    /* the guest's own tables; second dimension = the host's */
+	MMU_SHADOW, /* minivmm's shadow tables (test guests, one vCPU) */
+};
+
+enum stats_format { STATS_OFF, STATS_TEXT, STATS_JSON };
+
+enum show_layout {
+	SHOW_LAYOUT_NONE,
+	SHOW_LAYOUT_TEXT,
+	SHOW_LAYOUT_JSON,
+};
+
+#define CONFIG_MAX_COMPARE 8
+#define CONFIG_MAX_TRANSLATE 8
+#define CONFIG_MAX_VCPUS 255 /* 8-bit APIC IDs */
+
+struct vm_config {
+	enum vm_command command;
+	uint64_t ram_size;
+	unsigned int nr_vcpus;
+	const char *kernel;       /* NULL: the embedded demo guest */
+	const char *initrd;
+	const char *append;
+	struct mem_layout_spec layout;
+	enum mem_backing backing;
+	enum show_layout show_layout;
+	const char *dump_dtb;
+	enum stats_format stats;
+	const char *stats_file;   /* NULL: stderr */
+	enum mmu_kind mmu;
+	bool shadow_lazy;         /* --shadow-fill=lazy (default eager) */
+	bool shadow_fill_given;
+	uint64_t pt_pool_size;    /* --pt-pool: test guests' page-table pool */
+	uint64_t translate[CONFIG_MAX_TRANSLATE]; /* --translate GVA, at the stop */
+	unsigned int nr_translate;
+	bool no_host_decompress;  /* bzImage: run the kernel's own decompressor */
+	bool json;                /* compare-layouts --json */
+	const char *kvm_device;
+	struct mem_layout_spec compare[CONFIG_MAX_COMPARE];
+	unsigned int nr_compare;
+};
+
+#endif

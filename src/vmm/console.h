@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The host side of the serial console: guest output to a file descriptor
+ * (stdout), host input from another (stdin) into the UART.  On a terminal,
+ * input is raw and Ctrl-A x quits (as in QEMU); the terminal is restored on
+ * every exit path.  Pipes and files work too, so scripts can drive guests.
+ */
+#ifndef MINIVMM_CONSOLE_H
+#define MINIVMM_CONSOLE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "devices/device.h"
+#include "devices/uart.h"
+
+/* How long the guest must have listened before the console offers input
+ * (uart_hold_input), and how often it retries while held back. */
+#define CONSOLE_SETTLE_NS (20 * 1000 * 1000ULL)
+#define CONSOLE_RETRY_MS 10
+
+struct console {
+	int in_fd;
+	int out_fd;
+	bool is_tty;
+	bool escape;         /* Ctrl-A seen */
+	bool in_eof;
+	int wake_fd;         /* eventfd: stop request or receive space */
+	atomic_bool stop;
+	pthread_t thread;
+	bool started;
+	struct uart *uart;
+	void (*quit)(void *ctx);  /* Ctrl-A x */
+	void *quit_ctx;
+	uint8_t pending[256]; /* read from the host, not yet taken by the UART */
+	size_t pending_len, pending_off;
+};
+
+int console_init(struct console *con, int in_fd, int out_fd,
+		 void (*quit)(void *ctx), void *quit_ctx);
+/* Output sink for the UART. */
+struct byte_sink console_sink(struct console *con);
+/* Start feeding input to the UART (switches a terminal to raw mode). */
+int console_start(struct console *con, struct uart *uart);
+void console_stop(struct console *con);
+void console_destroy(struct console *con);
+
+/* Restore the terminal if minivmm changed it; safe to call repeatedly and
+ * from atexit handlers. */
+void console_restore_terminal(void);
+
+#endif
