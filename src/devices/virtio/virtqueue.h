@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device side of one split virtqueue (virtio 1.x, 2.7).  Everything the
+ * guest wrote into the rings is hostile input: every address goes through
+ * the checked guest-memory path, chains are bounded, indirect tables are
+ * checked, lengths are checked for overflow.  Pure code over a mem_map: no
+ * KVM, no threads of its own (the caller serialises access to one queue).
+ */
+#ifndef MINIVMM_DEVICES_VIRTIO_VIRTQUEUE_H
+#define MINIVMM_DEVICES_VIRTIO_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "mmu/memory.h"
+
+#define VIRTQ_MAX_SIZE 1024     /* largest queue a device offers */
+/* A chain may name at most this many guest buffers after slot splitting. */
+#define VIRTQ_MAX_IOV (VIRTQ_MAX_SIZE + 64)
+
+/* Negotiated ring features that change the ring's behaviour. */
+#define VIRTQ_F_INDIRECT_DESC (1u << 0)
+#define VIRTQ_F_EVENT_IDX     (1u << 1)
+
+struct virtq {
+	const struct mem_map *mem;
+	uint16_t max_size;          /* what the device offers (power of two) */
+	/* Set by the driver through the transport before enabling. */
+	uint16_t size;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t msix_vector;       /* transport bookkeeping (0xffff: none) */
+	bool enabled;
+	unsigned int features;      /* VIRTQ_F_* */
+	/* Device-side state. */
+	uint16_t last_avail;        /* next avail ring entry to take */
+	uint16_t used_idx;          /* next used ring entry to fill */
+	uint16_t signalled_used;    /* used_idx when the driver was last notified */
+	bool signalled_valid;
+	bool broken;                /* a malformed ring: NEEDS_RESET */
+};
+
+/* One request: the readable (driver→device) buffers first, then the
+ * writable ones, each already translated to host iovecs (a buffer that
+ * spans memory slots becomes several iovecs). */
+struct virtq_chain {
+	uint16_t head;              /* to hand back to virtq_push */
+	unsigned int nr_out, nr_in; /* iov[0..nr_out) readable, then nr_in writable */
+	uint64_t out_len, in_len;   /* total bytes of each kind */
+	struct iovec iov[VIRTQ_MAX_IOV];
+};
+
+void virtq_init(struct virtq *q, const struct mem_map *mem, uint16_t max_size);
+/* Forget the driver's set-up (device reset). */
+void virtq_reset(struct virtq *q);
+/* Check size (power of two, <= max_size), alignment and that every ring lies
+ * in guest RAM; 0, or -EINVAL with one log line; then q->enabled. */
+int virtq_enable(struct virtq *q);
+
+/* Take the next available chain: 1 (chain filled), 0 (nothing available),
+ * -EINVAL malformed (the queue is marked broken; one rate-limited log line;
+ * the caller sets NEEDS_RESET). */
+int virtq_pop(struct virtq *q, struct virtq_chain *chain);
+/* Return a chain with `written` bytes written into its writable part. */
+int virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+/* After one or more pushes: must the driver be interrupted?  Honours
+ * VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with VIRTQ_F_EVENT_IDX. */
+bool virtq_should_notify(struct virtq *q);
+/* Driver kicks: with EVENT_IDX, publish avail_event so the driver knows
+ * which index the device will look at next. */
+void virtq_set_avail_event(struct virtq *q);
+
+/* Copy helpers over a chain's iovecs (partial copies return the count). */
+size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len);
+size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, size_t len);
+
+#endif
