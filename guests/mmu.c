@@ -454,7 +454,7 @@ static int run_bad_root(const struct params *p)
 	int64_t r_out, r_ram;
 
 	(void)p;
-	if (mmu_mode() == MMU_MODE_TDP) {
+	if (mmu_mode() == MMU_PORT_TDP) {
 		printf("mmu: bad-root: skipped: tdp mode loads CR3 itself, the check "
 		       "needs --mmu=shadow\n");
 		return GUEST_EXIT_OK;
@@ -486,7 +486,7 @@ static int run_bad_pin(const struct params *p)
 	unsigned int n = 0;
 
 	(void)p;
-	if (mmu_mode() == MMU_MODE_TDP) {
+	if (mmu_mode() == MMU_PORT_TDP) {
 		printf("mmu: bad-pin: skipped: pins need --mmu=shadow\n");
 		return GUEST_EXIT_OK;
 	}
@@ -567,7 +567,7 @@ static int run_bad_table(const struct params *p)
 	       got, want, bt.refused);
 	if (got != want)
 		fail(wl, "wrong value behind the table", 0);
-	if (mmu_mode() == MMU_MODE_TDP) {
+	if (mmu_mode() == MMU_PORT_TDP) {
 		printf("mmu: bad-table: ok (tdp: the CPU walks tables anywhere in "
 		       "RAM; the refusal needs --mmu=shadow)\n");
 		return GUEST_EXIT_OK;
@@ -730,8 +730,8 @@ int main(const void *fdt)
 	int status = GUEST_EXIT_OK;
 
 	mmu_init_or_die("mmu", info);
-	printf("mmu: mode=%s\n", mmu_mode() == MMU_MODE_SHADOW ? "shadow" : "tdp");
-	if (mmu_mode() == MMU_MODE_SHADOW)
+	printf("mmu: mode=%s\n", mmu_mode() == MMU_PORT_SHADOW ? "shadow" : "tdp");
+	if (mmu_mode() == MMU_PORT_SHADOW)
 		printf("mmu: fill=%s\n", mmu_info()->lazy ? "lazy" : "eager");
 	parse_params(info->bootargs, &p);
 	sel = parse_workloads(info->bootargs);

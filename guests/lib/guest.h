@@ -16,6 +16,7 @@
 
 #include "asm_defs.h"
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 
 int main(const void *fdt);
 
@@ -199,7 +200,7 @@ uint64_t bootarg_u64(const char *args, const char *key, uint64_t def);
  * GUEST_EXIT_CONTRACT when the VMM does not offer the protocol.
  */
 void mmu_init_or_die(const char *who, const struct fdt_info *info);
-unsigned int mmu_mode(void);			/* MMU_MODE_TDP / _SHADOW */
+unsigned int mmu_mode(void);			/* MMU_PORT_TDP / _SHADOW */
 const struct fdt_mmu *mmu_info(void);
 /* End of the RAM that starts at address 0 (what the identity map may
  * cover). */

@@ -102,7 +102,7 @@ void mmu_init_or_die(const char *who, const struct fdt_info *info)
 	mmu = m;
 	port = (uint16_t)m->io_port;
 	mode = inl(port);
-	if (mode != (m->shadow ? MMU_MODE_SHADOW : MMU_MODE_TDP)) {
+	if (mode != (m->shadow ? MMU_PORT_SHADOW : MMU_PORT_TDP)) {
 		printf("%s: FAIL: the MMU port says mode %u, the device tree \"%s\"\n",
 		       who, mode, m->shadow ? "shadow" : "tdp");
 		guest_exit(GUEST_EXIT_CONTRACT);
@@ -110,7 +110,7 @@ void mmu_init_or_die(const char *who, const struct fdt_info *info)
 	low_ram_end = find_low_ram_end(info);
 	pool_next = m->pool_free;
 	pool_end = m->pool + m->pool_size;
-	if (mode == MMU_MODE_SHADOW) {
+	if (mode == MMU_PORT_SHADOW) {
 		pf_hook = hidden_fault_hook;
 		/*
 		 * With lazy fill a freshly loaded root is empty: pin what the
@@ -171,7 +171,7 @@ static uint64_t r0_flush(uint64_t unused)
 
 int64_t mmu_load_root(uint64_t root)
 {
-	if (mode == MMU_MODE_TDP)
+	if (mode == MMU_PORT_TDP)
 		return (int64_t)ring0_call(r0_load_cr3, root);
 	*mmu_mailbox(MMU_MB_ARG0) = root;
 	return mmu_command(MMU_CMD_LOAD_ROOT);
@@ -179,7 +179,7 @@ int64_t mmu_load_root(uint64_t root)
 
 int64_t mmu_invlpg(uint64_t gva)
 {
-	if (mode == MMU_MODE_TDP)
+	if (mode == MMU_PORT_TDP)
 		return (int64_t)ring0_call(r0_invlpg, gva);
 	*mmu_mailbox(MMU_MB_ARG0) = gva;
 	return mmu_command(MMU_CMD_INVLPG);
@@ -187,7 +187,7 @@ int64_t mmu_invlpg(uint64_t gva)
 
 int64_t mmu_flush(void)
 {
-	if (mode == MMU_MODE_TDP)
+	if (mode == MMU_PORT_TDP)
 		return (int64_t)ring0_call(r0_flush, 0);
 	return mmu_command(MMU_CMD_FLUSH);
 }
@@ -197,7 +197,7 @@ int64_t mmu_page_fault(uint64_t cr2, uint64_t err, uint64_t *guest_err)
 	int64_t r;
 
 	*guest_err = err;
-	if (mode == MMU_MODE_TDP)
+	if (mode == MMU_PORT_TDP)
 		return MMU_PF_GUEST;
 	*mmu_mailbox(MMU_MB_ARG0) = cr2;
 	*mmu_mailbox(MMU_MB_ARG1) = err;

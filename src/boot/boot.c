@@ -214,14 +214,13 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 }
 
 int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
-		 struct boot_info *out, struct mmu_plan *mmu)
+		 const struct mmu_plan *mmu, struct boot_info *out)
 {
 	struct loaded_range img;
 	uint64_t map_top = mem_map_top(mem);
 	int err;
 
 	memset(out, 0, sizeof(*out));
-	mmu_plan_make(cfg, mem, mmu);
 	err = load_kernel(cfg, mem, host_is_pvm, out, &img);
 	if (!err && out->protocol == BOOT_LINUX && cfg->mmu == MMU_SHADOW) {
 		log_err("--mmu=shadow: %s does not speak minivmm's MMU protocol (only "

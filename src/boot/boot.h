@@ -16,7 +16,7 @@
 
 #include "vmm/config.h"
 #include "mmu/memory.h"
-#include "mmu/kvm/mmu_mode.h"
+#include "mmu/plan.h"
 
 enum boot_protocol {
 	BOOT_TEST_GUEST, /* RDI = device tree */
@@ -35,11 +35,13 @@ struct boot_info {
 
 /*
  * 0 or -errno with one line logged; *out must be freed with boot_info_free.
- * Test guests get the MMU regions of *mmu (computed here, for the caller to
- * create); -EOPNOTSUPP when --mmu=shadow meets a guest that cannot use it.
+ * Test guests are told of the MMU regions of *mmu (their device tree and boot
+ * identity map cover them; the caller adds them to the memory map when
+ * out->protocol is BOOT_TEST_GUEST); -EOPNOTSUPP when --mmu=shadow meets a
+ * guest that cannot use it.
  */
 int boot_prepare(const struct vm_config *cfg, const struct mem_map *mem, bool host_is_pvm,
-		 struct boot_info *out, struct mmu_plan *mmu);
+		 const struct mmu_plan *mmu, struct boot_info *out);
 void boot_info_free(struct boot_info *info);
 
 /* vCPU 0's entry registers; sregs must hold the vCPU's current values. */

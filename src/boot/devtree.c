@@ -8,6 +8,7 @@
 #include <libfdt.h>
 
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 #include "base/log.h"
 
 /* libfdt's sequential-write calls all return 0 or a negative FDT_ERR_*. */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 
 #include "mmu/memory.h"
-#include "mmu/kvm/mmu_mode.h"
+#include "mmu/plan.h"
 
 struct dt_reserved {
 	uint64_t addr;

@@ -125,7 +125,7 @@ bool loader_guest_range_ok(const struct mem_map *mem, uint64_t gpa, uint64_t len
 		const struct mem_slot *s = mem_find_slot(mem, gpa);
 		uint64_t n;
 
-		if (!s)
+		if (!s || s->kind != MEM_RAM)	/* kernels load into RAM only */
 			return false;
 		n = s->size - (gpa - s->gpa);
 		if (n >= len)

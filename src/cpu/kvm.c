@@ -41,7 +41,7 @@ int kvm_open(struct kvm *kvm, const char *dev)
 		kvm->sys_fd = -1;
 		return -ENOTSUP;
 	}
-	kvm->mmu_mode = kvm_detect_host_mmu();
+	kvm->paging = kvm_detect_host_paging();
 	return 0;
 }
 
@@ -79,7 +79,7 @@ void kvm_close(struct kvm *kvm)
 	kvm->vm_fd = kvm->sys_fd = -1;
 }
 
-int kvm_set_memory_region(struct kvm *kvm, uint32_t slot, uint32_t flags,
+static int set_memory_region(struct kvm *kvm, uint32_t slot, uint32_t flags,
 			  uint64_t gpa, uint64_t size, void *hva)
 {
 	struct kvm_userspace_memory_region r = {
@@ -96,6 +96,28 @@ int kvm_set_memory_region(struct kvm *kvm, uint32_t slot, uint32_t flags,
 		log_err("KVM_SET_USER_MEMORY_REGION slot %u [0x%llx, +0x%llx) failed: %s",
 			slot, (unsigned long long)gpa, (unsigned long long)size, strerror(errno));
 		return err;
+	}
+	return 0;
+}
+
+int kvm_register_slot(struct kvm *kvm, const struct mem_slot *s)
+{
+	return set_memory_region(kvm, s->id, s->readonly ? KVM_MEM_READONLY : 0, s->gpa,
+				 s->size, s->hva);
+}
+
+int kvm_unregister_slot(struct kvm *kvm, const struct mem_slot *s)
+{
+	return set_memory_region(kvm, s->id, 0, s->gpa, 0, s->hva);
+}
+
+int kvm_register_memory(struct kvm *kvm, const struct mem_map *mem)
+{
+	for (unsigned int i = 0; i < mem->nr_slots; i++) {
+		int err = kvm_register_slot(kvm, &mem->slots[i]);
+
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -235,26 +257,26 @@ static bool read_param(const char *path, char *buf, size_t len)
 	return ok;
 }
 
-enum host_mmu_mode kvm_detect_host_mmu(void)
+enum host_paging kvm_detect_host_paging(void)
 {
 	char v[16];
 
 	if (access("/sys/module/kvm_pvm", F_OK) == 0)
-		return HOST_MMU_PVM;
+		return HOST_PAGING_PVM;
 	if (read_param("/sys/module/kvm_intel/parameters/ept", v, sizeof(v)))
-		return (v[0] == 'Y' || v[0] == '1') ? HOST_MMU_VMX_EPT : HOST_MMU_KVM_SHADOW;
+		return (v[0] == 'Y' || v[0] == '1') ? HOST_PAGING_VMX_EPT : HOST_PAGING_KVM_SHADOW;
 	if (read_param("/sys/module/kvm_amd/parameters/npt", v, sizeof(v)))
-		return (v[0] == 'Y' || v[0] == '1') ? HOST_MMU_SVM_NPT : HOST_MMU_KVM_SHADOW;
-	return HOST_MMU_UNKNOWN;
+		return (v[0] == 'Y' || v[0] == '1') ? HOST_PAGING_SVM_NPT : HOST_PAGING_KVM_SHADOW;
+	return HOST_PAGING_UNKNOWN;
 }
 
-const char *host_mmu_mode_name(enum host_mmu_mode m)
+const char *host_paging_name(enum host_paging m)
 {
 	switch (m) {
-	case HOST_MMU_VMX_EPT: return "vmx+ept";
-	case HOST_MMU_SVM_NPT: return "svm+npt";
-	case HOST_MMU_KVM_SHADOW: return "kvm-shadow";
-	case HOST_MMU_PVM: return "pvm";
+	case HOST_PAGING_VMX_EPT: return "vmx+ept";
+	case HOST_PAGING_SVM_NPT: return "svm+npt";
+	case HOST_PAGING_KVM_SHADOW: return "kvm-shadow";
+	case HOST_PAGING_PVM: return "pvm";
 	default: return "unknown";
 	}
 }

@@ -11,13 +11,15 @@
 
 #include <linux/kvm.h>
 
+#include "mmu/memory.h"
+
 /* How the host virtualizes guest paging (the "second dimension"). */
-enum host_mmu_mode {
-	HOST_MMU_UNKNOWN,
-	HOST_MMU_VMX_EPT,   /* Intel VMX with EPT */
-	HOST_MMU_SVM_NPT,   /* AMD SVM with NPT */
-	HOST_MMU_KVM_SHADOW,/* VMX/SVM with ept/npt disabled: KVM shadow paging */
-	HOST_MMU_PVM,       /* kvm_pvm: no VMX/SVM, KVM shadow-pages everything */
+enum host_paging {
+	HOST_PAGING_UNKNOWN,
+	HOST_PAGING_VMX_EPT,   /* Intel VMX with EPT */
+	HOST_PAGING_SVM_NPT,   /* AMD SVM with NPT */
+	HOST_PAGING_KVM_SHADOW,/* VMX/SVM with ept/npt disabled: KVM shadow paging */
+	HOST_PAGING_PVM,       /* kvm_pvm: no VMX/SVM, KVM shadow-pages everything */
 };
 
 struct kvm {
@@ -27,7 +29,7 @@ struct kvm {
 	unsigned int max_memslots;
 	bool readonly_mem;
 	bool irqchip;              /* in-kernel irqchip created */
-	enum host_mmu_mode mmu_mode;
+	enum host_paging paging;
 };
 
 int kvm_open(struct kvm *kvm, const char *dev);
@@ -35,8 +37,14 @@ int kvm_create_vm(struct kvm *kvm);
 void kvm_close(struct kvm *kvm);
 
 int kvm_check_extension(const struct kvm *kvm, long cap);
-int kvm_set_memory_region(struct kvm *kvm, uint32_t slot, uint32_t flags,
-			  uint64_t gpa, uint64_t size, void *hva)
+/* Memory slots: the one place that tells KVM about guest memory.  Every
+ * slot of the map (RAM and the MMU regions, read-only ones with
+ * KVM_MEM_READONLY); one slot again, or removed (the shadow store's flip). */
+int kvm_register_memory(struct kvm *kvm, const struct mem_map *mem)
+	__attribute__((warn_unused_result));
+int kvm_register_slot(struct kvm *kvm, const struct mem_slot *s)
+	__attribute__((warn_unused_result));
+int kvm_unregister_slot(struct kvm *kvm, const struct mem_slot *s)
 	__attribute__((warn_unused_result));
 /* Creates irqchip + PIT2 and the x86 TSS/identity-map areas. */
 int kvm_setup_platform(struct kvm *kvm, uint64_t tss_addr, uint64_t identity_addr)
@@ -48,7 +56,7 @@ int kvm_create_vcpu(struct kvm *kvm, unsigned int id);
 /* An fd for the binary statistics of the VM (vcpu_fd < 0) or a vCPU. */
 int kvm_stats_fd(struct kvm *kvm, int vcpu_fd);
 
-enum host_mmu_mode kvm_detect_host_mmu(void);
-const char *host_mmu_mode_name(enum host_mmu_mode m);
+enum host_paging kvm_detect_host_paging(void);
+const char *host_paging_name(enum host_paging m);
 
 #endif

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cpu/vcpu.h"
+#include "cpu/vcpu_emulate.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -30,15 +31,15 @@ int vcpu_signals_init(void)
 }
 
 int vcpu_create(struct vcpu *vcpu, struct kvm *kvm, unsigned int id,
-		const struct vcpu_host *host)
+		const struct vcpu_env *env)
 {
 	void *run;
 
 	memset(vcpu, 0, sizeof(*vcpu));
 	vcpu->id = id;
-	vcpu->host = host;
-	vcpu->exit.pio = host->pio;
-	vcpu->exit.mmio = host->mmio;
+	vcpu->env = env;
+	vcpu->exit.pio = env->pio;
+	vcpu->exit.mmio = env->mmio;
 	vcpu->fd = kvm_create_vcpu(kvm, id);
 	if (vcpu->fd < 0)
 		return vcpu->fd;
@@ -122,10 +123,10 @@ int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
-	const struct vcpu_host *host = vcpu->host;
+	const struct vcpu_env *env = vcpu->env;
 	enum vcpu_action action = VCPU_CONTINUE;
 
-	while (action == VCPU_CONTINUE && !atomic_load(host->stopping)) {
+	while (action == VCPU_CONTINUE && !atomic_load(env->stopping)) {
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -137,12 +138,12 @@ static void *vcpu_thread(void *arg)
 		action = vcpu_handle_exit(vcpu->run, vcpu->run_size, &vcpu->exit);
 		if (action == VCPU_UNEMULATED)
 			action = vcpu_complete_unemulated(vcpu) ? VCPU_FAILED : VCPU_CONTINUE;
-		if (action == VCPU_CONTINUE && host->after_exit)
-			action = host->after_exit(host->ctx, vcpu);
+		if (action == VCPU_CONTINUE && env->after_exit)
+			action = env->after_exit(env->ctx, vcpu);
 	}
 	vcpu->result = action;
-	if (action != VCPU_CONTINUE && host->stopped)
-		host->stopped(host->ctx, vcpu);
+	if (action != VCPU_CONTINUE && env->stopped)
+		env->stopped(env->ctx, vcpu);
 	return NULL;
 }
 
@@ -193,20 +194,34 @@ int vcpu_translate(struct vcpu *vcpu, uint64_t gva, uint64_t *gpa)
 	return 0;
 }
 
+size_t vcpu_read_gva(struct vcpu *vcpu, uint64_t gva, void *buf, size_t len)
+{
+	uint8_t *out = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		uint64_t gpa, piece = 0x1000 - ((gva + done) & 0xFFF);
+
+		if (piece > len - done)
+			piece = len - done;
+		if (vcpu_translate(vcpu, gva + done, &gpa) ||
+		    mem_read(vcpu->env->mem, gpa, out + done, piece))
+			break;
+		done += piece;
+	}
+	return done;
+}
+
 static void dump_code(struct vcpu *vcpu, FILE *out, uint64_t rip)
 {
 	uint8_t bytes[16];
-	uint64_t gpa;
 
-	if (vcpu_translate(vcpu, rip, &gpa)) {
-		fprintf(out, "  code: RIP %016llx does not translate\n", (unsigned long long)rip);
+	if (vcpu_read_gva(vcpu, rip, bytes, sizeof(bytes)) != sizeof(bytes)) {
+		fprintf(out, "  code: RIP %016llx does not translate to guest memory\n",
+			(unsigned long long)rip);
 		return;
 	}
-	if (mem_read(vcpu->host->mem, gpa, bytes, sizeof(bytes))) {
-		fprintf(out, "  code: RIP -> GPA %016llx is not RAM\n", (unsigned long long)gpa);
-		return;
-	}
-	fprintf(out, "  code at GPA %016llx:", (unsigned long long)gpa);
+	fprintf(out, "  code at RIP %016llx:", (unsigned long long)rip);
 	for (unsigned int i = 0; i < sizeof(bytes); i++)
 		fprintf(out, " %02x", bytes[i]);
 	fprintf(out, "\n");

@@ -2,7 +2,7 @@
 /*
  * One thread per vCPU running KVM_RUN.  A vCPU thread never exits the
  * process: when its guest stops (or fails) it records why and tells the
- * main thread through host->stopped(); the main thread kicks the others.
+ * main thread through env->stopped(); the main thread kicks the others.
  */
 #ifndef MINIVMM_VCPU_H
 #define MINIVMM_VCPU_H
@@ -18,7 +18,7 @@
 
 struct vcpu;
 
-struct vcpu_host {
+struct vcpu_env {
 	struct bus *pio;
 	struct bus *mmio;
 	const struct mem_map *mem;     /* for instruction bytes in dumps */
@@ -38,7 +38,7 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool started;
-	const struct vcpu_host *host;
+	const struct vcpu_env *env;    /* what the VM hands every vCPU */
 	struct exit_ctx exit;          /* owned by the vCPU thread */
 	enum vcpu_action result;       /* why the thread ended */
 	bool guest_smap;               /* SMAP in the CPUID the guest was given */
@@ -48,7 +48,7 @@ struct vcpu {
 int vcpu_signals_init(void);
 
 int vcpu_create(struct vcpu *vcpu, struct kvm *kvm, unsigned int id,
-		const struct vcpu_host *host);
+		const struct vcpu_env *env);
 void vcpu_destroy(struct vcpu *vcpu);
 
 int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid);
@@ -67,10 +67,11 @@ void vcpu_join(struct vcpu *vcpu);
 /* Guest-virtual to guest-physical through the vCPU's current paging
  * (KVM_TRANSLATE); -EFAULT when the address is not mapped. */
 int vcpu_translate(struct vcpu *vcpu, uint64_t gva, uint64_t *gpa);
+/* Read guest-virtual memory through the vCPU's page tables, page by page:
+ * how many bytes were read before the first page that does not translate
+ * or is not guest memory (len when all of it was). */
+size_t vcpu_read_gva(struct vcpu *vcpu, uint64_t gva, void *buf, size_t len);
 
-/* KVM gave up on the instruction at RIP: complete it when its result is
- * architecturally defined (vcpu_emulate.c); 0 or -errno. */
-int vcpu_complete_unemulated(struct vcpu *vcpu);
 
 /* Registers, control registers, segments and the bytes at RIP. */
 void vcpu_dump_state(struct vcpu *vcpu, FILE *out);

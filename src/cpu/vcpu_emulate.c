@@ -4,6 +4,8 @@
  * emulate (emulate.h classifies them; this file carries them out with the
  * vCPU's registers and guest memory).
  */
+#include "cpu/vcpu_emulate.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,7 +38,7 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 		   const struct unemulated *u, uint64_t *val)
 {
 	const struct x86_rm *rm = &u->rm;
-	uint64_t ea = 0, gpa;
+	uint64_t ea = 0;
 
 	if (!rm->is_mem) {
 		*val = *gpr(regs, rm->reg) & size_mask(u->op_size);
@@ -53,12 +55,8 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 		ea += sregs->fs.base;
 	else if (rm->segment == 5)
 		ea += sregs->gs.base;
-	if ((ea & 0xFFF) + u->op_size > 0x1000)
-		return -ENOTSUP;
-	if (vcpu_translate(vcpu, ea, &gpa))
-		return -EFAULT;
 	*val = 0;
-	return mem_read(vcpu->host->mem, gpa, val, u->op_size);
+	return vcpu_read_gva(vcpu, ea, val, u->op_size) == u->op_size ? 0 : -EFAULT;
 }
 
 /* Write a result to register n with x86's width rules: 32-bit results
@@ -86,20 +84,6 @@ static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_
 	if (!src)
 		regs->rflags |= X86_RFLAGS_ZF;
 	return 0;
-}
-
-/* The bytes at RIP (up to 15), read through the guest's page tables. */
-static size_t fetch_insn(struct vcpu *vcpu, uint64_t rip, uint8_t *buf, size_t max)
-{
-	uint64_t gpa;
-	size_t n = max;
-
-	if (vcpu_translate(vcpu, rip, &gpa))
-		return 0;
-	/* Stop at the page end rather than translate a second page. */
-	if (n > 0x1000 - (rip & 0xFFF))
-		n = 0x1000 - (rip & 0xFFF);
-	return mem_read(vcpu->host->mem, gpa, buf, n) ? 0 : n;
 }
 
 static int inject_exception(struct vcpu *vcpu, uint8_t vector)
@@ -135,7 +119,7 @@ int vcpu_complete_unemulated(struct vcpu *vcpu)
 		return -errno;
 	cpu.osxsave = sregs.cr4 & X86_CR4_OSXSAVE;
 	cpu.smap |= (sregs.cr4 & X86_CR4_SMAP) != 0;
-	n = fetch_insn(vcpu, regs.rip, insn, sizeof(insn));
+	n = vcpu_read_gva(vcpu, regs.rip, insn, sizeof(insn));
 	x86_classify_unemulated(insn, n, &cpu, &u);
 	switch (u.kind) {
 	case UNEMULATED_POPCNT:

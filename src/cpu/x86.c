@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cpu/x86.h"
+#include "mmu/idmap.h"
 
 #include <asm/kvm_para.h>
 
@@ -52,37 +53,22 @@ int x86_write_linux_gdt(const struct mem_map *mem)
 
 int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t *boot_end)
 {
-	uint64_t nr_pd = map_top / BOARD_GiB + (map_top % BOARD_GiB != 0);
-	uint64_t *pml4, *pdpt, *pd;
+	/* Always cover the 32-bit hole, where MMIO and the APICs live. */
+	struct idmap_spec map = { .tables_gpa = BOARD_BOOT_PML4,
+				  .top = map_top < 4 * BOARD_GiB ? 4 * BOARD_GiB : map_top };
 	int err;
 
-	/* Always cover the 32-bit hole, where MMIO and the APICs live. */
-	if (nr_pd < 4)
-		nr_pd = 4;
-	if (nr_pd > BOARD_BOOT_MAX_PDS) {
+	if (map_top > BOARD_BOOT_MAX_PDS * BOARD_GiB) {
 		log_err("test guests can address at most %llu GiB of guest-physical space",
 			(unsigned long long)BOARD_BOOT_MAX_PDS);
 		return -E2BIG;
 	}
 	err = write_gdt_tss(mem);
-	if (err)
-		return err;
-	pml4 = mem_gpa_to_hva(mem, BOARD_BOOT_PML4, 0x1000);
-	pdpt = mem_gpa_to_hva(mem, BOARD_BOOT_PDPT, 0x1000);
-	pd = mem_gpa_to_hva(mem, BOARD_BOOT_PD, nr_pd * 0x1000);
-	if (!pml4 || !pdpt || !pd)
-		return -EFAULT;
-	memset(pml4, 0, 0x1000);
-	memset(pdpt, 0, 0x1000);
-	pml4[0] = BOARD_BOOT_PDPT | X86_PTE_P | X86_PTE_RW | X86_PTE_US;
-	for (uint64_t g = 0; g < nr_pd; g++) {
-		pdpt[g] = (BOARD_BOOT_PD + g * 0x1000) | X86_PTE_P | X86_PTE_RW | X86_PTE_US;
-		for (uint64_t i = 0; i < 512; i++)
-			pd[g * 512 + i] = (g * BOARD_GiB + i * BOARD_HUGE_PAGE_SIZE) |
-					  X86_PTE_P | X86_PTE_RW | X86_PTE_US | X86_PTE_PS;
-	}
-	*boot_end = BOARD_BOOT_PD + nr_pd * 0x1000;
-	return 0;
+	if (!err)
+		err = idmap_build(mem, &map);
+	if (!err)
+		*boot_end = BOARD_BOOT_PML4 + idmap_pages(&map) * BOARD_PAGE_SIZE;
+	return err;
 }
 
 static struct kvm_segment flat_segment(uint16_t sel, uint8_t type, int dpl, int code64)

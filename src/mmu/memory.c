@@ -364,6 +364,7 @@ int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 	map->layout = *spec;
 	map->backing = backing;
 	map->ram_size = ram_size;
+	map->max_slots = max_slots;
 	map->slots = calloc(n, sizeof(*map->slots));
 	if (!map->slots) {
 		free(regions);
@@ -382,6 +383,7 @@ int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 			.gpa = regions[i].gpa,
 			.size = regions[i].size,
 			.hva = map->host_base + regions[i].ram_offset,
+			.kind = MEM_RAM,
 		};
 	}
 	map->nr_slots = n;
@@ -389,8 +391,71 @@ int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 	return 0;
 }
 
+const char *mem_kind_name(enum mem_kind kind)
+{
+	static const char *const names[] = {
+		[MEM_RAM] = "ram", [MEM_MMU_MAILBOX] = "mmu-mailbox",
+		[MEM_PT_POOL] = "pt-pool", [MEM_SHADOW_STORE] = "shadow-store",
+	};
+
+	return (unsigned int)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+}
+
+int mem_map_add(struct mem_map *map, uint64_t gpa, uint64_t size, enum mem_kind kind,
+		bool readonly)
+{
+	struct mem_slot *slots;
+	unsigned int at = 0;
+	void *hva;
+
+	if (!size || (gpa | size) & (BOARD_PAGE_SIZE - 1) || gpa + size < gpa) {
+		log_err("%s region [0x%" PRIx64 ", +0x%" PRIx64 "): empty, unaligned or wrapping",
+			mem_kind_name(kind), gpa, size);
+		return -EINVAL;
+	}
+	for (; at < map->nr_slots && map->slots[at].gpa < gpa; at++)
+		;
+	if ((at > 0 && map->slots[at - 1].gpa + map->slots[at - 1].size > gpa) ||
+	    (at < map->nr_slots && gpa + size > map->slots[at].gpa)) {
+		log_err("%s region [0x%" PRIx64 ", +0x%" PRIx64 ") overlaps guest memory",
+			mem_kind_name(kind), gpa, size);
+		return -EEXIST;
+	}
+	if (map->nr_slots >= map->max_slots) {
+		log_err("no KVM memory slot left for the %s region (%u in use, %u allowed)",
+			mem_kind_name(kind), map->nr_slots, map->max_slots);
+		return -E2BIG;
+	}
+	slots = realloc(map->slots, (map->nr_slots + 1) * sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	map->slots = slots;
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (hva == MAP_FAILED) {
+		log_err("cannot map the %s region: %s", mem_kind_name(kind), strerror(errno));
+		return -ENOMEM;
+	}
+	memmove(&slots[at + 1], &slots[at], (map->nr_slots - at) * sizeof(*slots));
+	slots[at] = (struct mem_slot){ .id = map->nr_slots, .gpa = gpa, .size = size,
+				       .hva = hva, .kind = kind, .readonly = readonly };
+	map->nr_slots++;
+	return 0;
+}
+
+const struct mem_slot *mem_find_kind(const struct mem_map *map, enum mem_kind kind)
+{
+	for (unsigned int i = 0; i < map->nr_slots; i++)
+		if (map->slots[i].kind == kind)
+			return &map->slots[i];
+	return NULL;
+}
+
 void mem_map_destroy(struct mem_map *map)
 {
+	for (unsigned int i = 0; i < map->nr_slots; i++)	/* regions map their own */
+		if (map->slots[i].kind != MEM_RAM)
+			munmap(map->slots[i].hva, map->slots[i].size);
 	if (map->host_base)	/* set only once the mapping succeeded */
 		munmap(map->host_base, map->host_size);
 	if (map->memfd >= 0)
@@ -402,12 +467,10 @@ void mem_map_destroy(struct mem_map *map)
 
 uint64_t mem_map_top(const struct mem_map *map)
 {
-	const struct mem_slot *last;
-
-	if (!map->nr_slots)
-		return 0;
-	last = &map->slots[map->nr_slots - 1];
-	return last->gpa + last->size;
+	for (unsigned int i = map->nr_slots; i-- > 0;)
+		if (map->slots[i].kind == MEM_RAM)
+			return map->slots[i].gpa + map->slots[i].size;
+	return 0;
 }
 
 const struct mem_slot *mem_find_slot(const struct mem_map *map, uint64_t gpa)
@@ -442,6 +505,13 @@ void *mem_gpa_to_hva(const struct mem_map *map, uint64_t gpa, uint64_t len)
 	return s->hva + (gpa - s->gpa);
 }
 
+void *mem_ram_to_hva(const struct mem_map *map, uint64_t gpa, uint64_t len)
+{
+	const struct mem_slot *s = mem_find_slot(map, gpa);
+
+	return s && s->kind == MEM_RAM ? mem_gpa_to_hva(map, gpa, len) : NULL;
+}
+
 int mem_write(const struct mem_map *map, uint64_t gpa, const void *src, size_t len)
 {
 	void *dst = mem_gpa_to_hva(map, gpa, len);
@@ -471,6 +541,8 @@ unsigned int mem_ram_ranges(const struct mem_map *map, struct mem_region *out,
 	for (unsigned int i = 0; i < map->nr_slots; i++) {
 		const struct mem_slot *s = &map->slots[i];
 
+		if (s->kind != MEM_RAM)
+			continue;
 		if (n && s->gpa == prev_end) {
 			if (out && n <= max)
 				out[n - 1].size += s->size;

@@ -30,19 +30,31 @@ enum mem_backing {
 	MEM_BACKING_MEMFD,   /* shared memfd (sharable with other processes) */
 };
 
-/* One guest-physical range of RAM; in a mem_map also one KVM slot. */
+/* One guest-physical range of RAM. */
 struct mem_region {
 	uint64_t gpa;
 	uint64_t size;
 	uint64_t ram_offset; /* offset of this range inside guest RAM */
 };
 
+/* What a slot holds.  Only RAM is the guest's memory (e820, FDT, kernel
+ * loading); the other kinds are regions of the test guests' MMU protocol
+ * (abi/mmu_port.h), in the MMIO hole, each in its own slot. */
+enum mem_kind {
+	MEM_RAM,
+	MEM_MMU_MAILBOX,   /* the MMU commands' arguments and results */
+	MEM_PT_POOL,       /* guest page tables (read-only with --mmu=shadow) */
+	MEM_SHADOW_STORE,  /* minivmm's shadow page tables */
+};
+
+/* One guest-physical range backed by host memory: one KVM memory slot. */
 struct mem_slot {
 	uint32_t id;
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
-	uint32_t flags; /* KVM_MEM_* as registered */
+	enum mem_kind kind;
+	bool readonly;  /* guest writes exit (KVM_MEM_READONLY) */
 };
 
 struct mem_map {
@@ -51,6 +63,7 @@ struct mem_map {
 	uint64_t ram_size;
 	struct mem_slot *slots; /* sorted by gpa, non-overlapping */
 	unsigned int nr_slots;
+	unsigned int max_slots; /* what the host allows */
 	uint8_t *host_base;     /* one host mapping holds all of guest RAM */
 	size_t host_size;       /* = ram_size; what mem_map_destroy unmaps */
 	int memfd;              /* -1 unless MEM_BACKING_MEMFD */
@@ -84,6 +97,16 @@ int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 		   unsigned int max_slots);
 void mem_map_destroy(struct mem_map *map);
 
+/* Add a region of another kind (not RAM) with host memory of its own
+ * (zeroed, MAP_NORESERVE); its slot id is the next free one.  0, -EINVAL
+ * (empty, unaligned, wrapping), -EEXIST (overlaps a slot), -E2BIG (no slot
+ * left), -ENOMEM.  Logged with the region's name. */
+int mem_map_add(struct mem_map *map, uint64_t gpa, uint64_t size, enum mem_kind kind,
+		bool readonly) __attribute__((warn_unused_result));
+/* The slot holding the region of that kind, or NULL. */
+const struct mem_slot *mem_find_kind(const struct mem_map *map, enum mem_kind kind);
+const char *mem_kind_name(enum mem_kind kind);
+
 /* Top of guest RAM (highest RAM address + 1). */
 uint64_t mem_map_top(const struct mem_map *map);
 
@@ -93,12 +116,14 @@ uint64_t mem_map_top(const struct mem_map *map);
  */
 void *mem_gpa_to_hva(const struct mem_map *map, uint64_t gpa, uint64_t len);
 const struct mem_slot *mem_find_slot(const struct mem_map *map, uint64_t gpa);
+/* The same, but only for RAM (kernel loading, the guest's memory map). */
+void *mem_ram_to_hva(const struct mem_map *map, uint64_t gpa, uint64_t len);
 
 /* Checked copies; -EFAULT when the range is not inside one slot. */
 int mem_write(const struct mem_map *map, uint64_t gpa, const void *src, size_t len);
 int mem_read(const struct mem_map *map, uint64_t gpa, void *dst, size_t len);
 
-/* Contiguous RAM ranges (adjacent slots merged), as the guest sees RAM.
+/* Contiguous RAM ranges (adjacent RAM slots merged), as the guest sees RAM.
  * Returns how many were written (at most max), or the total when out is NULL. */
 unsigned int mem_ram_ranges(const struct mem_map *map, struct mem_region *out,
 			    unsigned int max);

@@ -76,6 +76,10 @@ struct compare {
 int compare_init(struct compare *c, const struct compare_opts *o);
 void compare_free(struct compare *c);
 /* l, w, m, r index opts.layouts, opts.workloads, opts.modes and the reps. */
+/* layouts x workloads x modes x reps: the length of c->runs. */
+size_t compare_nr_runs(const struct compare *c);
+/* The --mem-layout name of opts.layouts[l]. */
+void compare_layout_name(const struct compare *c, unsigned int l, char *buf, size_t len);
 struct compare_run *compare_run_at(const struct compare *c, unsigned int l, unsigned int w,
 				   unsigned int m, unsigned int r);
 
@@ -85,6 +89,13 @@ struct compare_run *compare_run_at(const struct compare *c, unsigned int l, unsi
  * asked for, finds the phase named after the workload.  On success run->ok
  * is set and run holds a reference to root; otherwise run->error says why.
  */
+/* Longest --append a child is given. */
+#define COMPARE_APPEND_MAX 900
+/* Mark a run failed with a reason; returns -EINVAL. */
+int compare_run_fail(struct compare_run *run, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* A JSON string's value, or dflt. */
+const char *compare_str_or(const json_t *j, const char *dflt);
 int compare_parse_stats(json_t *root, const char *workload, enum compare_mode mode,
 			struct compare_run *run);
 

@@ -6,7 +6,6 @@
  * tests fill one by hand) and writes only to the FILE it is given.
  */
 #include "report/compare.h"
-#include "report/compare_priv.h"
 
 #include <errno.h>
 #include <inttypes.h>

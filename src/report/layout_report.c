@@ -13,10 +13,28 @@
 #include "base/clock.h"
 #include "base/log.h"
 
-static void slot_flags(const struct mem_slot *s, char *buf, size_t len)
+static const char *slot_flags(const struct mem_slot *s)
 {
-	snprintf(buf, len, "%s%s", (s->flags & KVM_MEM_READONLY) ? "ro" : "rw",
-		 (s->flags & KVM_MEM_LOG_DIRTY_PAGES) ? ",dirty-log" : "");
+	return s->readonly ? "ro" : "rw";
+}
+
+/* Where a slot's host memory is: an offset into guest RAM's one mapping, or
+ * a region's own mapping. */
+static void slot_hva(const struct mem_map *mem, const struct mem_slot *s, char *buf, size_t len)
+{
+	if (s->kind == MEM_RAM)
+		snprintf(buf, len, "ram+0x%" PRIx64, (uint64_t)(s->hva - mem->host_base));
+	else
+		snprintf(buf, len, "own mapping");
+}
+
+static unsigned int nr_ram_slots(const struct mem_map *mem)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < mem->nr_slots; i++)
+		n += mem->slots[i].kind == MEM_RAM;
+	return n;
 }
 
 static json_t *layout_json(const struct mem_map *mem, const struct kvm *kvm)
@@ -29,26 +47,28 @@ static json_t *layout_json(const struct mem_map *mem, const struct kvm *kvm)
 	mem_layout_name(&mem->layout, name, sizeof(name));
 	for (unsigned int i = 0; i < mem->nr_slots; i++) {
 		const struct mem_slot *s = &mem->slots[i];
-		char flags[32];
+		bool ram = s->kind == MEM_RAM;
 
-		slot_flags(s, flags, sizeof(flags));
 		snprintf(hva, sizeof(hva), "0x%" PRIxPTR, (uintptr_t)s->hva);
-		json_array_append_new(slots, json_pack("{s:I, s:I, s:I, s:I, s:s, s:I, s:s, s:s}",
-			"slot", (json_int_t)s->id, "gpa", (json_int_t)s->gpa,
+		json_array_append_new(slots, json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:o, s:s, s:s}",
+			"slot", (json_int_t)s->id, "kind", mem_kind_name(s->kind),
+			"gpa", (json_int_t)s->gpa,
 			"gpa_end", (json_int_t)(s->gpa + s->size - 1), "size", (json_int_t)s->size,
-			"hva", hva, "hva_offset", (json_int_t)(s->hva - mem->host_base),
-			"flags", flags, "backing", mem_backing_name(mem->backing)));
+			"hva", hva,
+			"hva_offset", ram ? json_integer((json_int_t)(s->hva - mem->host_base)) : json_null(),
+			"flags", slot_flags(s), "backing", ram ? mem_backing_name(mem->backing) : "anon"));
 	}
 	for (int i = 0; i < n; i++)
 		json_array_append_new(map, json_pack("{s:I, s:I, s:I, s:s}",
 			"addr", (json_int_t)e820[i].addr, "end", (json_int_t)(e820[i].addr + e820[i].size - 1),
 			"size", (json_int_t)e820[i].size, "type", e820_type_name(e820[i].type)));
 	snprintf(hva, sizeof(hva), "0x%" PRIxPTR, (uintptr_t)mem->host_base);
-	root = json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:s, s:o, s:o}",
+	root = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:s, s:o, s:o}",
 		"layout", name, "backing", mem_backing_name(mem->backing),
 		"ram_size", (json_int_t)mem->ram_size, "nr_slots", (json_int_t)mem->nr_slots,
+		"nr_ram_slots", (json_int_t)nr_ram_slots(mem),
 		"max_slots", (json_int_t)kvm->max_memslots, "host_base", hva,
-		"host_mmu", host_mmu_mode_name(kvm->mmu_mode), "slots", slots, "e820", map);
+		"host_mmu", host_paging_name(kvm->paging), "slots", slots, "e820", map);
 	return root;
 }
 
@@ -81,23 +101,23 @@ int layout_report_show(FILE *out, const struct mem_map *mem, const struct kvm *k
 	}
 	mem_layout_name(&mem->layout, name, sizeof(name));
 	mem_format_size(mem->ram_size, size, sizeof(size));
-	fprintf(out, "memory layout %s, backing %s: %s of RAM in %u slot%s (KVM allows %u)\n",
-		name, mem_backing_name(mem->backing), size, mem->nr_slots,
-		mem->nr_slots == 1 ? "" : "s", kvm->max_memslots);
+	fprintf(out, "memory layout %s, backing %s: %s of RAM in %u slot%s, %u slot%s in all "
+		"(KVM allows %u)\n", name, mem_backing_name(mem->backing), size, nr_ram_slots(mem),
+		nr_ram_slots(mem) == 1 ? "" : "s", mem->nr_slots, mem->nr_slots == 1 ? "" : "s",
+		kvm->max_memslots);
 	fprintf(out, "guest RAM is mapped at host address 0x%" PRIxPTR
 		" (the hva column is an offset from it)\n\n", (uintptr_t)mem->host_base);
-	fprintf(out, "%5s  %-18s  %-18s  %10s  %-16s  %-5s  %s\n", "slot", "gpa start",
-		"gpa end", "size", "hva", "flags", "backing");
+	fprintf(out, "%5s  %-12s  %-18s  %-18s  %10s  %-16s  %-5s  %s\n", "slot", "kind",
+		"gpa start", "gpa end", "size", "hva", "flags", "backing");
 	for (unsigned int i = 0; i < mem->nr_slots; i++) {
 		const struct mem_slot *s = &mem->slots[i];
-		char flags[32], off[32];
+		char off[32];
 
-		slot_flags(s, flags, sizeof(flags));
 		mem_format_size(s->size, size, sizeof(size));
-		snprintf(off, sizeof(off), "ram+0x%" PRIx64, (uint64_t)(s->hva - mem->host_base));
-		fprintf(out, "%5u  0x%016" PRIx64 "  0x%016" PRIx64 "  %10s  %-16s  %-5s  %s\n",
-			s->id, s->gpa, s->gpa + s->size - 1, size, off, flags,
-			mem_backing_name(mem->backing));
+		slot_hva(mem, s, off, sizeof(off));
+		fprintf(out, "%5u  %-12s  0x%016" PRIx64 "  0x%016" PRIx64 "  %10s  %-16s  %-5s  %s\n",
+			s->id, mem_kind_name(s->kind), s->gpa, s->gpa + s->size - 1, size, off,
+			slot_flags(s), s->kind == MEM_RAM ? mem_backing_name(mem->backing) : "anon");
 	}
 	fputc('\n', out);
 	print_e820(out, mem);
@@ -122,7 +142,7 @@ static double now_us(void)
 }
 
 static int measure_layout(const struct vm_config *cfg, const struct mem_layout_spec *spec,
-			  struct layout_result *r, enum host_mmu_mode *mmu)
+			  struct layout_result *r, enum host_paging *mmu)
 {
 	struct kvm kvm;
 	struct mem_map mem;
@@ -133,7 +153,7 @@ static int measure_layout(const struct vm_config *cfg, const struct mem_layout_s
 	err = kvm_open(&kvm, cfg->kvm_device);
 	if (err)
 		return err;
-	*mmu = kvm.mmu_mode;
+	*mmu = kvm.paging;
 	err = kvm_create_vm(&kvm);
 	if (!err)
 		err = mem_map_create(&mem, spec, cfg->backing, cfg->ram_size, kvm.max_memslots);
@@ -143,10 +163,11 @@ static int measure_layout(const struct vm_config *cfg, const struct mem_layout_s
 	}
 	r->smallest = UINT64_MAX;
 	t0 = now_us();
-	for (unsigned int i = 0; i < mem.nr_slots && !err; i++) {
+	err = kvm_register_memory(&kvm, &mem);
+	r->register_us = now_us() - t0;
+	for (unsigned int i = 0; i < mem.nr_slots; i++) {
 		const struct mem_slot *s = &mem.slots[i];
 
-		err = kvm_set_memory_region(&kvm, s->id, s->flags, s->gpa, s->size, s->hva);
 		r->smallest = s->size < r->smallest ? s->size : r->smallest;
 		r->largest = s->size > r->largest ? s->size : r->largest;
 		if (s->gpa < BOARD_HIGH_RAM_START)
@@ -154,7 +175,6 @@ static int measure_layout(const struct vm_config *cfg, const struct mem_layout_s
 		else
 			r->above_4g += s->size;
 	}
-	r->register_us = now_us() - t0;
 	r->nr_slots = mem.nr_slots;
 	r->nr_e820 = mem_e820_build(&mem, r->e820, E820_MAX);
 	r->ok = !err;
@@ -184,13 +204,13 @@ static void print_row_sizes(FILE *out, const char *label, const struct layout_re
 
 static void print_compare_text(FILE *out, const struct vm_config *cfg,
 			       const struct layout_result *r, unsigned int n,
-			       enum host_mmu_mode mmu)
+			       enum host_paging mmu)
 {
 	char size[32];
 
 	mem_format_size(cfg->ram_size, size, sizeof(size));
 	fprintf(out, "memory layouts for %s of RAM, backing %s, host MMU %s\n\n", size,
-		mem_backing_name(cfg->backing), host_mmu_mode_name(mmu));
+		mem_backing_name(cfg->backing), host_paging_name(mmu));
 	fprintf(out, "%-26s", "");
 	for (unsigned int i = 0; i < n; i++)
 		fprintf(out, "  %-16s", r[i].name);
@@ -222,7 +242,7 @@ static void print_compare_text(FILE *out, const struct vm_config *cfg,
 
 static int print_compare_json(FILE *out, const struct vm_config *cfg,
 			      const struct layout_result *r, unsigned int n,
-			      enum host_mmu_mode mmu)
+			      enum host_paging mmu)
 {
 	json_t *arr = json_array(), *root;
 	int err;
@@ -235,7 +255,7 @@ static int print_compare_json(FILE *out, const struct vm_config *cfg,
 			"register_us", r[i].register_us, "e820_same_as_first", same_e820(&r[0], &r[i])));
 	root = json_pack("{s:I, s:s, s:s, s:o}", "ram_size", (json_int_t)cfg->ram_size,
 			 "backing", mem_backing_name(cfg->backing), "host_mmu",
-			 host_mmu_mode_name(mmu), "layouts", arr);
+			 host_paging_name(mmu), "layouts", arr);
 	err = root ? json_dumpf(root, out, JSON_INDENT(2)) : -1;
 	fputc('\n', out);
 	json_decref(root);
@@ -245,7 +265,7 @@ static int print_compare_json(FILE *out, const struct vm_config *cfg,
 int layout_report_compare(FILE *out, const struct vm_config *cfg)
 {
 	struct layout_result *r = calloc(cfg->nr_compare, sizeof(*r));
-	enum host_mmu_mode mmu = HOST_MMU_UNKNOWN;
+	enum host_paging mmu = HOST_PAGING_UNKNOWN;
 	int status = 0;
 
 	if (!r)

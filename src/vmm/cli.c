@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 #include "base/log.h"
 
 void cli_defaults(struct vm_config *cfg)

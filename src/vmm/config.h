@@ -7,18 +7,13 @@
 #include <stdint.h>
 
 #include "mmu/memory.h"
+#include "mmu/plan.h"
 
 enum vm_command {
 	CMD_RUN,
 	CMD_HELP,
 	CMD_VERSION,
 	CMD_COMPARE_LAYOUTS,
-};
-
-/* --mmu: who hands the guest's page tables to the hardware. */
-enum mmu_kind {
-	MMU_TDP,    /* the guest's own tables; second dimension = the host's */
-	MMU_SHADOW, /* minivmm's shadow tables (test guests, one vCPU) */
 };
 
 enum stats_format { STATS_OFF, STATS_TEXT, STATS_JSON };

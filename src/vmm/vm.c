@@ -3,7 +3,7 @@
  * Building, running and tearing down one VM.  The build order is explicit
  * and lives in vm_build(); vm_destroy() undoes whatever part was built.
  */
-#include "vmm/vm.h"
+#include "vmm/vm_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,18 +18,15 @@
 #include <unistd.h>
 
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 #include "base/clock.h"
-#include "devices/debug_exit.h"
-#include "boot/boot.h"
-#include "vmm/guest_watch.h"
-#include "devices/i8042.h"
-#include "report/layout_report.h"
 #include "base/log.h"
-#include "devices/post.h"
-#include "mmu/ptw.h"
-#include "report/stats.h"
-#include "devices/uart.h"
 #include "cpu/x86.h"
+#include "devices/debug_exit.h"
+#include "devices/i8042.h"
+#include "devices/post.h"
+#include "devices/uart.h"
+#include "report/layout_report.h"
 
 static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
 			    const char *why)
@@ -123,18 +120,6 @@ static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 
 /* ---- Build steps ------------------------------------------------------- */
 
-static int vm_register_memory(struct vm *vm)
-{
-	for (unsigned int i = 0; i < vm->mem.nr_slots; i++) {
-		struct mem_slot *s = &vm->mem.slots[i];
-		int err = kvm_set_memory_region(&vm->kvm, s->id, s->flags, s->gpa, s->size, s->hva);
-
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 /* The VM owns every device it creates (destroyed in reverse at teardown). */
 static struct device *vm_own(struct vm *vm, struct device *dev)
 {
@@ -157,7 +142,26 @@ static int vm_place(struct vm *vm, struct bus *bus, uint64_t base, uint64_t len,
 	return err;
 }
 
-/* Placement of every device lives here, with the addresses from board.h. */
+/* Test guests: the MMU glue (--mmu), before its devices are placed. */
+static int vm_create_mmu(struct vm *vm)
+{
+	struct mmu_kvm_params p = {
+		.plan = &vm->mmu_plan, .kvm = &vm->kvm, .mem = &vm->mem,
+		.maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid),
+		.nxe = x86_cpuid_has_nx(vm->cpuid), .wp = true, /* x86_boot_sregs */
+	};
+	int err = mmu_kvm_create(&p, &vm->mmu);
+
+	if (err == -EOPNOTSUPP)
+		vm->config_error = true;
+	if (!err && vm->cfg->mmu == MMU_SHADOW)
+		log_info("mmu: shadow (minivmm, %s fill) over host paging %s",
+			 vm->mmu_plan.lazy ? "lazy" : "eager", host_paging_name(vm->kvm.paging));
+	return err;
+}
+
+/* Placement of every device lives here, with the addresses from board.h
+ * and abi/mmu_port.h. */
 static int vm_create_devices(struct vm *vm)
 {
 	struct irq_line com1_irq = { .set = irq_set, .ctx = vm, .gsi = BOARD_COM1_GSI };
@@ -192,6 +196,15 @@ static int vm_create_devices(struct vm *vm)
 		post_dev = vm_own(vm, post_device(vm->post));
 	if (!err)
 		err = vm_place(vm, &vm->pio, BOARD_POST_PORT, 1, post_dev);
+	if (err || vm->boot.protocol != BOOT_TEST_GUEST)
+		return err;
+	/* The mmu_kvm owns its two devices. */
+	err = vm_create_mmu(vm);
+	if (!err)
+		err = vm_place(vm, &vm->pio, BOARD_MMU_PORT, 4, mmu_kvm_port_device(vm->mmu));
+	if (!err && mmu_kvm_pool_device(vm->mmu))
+		err = vm_place(vm, &vm->mmio, vm->mmu_plan.pool_gpa, vm->mmu_plan.pool_size,
+			       mmu_kvm_pool_device(vm->mmu));
 	return err;
 }
 
@@ -199,7 +212,7 @@ static enum vcpu_action vm_after_exit(void *ctx, struct vcpu *vcpu)
 {
 	struct vm *vm = ctx;
 
-	return mmu_mode_after_exit(vm->mmu, vcpu);
+	return mmu_kvm_after_exit(vm->mmu, vcpu);
 }
 
 static int vm_create_vcpus(struct vm *vm)
@@ -209,7 +222,7 @@ static int vm_create_vcpus(struct vm *vm)
 	struct kvm_regs regs;
 	int err;
 
-	vm->vcpu_host = (struct vcpu_host){
+	vm->vcpu_env = (struct vcpu_env){
 		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
 		.stopping = &vm->stopping, .stopped = vcpu_stopped, .ctx = vm,
 		.after_exit = vm->mmu ? vm_after_exit : NULL,
@@ -222,7 +235,7 @@ static int vm_create_vcpus(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 
-		err = vcpu_create(v, &vm->kvm, i, &vm->vcpu_host);
+		err = vcpu_create(v, &vm->kvm, i, &vm->vcpu_env);
 		if (err)
 			return err;
 		x86_cpuid_set_vcpu(vm->cpuid, i, vm->nr_vcpus);
@@ -236,29 +249,15 @@ static int vm_create_vcpus(struct vm *vm)
 		return err;
 	boot_entry_state(&vm->boot, nx, &sregs, &regs);
 	if (vm->mmu)
-		sregs.cr3 = mmu_mode_entry_cr3(vm->mmu);
+		sregs.cr3 = mmu_kvm_entry_cr3(vm->mmu);
 	return vcpu_set_state(&vm->vcpus[0], &sregs, &regs);
 }
 
-/* Test guests: the MMU regions, port and (--mmu=shadow) the shadow MMU. */
-static int vm_create_mmu(struct vm *vm)
-{
-	struct mmu_mode_params p = {
-		.plan = &vm->mmu_plan, .kvm = &vm->kvm, .mem = &vm->mem,
-		.pio = &vm->pio, .mmio = &vm->mmio, .first_slot = vm->mem.nr_slots,
-		.maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid),
-		.nxe = x86_cpuid_has_nx(vm->cpuid), .wp = true, /* x86_boot_sregs */
-	};
-	int err = mmu_mode_create(&p, &vm->mmu);
-
-	if (err == -EOPNOTSUPP)
-		vm->config_error = true;
-	if (!err && vm->cfg->mmu == MMU_SHADOW)
-		log_info("mmu: shadow (minivmm, %s fill) over host MMU %s",
-			 vm->mmu_plan.lazy ? "lazy" : "eager", host_mmu_mode_name(vm->kvm.mmu_mode));
-	return err;
-}
-
+/*
+ * The build order.  The kernel is loaded before KVM hears of any memory, so
+ * that a test guest's MMU regions join the memory map first and one loop
+ * registers every slot (and --show-layout lists them all).
+ */
 static int vm_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -266,37 +265,38 @@ static int vm_build(struct vm *vm)
 	int err;
 
 	err = kvm_open(&vm->kvm, cfg->kvm_device);
-	pvm = vm->kvm.mmu_mode == HOST_MMU_PVM;
+	pvm = vm->kvm.paging == HOST_PAGING_PVM;
 	vm->watch.host_is_pvm = pvm;
 	if (!err)
 		err = kvm_create_vm(&vm->kvm);
+	if (!err)
+		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
+	if (!err && pvm)
+		x86_cpuid_hide_pv_hypercalls(vm->cpuid);
 	if (!err) {
 		err = mem_map_create(&vm->mem, &cfg->layout, cfg->backing, cfg->ram_size,
 				     vm->kvm.max_memslots);
 		/* A layout this host cannot hold is a usage error, not a crash. */
 		vm->config_error = err == -EINVAL || err == -E2BIG;
 	}
+	if (err)
+		return err;
+	mmu_plan_make(cfg->mmu, cfg->shadow_lazy, cfg->pt_pool_size, &vm->mem, &vm->mmu_plan);
+	err = boot_prepare(cfg, &vm->mem, pvm, &vm->mmu_plan, &vm->boot);
+	vm->config_error = err == -EOPNOTSUPP;
+	if (!err && vm->boot.protocol == BOOT_TEST_GUEST) {
+		err = mmu_plan_add_regions(&vm->mmu_plan, &vm->mem);
+		vm->config_error = err == -E2BIG;
+	}
 	if (!err)
-		err = vm_register_memory(vm);
-	if (err || cfg->show_layout != SHOW_LAYOUT_NONE)
+		err = kvm_register_memory(&vm->kvm, &vm->mem);
+	if (err || cfg->show_layout != SHOW_LAYOUT_NONE || cfg->dump_dtb)
 		return err;
 	err = kvm_setup_platform(&vm->kvm, BOARD_KVM_TSS, BOARD_KVM_IDENTITY_MAP);
 	if (!err)
 		err = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, console_quit, vm);
 	if (!err)
 		err = vm_create_devices(vm);
-	if (!err) {
-		err = boot_prepare(cfg, &vm->mem, pvm, &vm->boot, &vm->mmu_plan);
-		vm->config_error = err == -EOPNOTSUPP;
-	}
-	if (!err)
-		err = kvm_get_supported_cpuid(&vm->kvm, &vm->cpuid);
-	if (!err && pvm)
-		x86_cpuid_hide_pv_hypercalls(vm->cpuid);
-	if (err || cfg->dump_dtb)
-		return err;
-	if (vm->boot.protocol == BOOT_TEST_GUEST)
-		err = vm_create_mmu(vm);
 	if (!err)
 		err = vm_create_vcpus(vm);
 	return err;
@@ -314,7 +314,7 @@ static void vm_destroy(struct vm *vm)
 		device_destroy(vm->devices[i]);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
-	mmu_mode_destroy(vm->mmu);
+	mmu_kvm_destroy(vm->mmu);
 	mem_map_destroy(&vm->mem);
 	kvm_close(&vm->kvm);
 	if (vm->stop_fd >= 0)
@@ -374,160 +374,6 @@ static void vm_wait(struct vm *vm, int sig_fd)
 			vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo, why);
 			return;
 		}
-	}
-}
-
-static void vm_print_stats(struct vm *vm, FILE *out)
-{
-	uint64_t vmm_kib, guest_kib;
-
-	fprintf(out, "minivmm: run statistics (host MMU: %s)\n",
-		host_mmu_mode_name(vm->kvm.mmu_mode));
-
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		char label[32];
-		struct kvm_regs regs;
-
-		snprintf(label, sizeof(label), "vCPU %u", i);
-		stats_print_exits(out, label, &vm->vcpus[i].exit.stats);
-		if (!vcpu_get_regs(&vm->vcpus[i], &regs))
-			fprintf(out, "    %-32s %llx\n", "stopped at RIP", regs.rip);
-	}
-	fprintf(out, "  unclaimed accesses: pio %lu, mmio %lu\n",
-		(unsigned long)atomic_load(&vm->pio.unclaimed),
-		(unsigned long)atomic_load(&vm->mmio.unclaimed));
-	if (vm->post && post_last_code(vm->post) >= 0)
-		fprintf(out, "  last POST code: 0x%02x\n", post_last_code(vm->post));
-	if (vm->mmu)
-		mmu_mode_print_stats(vm->mmu, out);
-	stats_print_kvm(out, &vm->kvm, -1, "VM");
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		char label[32];
-
-		snprintf(label, sizeof(label), "vCPU %u", i);
-		stats_print_kvm(out, &vm->kvm, vm->vcpus[i].fd, label);
-	}
-	if (!stats_rss_kib(&vm->mem, &vmm_kib, &guest_kib))
-		fprintf(out, "  VMM resident memory excluding guest RAM: %llu KiB "
-			"(guest RAM resident: %llu KiB)\n",
-			(unsigned long long)vmm_kib, (unsigned long long)guest_kib);
-}
-
-/* The same, as one JSON object (docs/shadow-mmu.md lists the fields). */
-static json_t *vm_stats_json(struct vm *vm, int status)
-{
-	json_t *root = json_object(), *exits;
-	struct exit_stats all = { 0 };
-	struct kvm_stat_values vcpu_sum = { 0 };
-	char layout[48];
-	int khz = -1;
-
-	mem_layout_name(&vm->cfg->layout, layout, sizeof(layout));
-	json_object_set_new(root, "minivmm_stats", json_integer(1));
-	json_object_set_new(root, "host_mmu", json_string(host_mmu_mode_name(vm->kvm.mmu_mode)));
-	json_object_set_new(root, "mmu", json_string(vm->cfg->mmu == MMU_SHADOW ? "shadow" : "tdp"));
-	json_object_set_new(root, "shadow_fill", json_null());
-	json_object_set_new(root, "layout", json_string(layout));
-	json_object_set_new(root, "backing", json_string(mem_backing_name(vm->cfg->backing)));
-	json_object_set_new(root, "ram_bytes", json_integer((json_int_t)vm->cfg->ram_size));
-	json_object_set_new(root, "vcpus", json_integer(vm->nr_vcpus));
-	if (vm->nr_vcpus)
-		khz = vcpu_tsc_khz(&vm->vcpus[0]);
-	json_object_set_new(root, "tsc_khz", json_integer(khz > 0 ? khz : 0));
-	json_object_set_new(root, "exit_status", json_integer(status));
-	json_object_set_new(root, "stop", json_string(vm->stop_why));
-	json_object_set_new(root, "run_ns", json_integer((json_int_t)vm->run_ns));
-	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
-		struct kvm_stat_values v;
-
-		for (unsigned int r = 0; r < EXIT_REASON_MAX; r++)
-			all.by_reason[r] += vm->vcpus[i].exit.stats.by_reason[r];
-		if (!stats_kvm_snapshot(&vm->kvm, vm->vcpus[i].fd, &v)) {
-			stats_kvm_accumulate(&vcpu_sum, &v);
-			stats_kvm_values_free(&v);
-		}
-	}
-	exits = stats_exits_json(&all, NULL);
-	json_object_set_new(root, "exits", exits);
-	{
-		struct kvm_stat_values v;
-
-		if (!stats_kvm_snapshot(&vm->kvm, -1, &v)) {
-			json_object_set_new(root, "kvm_vm", stats_kvm_json(&v, NULL));
-			stats_kvm_values_free(&v);
-		}
-	}
-	json_object_set_new(root, "kvm_vcpu", stats_kvm_json(&vcpu_sum, NULL));
-	stats_kvm_values_free(&vcpu_sum);
-	if (vm->mmu)
-		mmu_mode_stats_json(vm->mmu, root);
-	else
-		json_object_set_new(root, "phases", json_array());
-	return root;
-}
-
-static void vm_report_stats(struct vm *vm, int status)
-{
-	const char *path = vm->cfg->stats_file;
-	FILE *out = path ? fopen(path, "w") : stderr;
-
-	if (!out) {
-		log_err("--stats-file: cannot write '%s': %s", path, strerror(errno));
-		return;
-	}
-	if (vm->cfg->stats == STATS_JSON) {
-		json_t *root = vm_stats_json(vm, status);
-
-		if (!root || json_dumpf(root, out, JSON_INDENT(1) | JSON_SORT_KEYS))
-			log_err("cannot write the statistics as JSON");
-		fputc('\n', out);
-		json_decref(root);
-	} else {
-		vm_print_stats(vm, out);
-	}
-	if (path && fclose(out))
-		log_err("--stats-file: cannot write '%s': %s", path, strerror(errno));
-}
-
-static const void *guest_table_map(void *ctx, uint64_t gpa, uint64_t len)
-{
-	struct vm *vm = ctx;
-	const void *p = mem_gpa_to_hva(&vm->mem, gpa, len);
-
-	return p || !vm->mmu ? p : mmu_mode_map_pool(vm->mmu, gpa, len);
-}
-
-/* --translate: the guest's own tables through the software walker, and
- * what KVM's translation (the hardware's view: the shadow in shadow mode)
- * says, so the two can be compared. */
-static void vm_translate_report(struct vm *vm)
-{
-	struct ptw_mem mem = { .map = guest_table_map, .ctx = vm };
-	struct ptw_regs regs;
-	struct kvm_sregs s;
-	uint64_t root;
-
-	if (!vm->nr_vcpus || vcpu_get_sregs(&vm->vcpus[0], &s))
-		return;
-	root = mmu_mode_guest_root(vm->mmu) ? mmu_mode_guest_root(vm->mmu) : s.cr3;
-	regs = (struct ptw_regs){ .cr0 = s.cr0, .cr3 = root, .cr4 = s.cr4, .efer = s.efer,
-				  .maxphyaddr = x86_cpuid_maxphyaddr(vm->cpuid) };
-	for (unsigned int i = 0; i < vm->cfg->nr_translate; i++) {
-		uint64_t gva = vm->cfg->translate[i], kvm_gpa;
-		struct ptw_result r;
-		char line[320];
-
-		ptw_walk(&mem, &regs, gva, PTW_READ, &r);
-		ptw_format(&r, line, sizeof(line));
-		fprintf(stderr, "minivmm: translate 0x%llx (guest root 0x%llx): %s\n",
-			(unsigned long long)gva, (unsigned long long)root, line);
-		if (!vcpu_translate(&vm->vcpus[0], gva, &kvm_gpa))
-			fprintf(stderr, "minivmm: translate 0x%llx: KVM (CR3 0x%llx) says gpa 0x%llx\n",
-				(unsigned long long)gva, (unsigned long long)s.cr3,
-				(unsigned long long)kvm_gpa);
-		else
-			fprintf(stderr, "minivmm: translate 0x%llx: KVM (CR3 0x%llx) says not mapped\n",
-				(unsigned long long)gva, (unsigned long long)s.cr3);
 	}
 }
 

@@ -16,6 +16,7 @@
 #include <libfdt.h>
 
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 #include "boot/devtree.h"
 #include "mmu/memory.h"
 
@@ -361,7 +362,6 @@ static uint64_t prop_u64_at(const void *fdt, int off, const char *name, int idx,
 static void test_mmu_node(void **state)
 {
 	struct fixture *f = *state;
-	struct vm_config cfg = { .mmu = MMU_TDP, .pt_pool_size = 16 * MiB };
 	struct mmu_plan plan;
 	struct dt_params p = { .mem = &f->split, .nr_vcpus = 1, .mmu = &plan };
 	int off;
@@ -370,7 +370,7 @@ static void test_mmu_node(void **state)
 	build(f, &f->small, 1, NULL, NULL, 0);
 	assert_true(fdt_path_offset(f->buf, "/minivmm-mmu") < 0);
 
-	mmu_plan_make(&cfg, &f->split, &plan);
+	mmu_plan_make(MMU_TDP, false, 16 * MiB, &f->split, &plan);
 	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
 	off = node(f->buf, "/minivmm-mmu");
 	assert_string_equal(prop_str(f->buf, off, "compatible"), "minivmm,mmu");
@@ -386,9 +386,7 @@ static void test_mmu_node(void **state)
 
 	/* Shadow: the boot tables move into the pool (PML4, PDPT, one PD per
 	 * GiB up to 4.25 GiB = 5, the mailbox PT), the store is 4x the pool. */
-	cfg.mmu = MMU_SHADOW;
-	cfg.shadow_lazy = true;
-	mmu_plan_make(&cfg, &f->split, &plan);
+	mmu_plan_make(MMU_SHADOW, true, 16 * MiB, &f->split, &plan);
 	assert_int_equal(plan.boot_pages, 1 + 1 + 5 + 1);
 	assert_int_equal(plan.store_gpa, BOARD_MMU_STORE_BASE);
 	assert_int_equal(plan.store_size, 64 * MiB);
@@ -401,8 +399,7 @@ static void test_mmu_node(void **state)
 			 BOARD_MMU_POOL_BASE + 8 * BOARD_PAGE_SIZE);
 
 	/* The store never exceeds its window. */
-	cfg.pt_pool_size = BOARD_MMU_POOL_MAX;
-	mmu_plan_make(&cfg, &f->split, &plan);
+	mmu_plan_make(MMU_SHADOW, true, BOARD_MMU_POOL_MAX, &f->split, &plan);
 	assert_true(plan.store_size <= BOARD_MMU_STORE_MAX);
 	assert_true(plan.pool_gpa + plan.pool_size <= plan.store_gpa);
 }

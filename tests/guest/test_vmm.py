@@ -107,11 +107,22 @@ def case_show_layout(vmm, guests):
     out, _ = expect_run(vmm, ["-m", "3200M", "--mem-layout", "chunks:512M",
                               "--show-layout=json"], 0)
     j = json.loads(out)
-    expect(j["layout"] == "chunks:512M" and j["nr_slots"] == 7, "json slot count", out)
-    expect(sum(s["size"] for s in j["slots"]) == 3200 << 20, "json slot sizes", out)
+    ram = [s for s in j["slots"] if s["kind"] == "ram"]
+    expect(j["layout"] == "chunks:512M" and j["nr_ram_slots"] == len(ram) == 7,
+           "json slot count", out)
+    expect(sum(s["size"] for s in ram) == 3200 << 20, "json slot sizes", out)
     expect(all(a["gpa_end"] < b["gpa"] for a, b in zip(j["slots"], j["slots"][1:])),
            "json slots sorted and disjoint", out)
-    expect(j["slots"][6]["gpa"] == 1 << 32, "high chunk starts at 4 GiB", out)
+    expect(ram[6]["gpa"] == 1 << 32, "high chunk starts at 4 GiB", out)
+    # A test guest's MMU regions are slots too: the mailbox and the pool
+    # (read-only, and the shadow store besides, with --mmu=shadow).
+    other = {s["kind"]: s for s in j["slots"] if s["kind"] != "ram"}
+    expect(sorted(other) == ["mmu-mailbox", "pt-pool"] and j["nr_slots"] == 9 and
+           other["pt-pool"]["flags"] == "rw", "json MMU regions", out)
+    out, _ = expect_run(vmm, ["--mmu=shadow", "--show-layout=json"], 0)
+    other = {s["kind"]: s for s in json.loads(out)["slots"] if s["kind"] != "ram"}
+    expect(sorted(other) == ["mmu-mailbox", "pt-pool", "shadow-store"] and
+           other["pt-pool"]["flags"] == "ro", "json MMU regions (shadow)", out)
     usable = sum(e["size"] for e in j["e820"] if e["type"] == "usable")
     # All RAM but the EBDA and the BIOS area below 1 MiB.
     expect(usable == (3200 << 20) - (0xA0000 - 0x9FC00) - (0x100000 - 0xA0000),

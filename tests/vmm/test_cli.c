@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 #include "vmm/cli.h"
 
 #define MiB BOARD_MiB

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/* Inside the VM: shared by vm.c (build, run, teardown) and vm_report.c
+ * (what is printed when it stops); nothing else includes it. */
+#ifndef MINIVMM_VMM_VM_PRIV_H
+#define MINIVMM_VMM_VM_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include "boot/boot.h"
+#include "cpu/kvm.h"
+#include "cpu/vcpu.h"
+#include "devices/bus.h"
+#include "mmu/kvm/mmu_kvm.h"
+#include "mmu/memory.h"
+#include "mmu/plan.h"
+#include "vmm/console.h"
+#include "vmm/guest_watch.h"
+#include "vmm/vm.h"
+
+enum vm_stop_kind {
+	VM_STOP_NONE,
+	VM_STOP_GUEST_STATUS, /* debug-exit port */
+	VM_STOP_POWEROFF,
+	VM_STOP_RESET,
+	VM_STOP_USER_QUIT,    /* Ctrl-A x */
+	VM_STOP_SIGNAL,
+	VM_STOP_CRASH,        /* triple fault, emulation failure, ... */
+	VM_STOP_ERROR,        /* the VMM itself failed */
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	struct kvm kvm;
+	struct mem_map mem;
+	struct bus pio;
+	struct bus mmio;
+	struct uart *com1;
+	struct post *post;
+	struct device *devices[8];   /* everything on a bus, for teardown */
+	unsigned int nr_devices;
+	struct console console;
+	struct guest_watch watch;    /* explains known guest failure patterns */
+	struct kvm_cpuid2 *cpuid;
+	struct vcpu *vcpus;
+	unsigned int nr_vcpus;
+	atomic_bool stopping;
+	int stop_fd;                 /* eventfd: someone asked the VM to stop */
+	pthread_mutex_t stop_lock;
+	enum vm_stop_kind stop_kind; /* first reason wins */
+	int stop_status;
+	char stop_why[256];
+	struct boot_info boot;       /* what was loaded and how to enter it */
+	struct mmu_plan mmu_plan;    /* test guests: the MMU regions */
+	struct mmu_kvm *mmu;         /* test guests: --mmu glue; else NULL */
+	uint64_t run_ns;             /* wall time the vCPUs ran */
+	struct vcpu_env vcpu_env;    /* what every vCPU is handed */
+	bool config_error;           /* the build failed on a bad configuration */
+};
+
+/* vm_report.c */
+void vm_report_stats(struct vm *vm, int status);
+void vm_translate_report(struct vm *vm);
+
+#endif
