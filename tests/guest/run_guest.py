@@ -24,7 +24,10 @@ import sys
 import threading
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+import testlib  # noqa: E402
+from testlib import skip  # noqa: E402
+
 DEFAULT_RAM = 256 << 20  # BOARD_DEFAULT_RAM
 TAIL_LINES = 60
 
@@ -75,11 +78,6 @@ def parse_args():
     if args.vmm_args and args.vmm_args[0] == '--':
         args.vmm_args = args.vmm_args[1:]
     return args
-
-
-def skip(msg):
-    print(f'SKIP: {msg}')
-    sys.exit(SKIP)
 
 
 def parse_size(s):
@@ -294,11 +292,8 @@ def main():
     cmd = [args.vmm] + args.vmm_args
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd))
 
-    if not args.no_kvm_ok:
-        if not os.path.exists('/dev/kvm'):
-            skip('/dev/kvm does not exist')
-        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-            skip('/dev/kvm is not readable and writable by this user')
+    if not args.no_kvm_ok and not testlib.kvm_usable():
+        skip(testlib.kvm_problem())
 
     shortfall = hugetlb_shortfall(args.vmm_args)
     if shortfall:
