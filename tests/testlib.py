@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """What the Python test runners share (tests/guest/*.py, tests/linux/*.py):
-meson's skip status, the /dev/kvm check, the test kernel's files, and running a command with expectations on its
-status and output.
+meson's skip status, the /dev/kvm check, the test kernel's files, and
+running a command with expectations on its status and output.
 
 Import it with a path relative to the script:
 
@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 SKIP = 77  # meson's "skipped" status; never used to hide a failure
+
 
 def skip(msg):
     """Print why, and leave with meson's skip status."""

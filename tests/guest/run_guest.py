@@ -8,9 +8,10 @@ Checks: the exit status, regexes that must (or must not) match the guest's
 serial output (minivmm's stdout, CRLF folded to LF) and minivmm's own messages
 (stderr, matched case-insensitively).  Optionally feeds stdin, and sends a
 signal once the guest has printed something.  Exits 0 on success, 1 on
-failure (with an explanation), 77 (meson's "skip") when /dev/kvm is unusable
-or a requested memory backing is not available on this host -- in the latter
-case only after checking that minivmm says so clearly.
+failure (with an explanation), 77 (meson's "skip") when /dev/kvm is unusable,
+when a file named by --needs-linux has not been built, or when a requested
+memory backing is not available on this host -- in the latter case only
+after checking that minivmm says so clearly.
 """
 
 import argparse
@@ -73,6 +74,9 @@ def parse_args():
                    help='... and S more seconds have passed')
     p.add_argument('--no-kvm-ok', action='store_true',
                    help='run even without /dev/kvm (command-line checks)')
+    p.add_argument('--needs-linux', action='append', default=[], metavar='PATH',
+                   help='a file of the test kernel (guests/linux/build.sh): '
+                   'skip when it has not been built')
     p.add_argument('vmm_args', nargs=argparse.REMAINDER)
     args = p.parse_args()
     if args.vmm_args and args.vmm_args[0] == '--':
@@ -292,6 +296,8 @@ def main():
     cmd = [args.vmm] + args.vmm_args
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd))
 
+    for path in args.needs_linux:
+        testlib.need_linux_files(os.path.dirname(path), [os.path.basename(path)])
     if not args.no_kvm_ok and not testlib.kvm_usable():
         skip(testlib.kvm_problem())
 
