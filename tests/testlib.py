@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """What the Python test runners share (tests/guest/*.py, tests/linux/*.py):
-meson's skip status, the /dev/kvm check, the test kernel's files, and
-running a command with expectations on its status and output.
+meson's skip status, the /dev/kvm check, the test kernel's files, sanitizer
+settings for the minivmm processes they start, and running a command with
+expectations on its status and output.
 
 Import it with a path relative to the script:
 
@@ -14,6 +15,22 @@ import subprocess
 import sys
 
 SKIP = 77  # meson's "skipped" status; never used to hide a failure
+
+# Under -Db_sanitize=address,undefined, a report must end minivmm with a
+# status no test expects: UBSan would otherwise print and carry on, and a
+# sanitizer's default exit status (1) is also minivmm's "cannot build the
+# VM".  abort_on_error turns both into SIGABRT.  Settings already in the
+# environment win (a developer may want others).
+SANITIZER_DEFAULTS = {
+    'ASAN_OPTIONS': 'abort_on_error=1',
+    'UBSAN_OPTIONS': 'halt_on_error=1:abort_on_error=1:print_stacktrace=1',
+}
+
+
+def fatal_sanitizers():
+    """Make sanitizer reports fatal in every process started from here on."""
+    for name, value in SANITIZER_DEFAULTS.items():
+        os.environ.setdefault(name, value)
 
 
 def skip(msg):

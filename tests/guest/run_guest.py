@@ -296,6 +296,7 @@ def main():
     cmd = [args.vmm] + args.vmm_args
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd))
 
+    testlib.fatal_sanitizers()
     for path in args.needs_linux:
         testlib.need_linux_files(os.path.dirname(path), [os.path.basename(path)])
     if not args.no_kvm_ok and not testlib.kvm_usable():

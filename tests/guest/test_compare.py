@@ -114,6 +114,7 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     vmm = sys.argv[1]
+    testlib.fatal_sanitizers()
     if testlib.run_checks(lambda: check_usage(vmm), ""):
         return 1
     if not testlib.kvm_usable():

@@ -231,6 +231,7 @@ def main():
         sys.exit(f"usage: test_vmm.py MINIVMM GUEST_DIR {{{'|'.join(CASES)}}}")
     vmm, guests, name = sys.argv[1:]
     fn, needs_kvm = CASES[name]
+    testlib.fatal_sanitizers()
     if needs_kvm and not testlib.kvm_usable():
         testlib.skip(testlib.kvm_problem())
     if testlib.run_checks(lambda: fn(vmm, guests), f" {name}"):

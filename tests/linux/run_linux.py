@@ -36,6 +36,7 @@ def main():
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
 
+    testlib.fatal_sanitizers()
     if not testlib.kvm_usable():
         testlib.skip(testlib.kvm_problem())
     kernel = os.path.join(a.linux, a.kernel)
