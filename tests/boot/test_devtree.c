@@ -19,6 +19,7 @@
 #include "abi/mmu_port.h"
 #include "boot/devtree.h"
 #include "mmu/memory.h"
+#include "fake_mem.h"
 
 #define MiB BOARD_MiB
 #define GiB BOARD_GiB
@@ -34,14 +35,12 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct mem_layout_spec split = { .kind = MEM_LAYOUT_SPLIT };
-	struct mem_layout_spec chunks = { .kind = MEM_LAYOUT_CHUNKS, .chunk_size = 512 * MiB };
 
 	if (!f)
 		return -1;
-	if (mem_map_create(&f->split, &split, MEM_BACKING_ANON, 3200 * MiB, 32) ||
-	    mem_map_create(&f->chunked, &chunks, MEM_BACKING_ANON, 3200 * MiB, 32) ||
-	    mem_map_create(&f->small, &split, MEM_BACKING_ANON, 64 * MiB, 32))
+	if (fake_mem_init(&f->split, "split", 3200 * MiB) ||
+	    fake_mem_init(&f->chunked, "chunks:512M", 3200 * MiB) ||
+	    fake_mem_init(&f->small, "split", 64 * MiB))
 		return -1;
 	f->buf = malloc(DT_BUF);
 	if (!f->buf)
@@ -54,9 +53,9 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	mem_map_destroy(&f->split);
-	mem_map_destroy(&f->chunked);
-	mem_map_destroy(&f->small);
+	fake_mem_destroy(&f->split);
+	fake_mem_destroy(&f->chunked);
+	fake_mem_destroy(&f->small);
 	free(f->buf);
 	free(f);
 	return 0;

@@ -22,6 +22,7 @@
 #include "abi/board.h"
 #include "boot/loader.h"
 #include "mmu/memory.h"
+#include "fake_mem.h"
 
 #define MiB BOARD_MiB
 #define IMG_MAX   4096
@@ -136,12 +137,10 @@ struct fixture {
 
 static int setup(void **state)
 {
-	struct mem_layout_spec split = { .kind = MEM_LAYOUT_SPLIT };
-	struct mem_layout_spec chunks = { .kind = MEM_LAYOUT_CHUNKS, .chunk_size = 2 * MiB };
 	struct fixture *f = calloc(1, sizeof(*f));
 
-	if (!f || mem_map_create(&f->ram, &split, MEM_BACKING_ANON, 16 * MiB, 32) ||
-	    mem_map_create(&f->chunked, &chunks, MEM_BACKING_ANON, 16 * MiB, 32))
+	if (!f || fake_mem_init(&f->ram, "split", 16 * MiB) ||
+	    fake_mem_init(&f->chunked, "chunks:2M", 16 * MiB))
 		return -1;
 	memset(f->ram.host_base, 0xAA, 16 * MiB);
 	img_init(&f->im);
@@ -153,8 +152,8 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	mem_map_destroy(&f->ram);
-	mem_map_destroy(&f->chunked);
+	fake_mem_destroy(&f->ram);
+	fake_mem_destroy(&f->chunked);
 	free(f);
 	return 0;
 }

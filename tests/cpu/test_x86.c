@@ -18,6 +18,7 @@
 #include "abi/board.h"
 #include "mmu/memory.h"
 #include "cpu/x86.h"
+#include "fake_mem.h"
 
 #define TSS_LIMIT_EXPECTED (X86_TSS64_SIZE + X86_TSS_IOMAP_BYTES)
 #define PTE_FLAGS (X86_PTE_P | X86_PTE_RW | X86_PTE_US)
@@ -33,10 +34,9 @@
 
 static int setup(void **state)
 {
-	static const struct mem_layout_spec split = { .kind = MEM_LAYOUT_SPLIT };
-	struct mem_map *map = calloc(1, sizeof(*map));
+	struct mem_map *map = fake_mem_new("split", 16 * BOARD_MiB);
 
-	if (!map || mem_map_create(map, &split, MEM_BACKING_ANON, 16 * BOARD_MiB, 32))
+	if (!map)
 		return -1;
 	/* Garbage everywhere, so the tests see what was really written. */
 	memset(map->host_base, 0x5A, 1 * BOARD_MiB);
@@ -46,8 +46,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	mem_map_destroy(*state);
-	free(*state);
+	fake_mem_free(*state);
 	return 0;
 }
 
@@ -259,15 +258,12 @@ static void test_page_tables_huge_top(void **state)
 static void test_tables_need_ram(void **state)
 {
 	/* A hand-made map whose only slot stops inside the TSS area. */
-	uint8_t *ram = calloc(1, 0x3000);
-	struct mem_slot slot = { .id = 0, .gpa = 0, .size = 0x3000, .hva = ram };
-	struct mem_map map = { .slots = &slot, .nr_slots = 1, .host_base = ram,
-			       .host_size = 0x3000, .ram_size = 0x3000, .memfd = -1 };
+	struct mem_map map;
 	uint64_t end = 0;
 
-	assert_non_null(ram);
+	assert_int_equal(fake_mem_init_slots(&map, 0, 0x3000, 1, false), 0);
 	assert_int_equal(x86_write_boot_tables(&map, 0, &end), -EFAULT);
-	free(ram);
+	fake_mem_destroy(&map);
 }
 
 static void test_boot_sregs(void **state)

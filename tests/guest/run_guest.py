@@ -8,9 +8,10 @@ Checks: the exit status, regexes that must (or must not) match the guest's
 serial output (minivmm's stdout, CRLF folded to LF) and minivmm's own messages
 (stderr, matched case-insensitively).  Optionally feeds stdin, and sends a
 signal once the guest has printed something.  Exits 0 on success, 1 on
-failure (with an explanation), 77 (meson's "skip") when /dev/kvm is unusable
-or a requested memory backing is not available on this host -- in the latter
-case only after checking that minivmm says so clearly.
+failure (with an explanation), 77 (meson's "skip") when /dev/kvm is unusable,
+when a file named by --needs-linux has not been built, or when a requested
+memory backing is not available on this host -- in the latter case only
+after checking that minivmm says so clearly.
 """
 
 import argparse
@@ -24,7 +25,10 @@ import sys
 import threading
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+import testlib  # noqa: E402
+from testlib import skip  # noqa: E402
+
 DEFAULT_RAM = 256 << 20  # BOARD_DEFAULT_RAM
 TAIL_LINES = 60
 
@@ -70,16 +74,14 @@ def parse_args():
                    help='... and S more seconds have passed')
     p.add_argument('--no-kvm-ok', action='store_true',
                    help='run even without /dev/kvm (command-line checks)')
+    p.add_argument('--needs-linux', action='append', default=[], metavar='PATH',
+                   help='a file of the test kernel (guests/linux/build.sh): '
+                   'skip when it has not been built')
     p.add_argument('vmm_args', nargs=argparse.REMAINDER)
     args = p.parse_args()
     if args.vmm_args and args.vmm_args[0] == '--':
         args.vmm_args = args.vmm_args[1:]
     return args
-
-
-def skip(msg):
-    print(f'SKIP: {msg}')
-    sys.exit(SKIP)
 
 
 def parse_size(s):
@@ -294,11 +296,11 @@ def main():
     cmd = [args.vmm] + args.vmm_args
     print('$ ' + ' '.join(shlex.quote(c) for c in cmd))
 
-    if not args.no_kvm_ok:
-        if not os.path.exists('/dev/kvm'):
-            skip('/dev/kvm does not exist')
-        if not os.access('/dev/kvm', os.R_OK | os.W_OK):
-            skip('/dev/kvm is not readable and writable by this user')
+    testlib.fatal_sanitizers()
+    for path in args.needs_linux:
+        testlib.need_linux_files(os.path.dirname(path), [os.path.basename(path)])
+    if not args.no_kvm_ok and not testlib.kvm_usable():
+        skip(testlib.kvm_problem())
 
     shortfall = hugetlb_shortfall(args.vmm_args)
     if shortfall:

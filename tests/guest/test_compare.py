@@ -10,37 +10,28 @@ Exits 0 on success, 1 with an explanation on failure, 77 (skip) when
 /dev/kvm is unusable.
 """
 import csv
+import functools
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
 
-from test_vmm import kvm_usable  # the one check of /dev/kvm for these scripts
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testlib  # noqa: E402
+from testlib import Failure  # noqa: E402
 
-SKIP = 77
 WORKLOADS = ["tlb-4k", "pt-churn"]
 MODES = ["tdp", "shadow-lazy"]
 # Small enough to run in seconds even where guest page faults are slow (PVM).
 APPEND = "ws=4M reads=64K iters=64"
 
-
-class Failure(Exception):
-    pass
-
-
-def expect(cond, what, out="", err=""):
-    if not cond:
-        raise Failure(f"{what}\n--- stdout ---\n{out[-3000:]}\n--- stderr ---\n{err[-3000:]}")
+expect = functools.partial(testlib.expect, tail=3000)
 
 
 def run(vmm, args, timeout):
-    p = subprocess.run([vmm, "compare"] + args, stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
+    return testlib.run([vmm, "compare"] + args, timeout)
 
 
 def check_usage(vmm):
@@ -123,18 +114,16 @@ def main():
         print(__doc__, file=sys.stderr)
         return 2
     vmm = sys.argv[1]
-    try:
-        check_usage(vmm)
-        if not kvm_usable():
-            print("skip: /dev/kvm is not usable")
-            return SKIP
+    testlib.fatal_sanitizers()
+    if testlib.run_checks(lambda: check_usage(vmm), ""):
+        return 1
+    if not testlib.kvm_usable():
+        testlib.skip(testlib.kvm_problem())
+
+    def check_in_tmp():
         with tempfile.TemporaryDirectory() as d:
             check_run(vmm, d)
-    except Failure as e:
-        print(f"FAIL: {e}")
-        return 1
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL: timed out: {e}")
+    if testlib.run_checks(check_in_tmp, ""):
         return 1
     print("ok")
     return 0

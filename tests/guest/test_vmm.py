@@ -19,40 +19,14 @@ import tempfile
 import termios
 import time
 
-SKIP = 77
-
-
-class Failure(Exception):
-    pass
-
-
-def kvm_usable():
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-        return True
-    except OSError:
-        return False
-
-
-def run(vmm, args, timeout=60, stdin=subprocess.DEVNULL):
-    p = subprocess.run([vmm] + args, stdin=stdin, stdout=subprocess.PIPE,
-                       stderr=subprocess.PIPE, text=True, timeout=timeout)
-    return p.returncode, p.stdout, p.stderr
-
-
-def expect(cond, what, out="", err=""):
-    if not cond:
-        raise Failure(f"{what}\n--- stdout ---\n{out[-2000:]}\n--- stderr ---\n{err[-2000:]}")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testlib  # noqa: E402
+from testlib import expect  # noqa: E402
 
 
 def expect_run(vmm, args, status, stdout=(), stderr=(), timeout=60):
-    st, out, err = run(vmm, args, timeout)
-    expect(st == status, f"minivmm {' '.join(args)}: status {st}, expected {status}", out, err)
-    for s in stdout:
-        expect(s in out, f"stdout lacks {s!r}", out, err)
-    for s in stderr:
-        expect(s.lower() in err.lower(), f"stderr lacks {s!r}", out, err)
-    return out, err
+    return testlib.expect_run([vmm] + args, status, stdout, stderr, timeout,
+                              what=f"minivmm {' '.join(args)}")
 
 
 # ---- cases needing no KVM --------------------------------------------------
@@ -268,16 +242,10 @@ def main():
         sys.exit(f"usage: test_vmm.py MINIVMM GUEST_DIR {{{'|'.join(CASES)}}}")
     vmm, guests, name = sys.argv[1:]
     fn, needs_kvm = CASES[name]
-    if needs_kvm and not kvm_usable():
-        print("skip: /dev/kvm is not usable")
-        sys.exit(SKIP)
-    try:
-        fn(vmm, guests)
-    except Failure as e:
-        print(f"FAIL {name}: {e}")
-        sys.exit(1)
-    except subprocess.TimeoutExpired as e:
-        print(f"FAIL {name}: timed out: {e}")
+    testlib.fatal_sanitizers()
+    if needs_kvm and not testlib.kvm_usable():
+        testlib.skip(testlib.kvm_problem())
+    if testlib.run_checks(lambda: fn(vmm, guests), f" {name}"):
         sys.exit(1)
     print(f"ok {name}")
 

@@ -18,7 +18,8 @@ import subprocess
 import sys
 import time
 
-SKIP = 77
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import testlib  # noqa: E402
 
 
 def main():
@@ -35,18 +36,14 @@ def main():
     ap.add_argument("extra", nargs="*")
     a = ap.parse_args()
 
-    try:
-        os.close(os.open("/dev/kvm", os.O_RDWR))
-    except OSError:
-        print("skip: /dev/kvm is not usable")
-        return SKIP
+    testlib.fatal_sanitizers()
+    if not testlib.kvm_usable():
+        testlib.skip(testlib.kvm_problem())
     kernel = os.path.join(a.linux, a.kernel)
     initrd = os.path.join(a.linux, "initramfs.cpio")
     if not os.path.exists(initrd):
         initrd += ".gz"
-    if not (os.path.exists(kernel) and os.path.exists(initrd)):
-        print(f"skip: no test kernel in {a.linux} (run guests/linux/build.sh)")
-        return SKIP
+    testlib.need_linux_files(a.linux, [a.kernel, os.path.basename(initrd), "kernel.version"])
     version = open(os.path.join(a.linux, "kernel.version")).read().strip()
     append = f"console=ttyS0 reboot=k panic=-1 minivmm.test=ok {a.append}".strip()
     cmd = [a.vmm, "-m", f"{a.m}M", "-smp", str(a.smp), "-kernel", kernel,
@@ -101,7 +98,7 @@ def main():
         # docs/booting-linux.md, "Known issue: TLS with 2 vCPUs".
         print("skip: the known PVM-host TLS crash of user space hit this boot:\n  " +
               "\n  ".join(problems))
-        return SKIP
+        return testlib.SKIP
     if problems:
         print("FAIL:\n  " + "\n  ".join(problems))
         print(f"--- console tail ---\n{out[-4000:]}\n--- minivmm stderr ---\n{err[-3000:]}")

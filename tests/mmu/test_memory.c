@@ -18,6 +18,7 @@
 
 #include "abi/board.h"
 #include "mmu/memory.h"
+#include "fake_mem.h"
 
 #define KiB BOARD_KiB
 #define MiB BOARD_MiB
@@ -853,6 +854,55 @@ static void test_e820_too_small(void **state)
 	assert_int_equal(mem_e820_build(&m->small, e, 4), 4);
 }
 
+/* ---- tests/fake_mem.h, the fixture other tests build on ----------------- */
+
+static void test_fake_mem_layouts(void **state)
+{
+	struct mem_map m;
+
+	assert_int_equal(fake_mem_init(&m, "chunks:1M", 4 * MiB), 0);
+	assert_int_equal(m.nr_slots, 4);
+	assert_int_equal(mem_map_top(&m), 4 * MiB);
+	assert_non_null(mem_gpa_to_hva(&m, 4 * MiB - 1, 1));
+	assert_null(mem_gpa_to_hva(&m, 1 * MiB - 1, 2));
+	fake_mem_destroy(&m);
+	assert_int_equal(fake_mem_init(&m, "sideways", 4 * MiB), -EINVAL);
+	assert_int_equal(fake_mem_init(&m, "single", 4 * GiB), -EINVAL);
+}
+
+static void test_fake_mem_slots_scattered(void **state)
+{
+	struct mem_map m;
+	uint8_t *lo, *hi;
+
+	assert_int_equal(fake_mem_init_slots(&m, 0x10000, 0x1000, 3, true), 0);
+	assert_int_equal(m.nr_slots, 3);
+	assert_int_equal(m.ram_size, 0x3000);
+	assert_int_equal(mem_map_top(&m), 0x13000);
+	assert_null(mem_gpa_to_hva(&m, 0xFFFF, 1));
+	assert_null(mem_gpa_to_hva(&m, 0x13000, 1));
+	/* Adjacent in guest-physical space, not in host memory. */
+	lo = mem_gpa_to_hva(&m, 0x10FF0, 0x10);
+	hi = mem_gpa_to_hva(&m, 0x11000, 0x10);
+	assert_non_null(lo);
+	assert_non_null(hi);
+	assert_ptr_not_equal(lo + 0x10, hi);
+	assert_null(mem_gpa_to_hva(&m, 0x10FF8, 0x10));
+	/* Every byte is writable (ASan checks the buffer's exact bounds). */
+	for (unsigned int i = 0; i < 3; i++)
+		memset(m.slots[i].hva, 0xC0 + i, m.slots[i].size);
+	assert_int_equal(*(uint8_t *)mem_gpa_to_hva(&m, 0x12FFF, 1), 0xC2);
+	fake_mem_destroy(&m);
+
+	assert_int_equal(fake_mem_init_slots(&m, 0, 0x1000, 2, false), 0);
+	assert_ptr_equal((uint8_t *)mem_gpa_to_hva(&m, 0, 1) + 0x1000,
+			 mem_gpa_to_hva(&m, 0x1000, 1));
+	fake_mem_destroy(&m);
+	assert_int_equal(fake_mem_init_slots(&m, 0, 0, 1, false), -EINVAL);
+	assert_int_equal(fake_mem_init_slots(&m, 0, 0x1000, 0, false), -EINVAL);
+	assert_int_equal(fake_mem_init_slots(&m, UINT64_MAX - 0xFFF, 0x1000, 2, false), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest pure[] = {
@@ -873,6 +923,8 @@ int main(void)
 		cmocka_unit_test(test_build_size_refusals),
 		cmocka_unit_test(test_build_accepted_limits),
 		cmocka_unit_test(test_build_too_many_slots),
+		cmocka_unit_test(test_fake_mem_layouts),
+		cmocka_unit_test(test_fake_mem_slots_scattered),
 	};
 	const struct CMUnitTest mapped[] = {
 		cmocka_unit_test(test_map_create_anon),

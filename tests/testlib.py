@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: MIT
+"""What the Python test runners share (tests/guest/*.py, tests/linux/*.py):
+meson's skip status, the /dev/kvm check, the test kernel's files, sanitizer
+settings for the minivmm processes they start, and running a command with
+expectations on its status and output.
+
+Import it with a path relative to the script:
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+    import testlib
+"""
+
+import os
+import subprocess
+import sys
+
+SKIP = 77  # meson's "skipped" status; never used to hide a failure
+
+# Under -Db_sanitize=address,undefined, a report must end minivmm with a
+# status no test expects: UBSan would otherwise print and carry on, and a
+# sanitizer's default exit status (1) is also minivmm's "cannot build the
+# VM".  abort_on_error turns both into SIGABRT.  Settings already in the
+# environment win (a developer may want others).
+SANITIZER_DEFAULTS = {
+    'ASAN_OPTIONS': 'abort_on_error=1',
+    'UBSAN_OPTIONS': 'halt_on_error=1:abort_on_error=1:print_stacktrace=1',
+}
+
+
+def fatal_sanitizers():
+    """Make sanitizer reports fatal in every process started from here on."""
+    for name, value in SANITIZER_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+
+
+def skip(msg):
+    """Print why, and leave with meson's skip status."""
+    print(f'skip: {msg}')
+    sys.exit(SKIP)
+
+
+def kvm_problem():
+    """None when /dev/kvm can be opened read-write, else why not."""
+    if not os.path.exists('/dev/kvm'):
+        return '/dev/kvm does not exist'
+    if not os.access('/dev/kvm', os.R_OK | os.W_OK):
+        return '/dev/kvm is not readable and writable by this user'
+    try:
+        os.close(os.open('/dev/kvm', os.O_RDWR))
+    except OSError as e:
+        return f'/dev/kvm cannot be opened ({e.strerror})'
+    return None
+
+
+def kvm_usable():
+    return kvm_problem() is None
+
+
+def need_linux_files(linux_dir, names):
+    """Skip unless every file of `names` is in linux_dir, where
+    guests/linux/build.sh puts the test kernel (it is not built by meson)."""
+    missing = [n for n in names if not os.path.exists(os.path.join(linux_dir, n))]
+    if missing:
+        skip(f'no test kernel in {linux_dir} ({", ".join(missing)} missing): '
+             'build it with guests/linux/build.sh (scripts/test.sh does)')
+
+
+class Failure(Exception):
+    """A check failed; the message says what and shows the output."""
+
+
+def expect(cond, what, out='', err='', tail=2000):
+    """Raise Failure(what, with the last `tail` characters of out and err)."""
+    if not cond:
+        raise Failure(f'{what}\n--- stdout ---\n{out[-tail:]}\n--- stderr ---\n{err[-tail:]}')
+
+
+def run(cmd, timeout=60, stdin=subprocess.DEVNULL):
+    """Run cmd to its end; (status, stdout, stderr) as text."""
+    p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=timeout)
+    return p.returncode, p.stdout, p.stderr
+
+
+def expect_run(cmd, status, stdout=(), stderr=(), timeout=60, what=None):
+    """Run cmd; its status must be `status`, every string of stdout must be
+    in its output and every string of stderr in its messages (ignoring
+    case).  Returns (stdout, stderr)."""
+    what = what or ' '.join(cmd)
+    st, out, err = run(cmd, timeout)
+    expect(st == status, f'{what}: status {st}, expected {status}', out, err)
+    for s in stdout:
+        expect(s in out, f'stdout lacks {s!r}', out, err)
+    for s in stderr:
+        expect(s.lower() in err.lower(), f'stderr lacks {s!r}', out, err)
+    return out, err
+
+
+def run_checks(fn, label):
+    """Call fn(); 0 when it returns, 1 (after saying why) when a check
+    fails or a command times out."""
+    try:
+        fn()
+    except Failure as e:
+        print(f'FAIL{label}: {e}')
+        return 1
+    except subprocess.TimeoutExpired as e:
+        print(f'FAIL{label}: timed out: {e}')
+        return 1
+    return 0
