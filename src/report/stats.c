@@ -189,7 +189,7 @@ void stats_kvm_values_free(struct kvm_stat_values *v)
 
 int stats_kvm_accumulate(struct kvm_stat_values *sum, const struct kvm_stat_values *v)
 {
-	if (!sum->n) {
+	if (!sum->names) {	/* the first one (it may have no entries) */
 		size_t n = v->n ? v->n : 1;
 
 		sum->names = malloc(n * sizeof(*sum->names));
@@ -247,9 +247,12 @@ json_t *stats_exits_json(const struct exit_stats *st, const struct exit_stats *b
 
 	for (unsigned int r = 0; o && r < EXIT_REASON_MAX; r++) {
 		uint64_t x = st->by_reason[r] - (base ? base->by_reason[r] : 0);
+		/* Reasons without a name of their own share "other": add up. */
+		json_int_t prev = json_integer_value(json_object_get(o, exit_reason_name(r)));
 
 		if (x)
-			json_object_set_new(o, exit_reason_name(r), json_integer((json_int_t)x));
+			json_object_set_new(o, exit_reason_name(r),
+					    json_integer(prev + (json_int_t)x));
 	}
 	return o;
 }
