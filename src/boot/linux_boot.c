@@ -225,6 +225,33 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 	return 0;
 }
 
+/* An ELF vmlinux, from the file or from a host-decompressed payload: its
+ * segments may span slots (chunks:SIZE layouts). */
+static int load_elf(const struct mem_map *mem, const struct linux_boot_in *in,
+		    const uint8_t *buf, size_t len, struct linux_boot_out *out)
+{
+	uint8_t *copy = NULL;
+	struct loaded_image li;
+	int err;
+
+	/* The ELF parser reads headers in place: give it an aligned buffer. */
+	if ((uintptr_t)buf % 8) {
+		copy = malloc(len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, buf, len);
+		buf = copy;
+	}
+	err = loader_load_elf(mem, buf, len, in->what, true, &li);
+	free(copy);
+	if (err)
+		return err;
+	out->entry = li.entry;
+	out->kernel_start = li.start;
+	out->kernel_end = li.end;
+	return 0;
+}
+
 /* Decompress the payload here and load the vmlinux ELF inside it. */
 static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 		     const struct bzimage *bz, struct linux_boot_out *out)
@@ -232,7 +259,6 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 	/* The ELF file is about the kernel's memory image (init_size) plus its
 	 * relocations; anything far larger is not a kernel. */
 	uint64_t max = 2ULL * bz->hdr->init_size + (16ULL << 20);
-	struct loaded_image li;
 	char fmt[16];
 	uint8_t *elf;
 	size_t pl_len = 0, elf_len;
@@ -253,13 +279,10 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 			"(--no-host-decompress lets the kernel do it)", in->what);
 		return err;
 	}
-	err = loader_load_elf(mem, elf, elf_len, in->what, true, &li);
+	err = load_elf(mem, in, elf, elf_len, out);
 	free(elf);
 	if (err)
 		return err;
-	out->entry = li.entry;
-	out->kernel_start = li.start;
-	out->kernel_end = li.end;
 	set_format(out, "bzImage%s%s, %s payload decompressed on the host (%.1f MiB)",
 		   space_before(bz->version), bz->version, fmt, elf_len / MiB);
 	return 0;
@@ -268,32 +291,18 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 static int load_vmlinux(const struct mem_map *mem, const struct linux_boot_in *in,
 			struct linux_boot_out *out)
 {
-	const uint8_t *buf = in->kernel;
-	uint8_t *copy = NULL;
-	struct loaded_image li;
 	int err;
 
-	if (in->kernel_len < 4 || memcmp(buf, "\x7f" "ELF", 4)) {
+	if (in->kernel_len < 4 || memcmp(in->kernel, "\x7f" "ELF", 4)) {
 		log_err("%s: not a Linux kernel (neither a bzImage nor an ELF vmlinux)",
 			in->what);
 		return -EINVAL;
 	}
-	/* The ELF parser reads headers in place: give it an aligned buffer. */
-	if ((uintptr_t)buf % 8) {
-		copy = malloc(in->kernel_len);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, buf, in->kernel_len);
-		buf = copy;
-	}
-	err = loader_load_elf(mem, buf, in->kernel_len, in->what, true, &li);
-	free(copy);
+	err = load_elf(mem, in, in->kernel, in->kernel_len, out);
 	if (err)
 		return err;
-	out->entry = li.entry;
-	out->kernel_start = li.start;
-	out->kernel_end = li.end;
-	set_format(out, "ELF vmlinux (%.1f MiB loaded)", (li.end - li.start) / MiB);
+	set_format(out, "ELF vmlinux (%.1f MiB loaded)",
+		   (out->kernel_end - out->kernel_start) / MiB);
 	return 0;
 }
 
