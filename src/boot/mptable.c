@@ -35,14 +35,20 @@ static uint8_t checksum(const void *p, size_t len)
 	return (uint8_t)(0x100 - sum);
 }
 
-static size_t nr_ioints(void)
+/* The entries being written: the header's entry count is the number put. */
+struct writer {
+	uint8_t *p;
+	uint16_t count;
+};
+
+static void put(struct writer *w, const void *entry, size_t len)
 {
-	/* With IRQ 0 rerouted to pin 2, IRQ 2 (the cascade) gets no entry,
-	 * as on PCs: pin 2 must not be claimed twice. */
-	return BOARD_IRQ0_IOAPIC_PIN == 2 ? MP_ISA_IRQS - 1 : MP_ISA_IRQS;
+	memcpy(w->p, entry, len);
+	w->p += len;
+	w->count++;
 }
 
-static uint8_t *put_processors(uint8_t *p, unsigned int nr_vcpus)
+static void put_processors(struct writer *w, unsigned int nr_vcpus)
 {
 	for (unsigned int i = 0; i < nr_vcpus; i++) {
 		struct mp_processor e = {
@@ -52,22 +58,19 @@ static uint8_t *put_processors(uint8_t *p, unsigned int nr_vcpus)
 			.signature = MP_CPU_SIGNATURE, .features = MP_CPU_FEATURES,
 		};
 
-		memcpy(p, &e, sizeof(e));
-		p += sizeof(e);
+		put(w, &e, sizeof(e));
 	}
-	return p;
 }
 
-static uint8_t *put_intsrc(uint8_t *p, uint8_t type, uint8_t irq_type, uint8_t src_irq,
-			   uint8_t dst_apic, uint8_t dst_pin)
+static void put_intsrc(struct writer *w, uint8_t type, uint8_t irq_type, uint8_t src_irq,
+		       uint8_t dst_apic, uint8_t dst_pin)
 {
 	struct mp_intsrc e = {
 		.type = type, .irq_type = irq_type, .flags = 0, .src_bus = MP_ISA_BUS,
 		.src_irq = src_irq, .dst_apic = dst_apic, .dst_pin = dst_pin,
 	};
 
-	memcpy(p, &e, sizeof(e));
-	return p + sizeof(e);
+	put(w, &e, sizeof(e));
 }
 
 /* Fills the configuration table (header and entries) at t; returns its length. */
@@ -83,29 +86,29 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 		.type = MP_ENTRY_IOAPIC, .id = ioapic_id, .version = MP_IOAPIC_VER,
 		.flags = 1, .addr = (uint32_t)BOARD_IOAPIC_BASE,
 	};
-	uint8_t *p = t + sizeof(h);
+	struct writer w = { .p = t + sizeof(h) };
 
 	memcpy(h.oem_id, "MINIVMM ", sizeof(h.oem_id));
 	memcpy(h.product_id, "PC-LITE     ", sizeof(h.product_id));
 	memcpy(bus.bus_type, "ISA   ", sizeof(bus.bus_type));
 
-	p = put_processors(p, nr_vcpus);
-	memcpy(p, &bus, sizeof(bus));
-	p += sizeof(bus);
-	memcpy(p, &io, sizeof(io));
-	p += sizeof(io);
+	put_processors(&w, nr_vcpus);
+	put(&w, &bus, sizeof(bus));
+	put(&w, &io, sizeof(io));
 	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
+		/* With IRQ 0 rerouted to pin 2, IRQ 2 (the cascade) gets no entry,
+		 * as on PCs: pin 2 must not be claimed twice. */
 		if (irq == 2 && BOARD_IRQ0_IOAPIC_PIN == 2)
 			continue;
-		p = put_intsrc(p, MP_ENTRY_IOINT, MP_IRQ_INT, irq, ioapic_id,
-			       irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : irq);
+		put_intsrc(&w, MP_ENTRY_IOINT, MP_IRQ_INT, irq, ioapic_id,
+			   irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : irq);
 	}
 	/* The 8259 reaches the BSP through LINT0 (virtual wire); NMIs on LINT1. */
-	p = put_intsrc(p, MP_ENTRY_LOCALINT, MP_IRQ_EXTINT, 0, 0xff, 0);
-	p = put_intsrc(p, MP_ENTRY_LOCALINT, MP_IRQ_NMI, 0, 0xff, 1);
+	put_intsrc(&w, MP_ENTRY_LOCALINT, MP_IRQ_EXTINT, 0, 0xff, 0);
+	put_intsrc(&w, MP_ENTRY_LOCALINT, MP_IRQ_NMI, 0, 0xff, 1);
 
-	h.length = (uint16_t)(p - t);
-	h.entry_count = (uint16_t)(nr_vcpus + 2 + nr_ioints() + 2);
+	h.length = (uint16_t)(w.p - t);
+	h.entry_count = w.count;
 	memcpy(t, &h, sizeof(h));
 	t[offsetof(struct mp_config, checksum)] = checksum(t, h.length);
 	return h.length;
