@@ -188,11 +188,11 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 			 const struct loaded_range *img, const struct mmu_plan *mmu,
 			 struct boot_info *out)
 {
-	struct dt_reserved reserved[2] = {
+	struct devtree_reserved reserved[2] = {
 		{ BOARD_BOOT_GDT, out->boot_end - BOARD_BOOT_GDT },
 		{ img->start, img->end - img->start },
 	};
-	struct dt_params dt = {
+	struct devtree_params dt = {
 		.mem = mem, .nr_vcpus = cfg->nr_vcpus, .bootargs = cfg->append,
 		.reserved = reserved, .nr_reserved = 2,
 		.mmu = out->protocol == BOOT_TEST_GUEST ? mmu : NULL,
@@ -202,10 +202,10 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 	out->fdt = malloc(BOARD_BOOT_FDT_MAX);
 	if (!out->fdt)
 		return -ENOMEM;
-	err = dt_build(out->fdt, BOARD_BOOT_FDT_MAX, &dt);
+	err = devtree_build(out->fdt, BOARD_BOOT_FDT_MAX, &dt);
 	if (err)
 		return err;
-	out->fdt_size = dt_size(out->fdt);
+	out->fdt_size = devtree_size(out->fdt);
 	/* Linux on x86 takes its machine description from the zero page and
 	 * the MP table; only test guests get the tree in RAM. */
 	if (out->protocol == BOOT_TEST_GUEST)
