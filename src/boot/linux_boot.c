@@ -14,8 +14,9 @@
 #include "base/log.h"
 #include "boot/mptable.h"
 
-#define HDR_FIELD_AT(f, off) \
-	_Static_assert(LB_HDR_OFFSET + offsetof(struct lb_setup_header, f) == (off), #f)
+#define HDR_FIELD_AT(f, off)                                          \
+	_Static_assert(LINUX_BOOT_HDR_OFFSET +                        \
+		       offsetof(struct linux_boot_setup_header, f) == (off), #f)
 HDR_FIELD_AT(boot_flag, 0x1fe);
 HDR_FIELD_AT(header, 0x202);
 HDR_FIELD_AT(kernel_version, 0x20e);
@@ -26,13 +27,14 @@ HDR_FIELD_AT(xloadflags, 0x236);
 HDR_FIELD_AT(payload_offset, 0x248);
 HDR_FIELD_AT(pref_address, 0x258);
 HDR_FIELD_AT(init_size, 0x260);
-_Static_assert(sizeof(struct lb_setup_header) == 0x26c - LB_HDR_OFFSET, "setup header");
-_Static_assert(offsetof(struct lb_boot_params, ext_cmd_line_ptr) == 0xc8, "ext_cmd_line_ptr");
-_Static_assert(offsetof(struct lb_boot_params, e820_entries) == 0x1e8, "e820_entries");
-_Static_assert(offsetof(struct lb_boot_params, hdr) == LB_HDR_OFFSET, "hdr");
-_Static_assert(offsetof(struct lb_boot_params, e820_table) == 0x2d0, "e820_table");
-_Static_assert(sizeof(struct lb_boot_params) == 0x1000, "the zero page is 4 KiB");
-_Static_assert(LB_E820_MAX == E820_MAX, "one e820 bound");
+_Static_assert(sizeof(struct linux_boot_setup_header) == 0x26c - LINUX_BOOT_HDR_OFFSET,
+	       "setup header");
+_Static_assert(offsetof(struct linux_boot_params, ext_cmd_line_ptr) == 0xc8, "ext_cmd_line_ptr");
+_Static_assert(offsetof(struct linux_boot_params, e820_entries) == 0x1e8, "e820_entries");
+_Static_assert(offsetof(struct linux_boot_params, hdr) == LINUX_BOOT_HDR_OFFSET, "hdr");
+_Static_assert(offsetof(struct linux_boot_params, e820_table) == 0x2d0, "e820_table");
+_Static_assert(sizeof(struct linux_boot_params) == 0x1000, "the zero page is 4 KiB");
+_Static_assert(LINUX_BOOT_E820_MAX == E820_MAX, "one e820 bound");
 
 /* Copied from the image up to the header's own end, but never past here. */
 #define HDR_COPY_MAX      0x290
@@ -48,7 +50,7 @@ _Static_assert(LB_E820_MAX == E820_MAX, "one e820 bound");
 struct bzimage {
 	/* The zero page's header: the image's, then our changes; fields past
 	 * the header's end read as 0. */
-	struct lb_setup_header *hdr;
+	struct linux_boot_setup_header *hdr;
 	size_t hdr_end;             /* file offset one past the header */
 	const uint8_t *pm;          /* the protected-mode kernel */
 	size_t pm_len;
@@ -75,11 +77,11 @@ static void read_version(const uint8_t *buf, size_t setup_size, struct bzimage *
 }
 
 /* Checks the image's setup header and copies it, once, into the zero page. */
-static int parse_bzimage(const struct linux_boot_in *in, struct lb_boot_params *bp,
+static int parse_bzimage(const struct linux_boot_in *in, struct linux_boot_params *bp,
 			 struct bzimage *bz)
 {
 	const uint8_t *buf = in->kernel;
-	size_t len = in->kernel_len, setup_size;
+	size_t len = in->kernel_len, setup_size, copy_end;
 	unsigned int ver;
 
 	memset(bz, 0, sizeof(*bz));
@@ -96,10 +98,11 @@ static int parse_bzimage(const struct linux_boot_in *in, struct lb_boot_params *
 		return -EINVAL;
 	}
 	bz->hdr = &bp->hdr;
-	memcpy((uint8_t *)bp + LB_HDR_OFFSET, buf + LB_HDR_OFFSET,
-	       (bz->hdr_end < HDR_COPY_MAX ? bz->hdr_end : HDR_COPY_MAX) - LB_HDR_OFFSET);
+	copy_end = bz->hdr_end < HDR_COPY_MAX ? bz->hdr_end : HDR_COPY_MAX;
+	memcpy((uint8_t *)bp + LINUX_BOOT_HDR_OFFSET, buf + LINUX_BOOT_HDR_OFFSET,
+	       copy_end - LINUX_BOOT_HDR_OFFSET);
 	ver = bz->hdr->version;
-	if (bz->hdr->boot_flag != LB_BOOT_FLAG) {
+	if (bz->hdr->boot_flag != LINUX_BOOT_FLAG) {
 		log_err("%s: malformed bzImage: boot flag 0x%04x, not 0xAA55", in->what,
 			bz->hdr->boot_flag);
 		return -EINVAL;
@@ -109,7 +112,7 @@ static int parse_bzimage(const struct linux_boot_in *in, struct lb_boot_params *
 			"later (Linux 2.6.22+)", in->what, ver >> 8, ver & 0xff);
 		return -EINVAL;
 	}
-	if (!(bz->hdr->loadflags & LB_LOADED_HIGH)) {
+	if (!(bz->hdr->loadflags & LINUX_BOOT_LOADED_HIGH)) {
 		log_err("%s: a zImage (loaded low) is not supported, only bzImage", in->what);
 		return -EINVAL;
 	}
@@ -132,7 +135,7 @@ static int parse_bzimage(const struct linux_boot_in *in, struct lb_boot_params *
 			ver >> 8, ver & 0xff);
 		return -EINVAL;
 	}
-	if (ver < 0x20c || !(bz->hdr->xloadflags & LB_XLF_KERNEL_64)) {
+	if (ver < 0x20c || !(bz->hdr->xloadflags & LINUX_BOOT_XLF_KERNEL_64)) {
 		log_err("%s: the bzImage has no 64-bit entry point (XLF_KERNEL_64 clear, "
 			"protocol %u.%02u): minivmm boots 64-bit kernels only", in->what,
 			ver >> 8, ver & 0xff);
@@ -178,7 +181,7 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 	uint64_t addr = bz->hdr->version >= 0x20a ? bz->hdr->pref_address : bz->hdr->code32_start;
 	uint64_t align = bz->hdr->kernel_alignment;
 	/* Without XLF_CAN_BE_LOADED_ABOVE_4G the kernel must stay below 4 GiB. */
-	uint64_t top = (bz->hdr->xloadflags & LB_XLF_ABOVE_4G) ? UINT64_MAX : 1ULL << 32;
+	uint64_t top = (bz->hdr->xloadflags & LINUX_BOOT_XLF_ABOVE_4G) ? UINT64_MAX : 1ULL << 32;
 	bool reloc = bz->hdr->relocatable_kernel;
 	const uint8_t *pl;
 	size_t pl_len = 0;
@@ -214,7 +217,7 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 	if (loader_guest_copy(mem, addr, bz->pm, bz->pm_len))
 		return -EFAULT;
 	bz->hdr->code32_start = (uint32_t)addr;
-	out->entry = addr + LB_ENTRY64_OFFSET;
+	out->entry = addr + LINUX_BOOT_ENTRY64_OFFSET;
 	out->kernel_start = addr;
 	out->kernel_end = addr + size;
 	pl = payload(bz, &pl_len);
@@ -307,7 +310,7 @@ static int load_vmlinux(const struct mem_map *mem, const struct linux_boot_in *i
 }
 
 static int load_bzimage(const struct mem_map *mem, const struct linux_boot_in *in,
-			struct lb_boot_params *bp, struct linux_boot_out *out)
+			struct linux_boot_params *bp, struct linux_boot_out *out)
 {
 	struct bzimage bz;
 	int err = parse_bzimage(in, bp, &bz);
@@ -350,7 +353,7 @@ static int place_initrd(const struct mem_map *mem, uint64_t size, uint64_t max_e
 }
 
 static int load_initrd(const struct mem_map *mem, const struct linux_boot_in *in,
-		       uint32_t addr_max, struct lb_boot_params *bp,
+		       uint32_t addr_max, struct linux_boot_params *bp,
 		       struct linux_boot_out *out)
 {
 	uint64_t max_end = (uint64_t)(addr_max ? addr_max : INITRD_MAX_OLD) + 1, at = 0;
@@ -376,7 +379,7 @@ static int load_initrd(const struct mem_map *mem, const struct linux_boot_in *in
 }
 
 static int write_cmdline(const struct mem_map *mem, const struct linux_boot_in *in,
-			 struct lb_boot_params *bp)
+			 struct linux_boot_params *bp)
 {
 	const char *cmdline = in->cmdline ? in->cmdline : "";
 	size_t len = strlen(cmdline);
@@ -396,39 +399,40 @@ static int write_cmdline(const struct mem_map *mem, const struct linux_boot_in *
 	return 0;
 }
 
-static int fill_e820(const struct mem_map *mem, struct lb_boot_params *bp)
+static int fill_e820(const struct mem_map *mem, struct linux_boot_params *bp)
 {
-	struct e820_entry e[LB_E820_MAX];
-	int n = mem_e820_build(mem, e, LB_E820_MAX);
+	struct e820_entry e[LINUX_BOOT_E820_MAX];
+	int n = mem_e820_build(mem, e, LINUX_BOOT_E820_MAX);
 
 	if (n < 0) {
-		log_err("the e820 map has more than %d entries", LB_E820_MAX);
+		log_err("the e820 map has more than %d entries", LINUX_BOOT_E820_MAX);
 		return n;
 	}
 	for (int i = 0; i < n; i++)
-		bp->e820_table[i] = (struct lb_e820_entry){ e[i].addr, e[i].size, e[i].type };
+		bp->e820_table[i] =
+			(struct linux_boot_e820_entry){ e[i].addr, e[i].size, e[i].type };
 	bp->e820_entries = (uint8_t)n;
 	return 0;
 }
 
-static void vmlinux_header(struct lb_setup_header *h)
+static void vmlinux_header(struct linux_boot_setup_header *h)
 {
-	h->boot_flag = LB_BOOT_FLAG;
-	h->header = LB_HDR_MAGIC;
+	h->boot_flag = LINUX_BOOT_FLAG;
+	h->header = LINUX_BOOT_HDR_MAGIC;
 	h->version = 0x020f;
-	h->loadflags = LB_LOADED_HIGH;
+	h->loadflags = LINUX_BOOT_LOADED_HIGH;
 	h->cmdline_size = VMLINUX_CMDLINE;
 	h->initrd_addr_max = INITRD_MAX_OLD;
 }
 
 /* Everything after the kernel: zero page, command line, initrd, MP table. */
 static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in *in,
-			   struct lb_boot_params *bp, struct linux_boot_out *out)
+			   struct linux_boot_params *bp, struct linux_boot_out *out)
 {
 	int err;
 
 	bp->hdr.type_of_loader = 0xff;
-	bp->hdr.loadflags |= LB_CAN_USE_HEAP;
+	bp->hdr.loadflags |= LINUX_BOOT_CAN_USE_HEAP;
 	bp->hdr.heap_end_ptr = HEAP_END_PTR;
 	bp->hdr.hardware_subarch = 0; /* X86_SUBARCH_PC */
 	bp->hdr.hardware_subarch_data = 0;
@@ -451,7 +455,7 @@ static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in
 int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
 		    struct linux_boot_out *out)
 {
-	struct lb_boot_params *bp;
+	struct linux_boot_params *bp;
 	int err;
 
 	memset(out, 0, sizeof(*out));
