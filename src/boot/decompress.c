@@ -62,6 +62,13 @@ struct obuf {
 	const char *name;
 };
 
+/* Output past max bytes: the one refusal every decoder gives. */
+static int too_large(const char *name, size_t max)
+{
+	log_err("%s payload decompresses to more than %zu bytes: refused", name, max);
+	return -EFBIG;
+}
+
 /* Free space for the next decoder call (grown geometrically, capped at
  * UINT_MAX for the 32-bit APIs), or 0 with *err set. */
 static size_t obuf_room(struct obuf *b, size_t want, int *err)
@@ -70,9 +77,7 @@ static size_t obuf_room(struct obuf *b, size_t want, int *err)
 	uint8_t *p;
 
 	if (b->len >= b->limit) {
-		log_err("%s payload decompresses to more than %zu bytes: refused", b->name,
-			b->limit - 1);
-		*err = -EFBIG;
+		*err = too_large(b->name, b->limit - 1);
 		return 0;
 	}
 	if (want > b->limit - b->len)
@@ -326,9 +331,7 @@ static int dec_lz4(const uint8_t *in, size_t len, struct obuf *b)
 		}
 		b->len += (size_t)n;
 		if (b->len >= limit) {
-			log_err("lz4 payload decompresses to more than %zu bytes: refused",
-				limit - 1);
-			err = -EFBIG;
+			err = too_large(b->name, limit - 1);
 			break;
 		}
 		pos += v;
@@ -391,11 +394,8 @@ int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 		err = -EINVAL;
 		break;
 	}
-	if (!err && b.len > max_out) {
-		log_err("%s payload decompresses to more than %zu bytes: refused", b.name,
-			max_out);
-		err = -EFBIG;
-	}
+	if (!err && b.len > max_out)
+		err = too_large(b.name, max_out);
 	if (!err && b.len == 0) {
 		log_err("%s payload decompresses to nothing", b.name);
 		err = -EINVAL;
