@@ -37,8 +37,8 @@ static int setup_memory(int vm, struct mem_map *mem, const char *path, const cha
 {
 	struct mem_layout_spec single = { .kind = MEM_LAYOUT_SINGLE };
 	struct loaded_image img;
-	struct dt_reserved res[2];
-	struct dt_params dt;
+	struct devtree_reserved res[2];
+	struct devtree_params dt;
 	struct kvm_userspace_memory_region r;
 	uint64_t boot_end;
 	uint8_t *file, fdt[BOARD_BOOT_FDT_MAX];
@@ -58,11 +58,11 @@ static int setup_memory(int vm, struct mem_map *mem, const char *path, const cha
 	free(file);
 	if (x86_write_boot_tables(mem, RAM_SIZE, &boot_end))
 		return -1;
-	res[0] = (struct dt_reserved){ BOARD_BOOT_GDT, boot_end - BOARD_BOOT_GDT };
-	res[1] = (struct dt_reserved){ img.start, img.end - img.start };
-	dt = (struct dt_params){ .mem = mem, .nr_vcpus = 1, .bootargs = bootargs,
+	res[0] = (struct devtree_reserved){ BOARD_BOOT_GDT, boot_end - BOARD_BOOT_GDT };
+	res[1] = (struct devtree_reserved){ img.start, img.end - img.start };
+	dt = (struct devtree_params){ .mem = mem, .nr_vcpus = 1, .bootargs = bootargs,
 				 .reserved = res, .nr_reserved = 2 };
-	if (dt_build(fdt, sizeof(fdt), &dt) || mem_write(mem, BOARD_BOOT_FDT, fdt, dt_size(fdt)))
+	if (devtree_build(fdt, sizeof(fdt), &dt) || mem_write(mem, BOARD_BOOT_FDT, fdt, devtree_size(fdt)))
 		return -1;
 	return (int)img.entry;
 }

@@ -27,12 +27,13 @@ static const struct {
 	{ "hello", minivmm_demo_guest_start, minivmm_demo_guest_end },
 	{ "mmu", minivmm_mmu_guest_start, minivmm_mmu_guest_end },
 };
+#define NR_BUILTINS (sizeof(builtin_guests) / sizeof(builtin_guests[0]))
 
 #define BUILTIN_PREFIX "builtin:"
 
 static int find_builtin(const char *name, const uint8_t **buf, size_t *len)
 {
-	for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++) {
+	for (size_t i = 0; i < NR_BUILTINS; i++) {
 		if (strcmp(builtin_guests[i].name, name))
 			continue;
 		*buf = builtin_guests[i].start;
@@ -42,7 +43,7 @@ static int find_builtin(const char *name, const uint8_t **buf, size_t *len)
 	{
 		char names[64] = "";
 
-		for (size_t i = 0; i < sizeof(builtin_guests) / sizeof(builtin_guests[0]); i++)
+		for (size_t i = 0; i < NR_BUILTINS; i++)
 			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
 				 i ? ", " : "", builtin_guests[i].name);
 		log_err("-kernel " BUILTIN_PREFIX "%s: no such built-in guest (there are: %s)",
@@ -87,12 +88,13 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
  *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE.
  */
 static const char *const pvm_linux_params[] = { "noxsave" };
+#define NR_PVM_PARAMS (sizeof(pvm_linux_params) / sizeof(pvm_linux_params[0]))
 
 static char *linux_cmdline(const char *append, bool host_is_pvm)
 {
 	char *s = strdup(append ? append : "");
 
-	for (size_t i = 0; host_is_pvm && s && i < sizeof(pvm_linux_params) / sizeof(pvm_linux_params[0]); i++) {
+	for (size_t i = 0; host_is_pvm && s && i < NR_PVM_PARAMS; i++) {
 		const char *p = pvm_linux_params[i];
 		char *t;
 
@@ -102,7 +104,8 @@ static char *linux_cmdline(const char *append, bool host_is_pvm)
 			t = NULL;
 		free(s);
 		s = t;
-		log_info("pvm host: adding '%s' to the kernel command line (see docs/booting-linux.md)", p);
+		log_info("pvm host: adding '%s' to the kernel command line "
+			 "(see docs/booting-linux.md)", p);
 	}
 	return s;
 }
@@ -188,11 +191,11 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 			 const struct loaded_range *img, const struct mmu_plan *mmu,
 			 struct boot_info *out)
 {
-	struct dt_reserved reserved[2] = {
+	struct devtree_reserved reserved[2] = {
 		{ BOARD_BOOT_GDT, out->boot_end - BOARD_BOOT_GDT },
 		{ img->start, img->end - img->start },
 	};
-	struct dt_params dt = {
+	struct devtree_params dt = {
 		.mem = mem, .nr_vcpus = cfg->nr_vcpus, .bootargs = cfg->append,
 		.reserved = reserved, .nr_reserved = 2,
 		.mmu = out->protocol == BOOT_TEST_GUEST ? mmu : NULL,
@@ -202,10 +205,10 @@ static int build_devtree(const struct vm_config *cfg, const struct mem_map *mem,
 	out->fdt = malloc(BOARD_BOOT_FDT_MAX);
 	if (!out->fdt)
 		return -ENOMEM;
-	err = dt_build(out->fdt, BOARD_BOOT_FDT_MAX, &dt);
+	err = devtree_build(out->fdt, BOARD_BOOT_FDT_MAX, &dt);
 	if (err)
 		return err;
-	out->fdt_size = dt_size(out->fdt);
+	out->fdt_size = devtree_size(out->fdt);
 	/* Linux on x86 takes its machine description from the zero page and
 	 * the MP table; only test guests get the tree in RAM. */
 	if (out->protocol == BOOT_TEST_GUEST)

@@ -24,30 +24,30 @@
 #define LZMA_MEMLIMIT    (256ULL << 20)
 
 static const struct {
-	enum decomp_format fmt;
+	enum decompress_format fmt;
 	const char *name;
 	const char *magic;
 	size_t len;
 } formats[] = {
-	{ DECOMP_NONE, "uncompressed", "\x7f" "ELF", 4 },
-	{ DECOMP_GZIP, "gzip", "\x1f\x8b", 2 },
-	{ DECOMP_XZ, "xz", "\xfd" "7zXZ\0", 6 },
-	{ DECOMP_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4 },
-	{ DECOMP_LZMA, "lzma", "\x5d\0\0", 3 },
-	{ DECOMP_BZIP2, "bzip2", "BZh", 3 },
-	{ DECOMP_LZ4, "lz4", "\x02\x21\x4c\x18", 4 },
-	{ DECOMP_LZO, "lzo", "\x89LZO\0\r\n\x1a\n", 9 },
+	{ DECOMPRESS_NONE, "uncompressed", "\x7f" "ELF", 4 },
+	{ DECOMPRESS_GZIP, "gzip", "\x1f\x8b", 2 },
+	{ DECOMPRESS_XZ, "xz", "\xfd" "7zXZ\0", 6 },
+	{ DECOMPRESS_ZSTD, "zstd", "\x28\xb5\x2f\xfd", 4 },
+	{ DECOMPRESS_LZMA, "lzma", "\x5d\0\0", 3 },
+	{ DECOMPRESS_BZIP2, "bzip2", "BZh", 3 },
+	{ DECOMPRESS_LZ4, "lz4", "\x02\x21\x4c\x18", 4 },
+	{ DECOMPRESS_LZO, "lzo", "\x89LZO\0\r\n\x1a\n", 9 },
 };
 
-enum decomp_format decompress_detect(const uint8_t *in, size_t len)
+enum decompress_format decompress_detect(const uint8_t *in, size_t len)
 {
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 		if (len >= formats[i].len && !memcmp(in, formats[i].magic, formats[i].len))
 			return formats[i].fmt;
-	return DECOMP_UNKNOWN;
+	return DECOMPRESS_UNKNOWN;
 }
 
-const char *decompress_format_name(enum decomp_format fmt)
+const char *decompress_format_name(enum decompress_format fmt)
 {
 	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
 		if (formats[i].fmt == fmt)
@@ -62,6 +62,13 @@ struct obuf {
 	const char *name;
 };
 
+/* Output past max bytes: the one refusal every decoder gives. */
+static int too_large(const char *name, size_t max)
+{
+	log_err("%s payload decompresses to more than %zu bytes: refused", name, max);
+	return -EFBIG;
+}
+
 /* Free space for the next decoder call (grown geometrically, capped at
  * UINT_MAX for the 32-bit APIs), or 0 with *err set. */
 static size_t obuf_room(struct obuf *b, size_t want, int *err)
@@ -70,9 +77,7 @@ static size_t obuf_room(struct obuf *b, size_t want, int *err)
 	uint8_t *p;
 
 	if (b->len >= b->limit) {
-		log_err("%s payload decompresses to more than %zu bytes: refused", b->name,
-			b->limit - 1);
-		*err = -EFBIG;
+		*err = too_large(b->name, b->limit - 1);
 		return 0;
 	}
 	if (want > b->limit - b->len)
@@ -326,9 +331,7 @@ static int dec_lz4(const uint8_t *in, size_t len, struct obuf *b)
 		}
 		b->len += (size_t)n;
 		if (b->len >= limit) {
-			log_err("lz4 payload decompresses to more than %zu bytes: refused",
-				limit - 1);
-			err = -EFBIG;
+			err = too_large(b->name, limit - 1);
 			break;
 		}
 		pos += v;
@@ -361,7 +364,7 @@ static int dec_copy(const uint8_t *in, size_t len, struct obuf *b)
 int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 	       size_t max_out, char *fmt_name, size_t fmt_len)
 {
-	enum decomp_format fmt = decompress_detect(in, len);
+	enum decompress_format fmt = decompress_detect(in, len);
 	struct obuf b = { .name = decompress_format_name(fmt) };
 	int err;
 
@@ -372,14 +375,14 @@ int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 		max_out = SIZE_MAX / 2;
 	b.limit = max_out + 1;
 	switch (fmt) {
-	case DECOMP_NONE: err = dec_copy(in, len, &b); break;
-	case DECOMP_GZIP: err = dec_gzip(in, len, &b); break;
-	case DECOMP_XZ: err = dec_lzma(in, len, &b, false); break;
-	case DECOMP_LZMA: err = dec_lzma(in, len, &b, true); break;
-	case DECOMP_ZSTD: err = dec_zstd(in, len, &b); break;
-	case DECOMP_BZIP2: err = dec_bzip2(in, len, &b); break;
-	case DECOMP_LZ4: err = dec_lz4(in, len, &b); break;
-	case DECOMP_LZO:
+	case DECOMPRESS_NONE: err = dec_copy(in, len, &b); break;
+	case DECOMPRESS_GZIP: err = dec_gzip(in, len, &b); break;
+	case DECOMPRESS_XZ: err = dec_lzma(in, len, &b, false); break;
+	case DECOMPRESS_LZMA: err = dec_lzma(in, len, &b, true); break;
+	case DECOMPRESS_ZSTD: err = dec_zstd(in, len, &b); break;
+	case DECOMPRESS_BZIP2: err = dec_bzip2(in, len, &b); break;
+	case DECOMPRESS_LZ4: err = dec_lz4(in, len, &b); break;
+	case DECOMPRESS_LZO:
 		log_err("lzo payload: no host decompressor for lzo "
 			"(use --no-host-decompress to let the kernel decompress itself)");
 		err = -ENOTSUP;
@@ -391,11 +394,8 @@ int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 		err = -EINVAL;
 		break;
 	}
-	if (!err && b.len > max_out) {
-		log_err("%s payload decompresses to more than %zu bytes: refused", b.name,
-			max_out);
-		err = -EFBIG;
-	}
+	if (!err && b.len > max_out)
+		err = too_large(b.name, max_out);
 	if (!err && b.len == 0) {
 		log_err("%s payload decompresses to nothing", b.name);
 		err = -EINVAL;

@@ -12,22 +12,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum decomp_format {
-	DECOMP_UNKNOWN,
-	DECOMP_NONE,  /* uncompressed ELF ("\x7fELF") */
-	DECOMP_GZIP,  /* 1f 8b */
-	DECOMP_XZ,    /* fd 37 7a 58 5a 00 */
-	DECOMP_ZSTD,  /* 28 b5 2f fd */
-	DECOMP_LZMA,  /* 5d 00 00 (lzma "alone") */
-	DECOMP_BZIP2, /* "BZh" */
-	DECOMP_LZ4,   /* 02 21 4c 18: the lz4 legacy frame (lz4 -l) */
-	DECOMP_LZO,   /* 89 "LZO" 00 0d 0a 1a 0a: recognised, not supported */
+enum decompress_format {
+	DECOMPRESS_UNKNOWN,
+	DECOMPRESS_NONE,  /* uncompressed ELF ("\x7fELF") */
+	DECOMPRESS_GZIP,  /* 1f 8b */
+	DECOMPRESS_XZ,    /* fd 37 7a 58 5a 00 */
+	DECOMPRESS_ZSTD,  /* 28 b5 2f fd */
+	DECOMPRESS_LZMA,  /* 5d 00 00 (lzma "alone") */
+	DECOMPRESS_BZIP2, /* "BZh" */
+	DECOMPRESS_LZ4,   /* 02 21 4c 18: the lz4 legacy frame (lz4 -l) */
+	DECOMPRESS_LZO,   /* 89 "LZO" 00 0d 0a 1a 0a: recognised, not supported */
 };
 
-/* The format of in[0, len) by its magic; DECOMP_UNKNOWN when none match. */
-enum decomp_format decompress_detect(const uint8_t *in, size_t len);
+/* The format of in[0, len) by its magic; DECOMPRESS_UNKNOWN when none match. */
+enum decompress_format decompress_detect(const uint8_t *in, size_t len);
 /* "gzip", "xz", ..., "uncompressed", "unknown". */
-const char *decompress_format_name(enum decomp_format fmt);
+const char *decompress_format_name(enum decompress_format fmt);
 
 /*
  * Decompresses in[0, len) into a malloc'd *out of *out_len bytes, at most

@@ -19,7 +19,7 @@
 			return r_;         \
 	} while (0)
 
-#define DT_PHANDLE_PIC 1
+#define DEVTREE_PHANDLE_PIC 1
 
 static int prop_reg32(void *fdt, uint32_t addr, uint32_t size)
 {
@@ -114,7 +114,7 @@ static int add_ioports(void *fdt)
 		TRY(fdt_property(fdt, "interrupt-controller", NULL, 0));
 		TRY(fdt_property_u32(fdt, "#address-cells", 0));
 		TRY(fdt_property_u32(fdt, "#interrupt-cells", 1));
-		TRY(fdt_property_u32(fdt, "phandle", DT_PHANDLE_PIC));
+		TRY(fdt_property_u32(fdt, "phandle", DEVTREE_PHANDLE_PIC));
 		TRY(fdt_end_node(fdt));
 	}
 
@@ -142,7 +142,7 @@ static int add_ioports(void *fdt)
 	return fdt_end_node(fdt);
 }
 
-static int build(void *buf, size_t size, const struct dt_params *p)
+static int build(void *buf, size_t size, const struct devtree_params *p)
 {
 	TRY(fdt_create(buf, (int)size));
 	for (unsigned int i = 0; i < p->nr_reserved; i++)
@@ -153,7 +153,7 @@ static int build(void *buf, size_t size, const struct dt_params *p)
 	TRY(fdt_property_u32(buf, "#size-cells", 2));
 	TRY(fdt_property_string(buf, "compatible", "minivmm,pc-lite"));
 	TRY(fdt_property_string(buf, "model", "minivmm pc-lite"));
-	TRY(fdt_property_u32(buf, "interrupt-parent", DT_PHANDLE_PIC));
+	TRY(fdt_property_u32(buf, "interrupt-parent", DEVTREE_PHANDLE_PIC));
 
 	TRY(fdt_begin_node(buf, "chosen"));
 	TRY(fdt_property_string(buf, "bootargs", p->bootargs ? p->bootargs : ""));
@@ -169,7 +169,7 @@ static int build(void *buf, size_t size, const struct dt_params *p)
 	return fdt_finish(buf);
 }
 
-int dt_build(void *buf, size_t size, const struct dt_params *p)
+int devtree_build(void *buf, size_t size, const struct devtree_params *p)
 {
 	int r = build(buf, size, p);
 
@@ -180,7 +180,7 @@ int dt_build(void *buf, size_t size, const struct dt_params *p)
 	return 0;
 }
 
-size_t dt_size(const void *buf)
+size_t devtree_size(const void *buf)
 {
 	return fdt_totalsize(buf);
 }

@@ -12,22 +12,22 @@
 #include "mmu/memory.h"
 #include "mmu/plan.h"
 
-struct dt_reserved {
+struct devtree_reserved {
 	uint64_t addr;
 	uint64_t size;
 };
 
-struct dt_params {
+struct devtree_params {
 	const struct mem_map *mem;
 	unsigned int nr_vcpus;
 	const char *bootargs;              /* may be NULL */
-	const struct dt_reserved *reserved;
+	const struct devtree_reserved *reserved;
 	unsigned int nr_reserved;
 	const struct mmu_plan *mmu;        /* test guests: /minivmm-mmu; else NULL */
 };
 
 /* Builds the tree into buf; 0 or -ENOSPC / -EINVAL. */
-int dt_build(void *buf, size_t size, const struct dt_params *p);
-size_t dt_size(const void *buf);
+int devtree_build(void *buf, size_t size, const struct devtree_params *p);
+size_t devtree_size(const void *buf);
 
 #endif

@@ -14,8 +14,9 @@
 #include "base/log.h"
 #include "boot/mptable.h"
 
-#define HDR_FIELD_AT(f, off) \
-	_Static_assert(LB_HDR_OFFSET + offsetof(struct lb_setup_header, f) == (off), #f)
+#define HDR_FIELD_AT(f, off)                                          \
+	_Static_assert(LINUX_BOOT_HDR_OFFSET +                        \
+		       offsetof(struct linux_boot_setup_header, f) == (off), #f)
 HDR_FIELD_AT(boot_flag, 0x1fe);
 HDR_FIELD_AT(header, 0x202);
 HDR_FIELD_AT(kernel_version, 0x20e);
@@ -26,13 +27,14 @@ HDR_FIELD_AT(xloadflags, 0x236);
 HDR_FIELD_AT(payload_offset, 0x248);
 HDR_FIELD_AT(pref_address, 0x258);
 HDR_FIELD_AT(init_size, 0x260);
-_Static_assert(sizeof(struct lb_setup_header) == 0x26c - LB_HDR_OFFSET, "setup header");
-_Static_assert(offsetof(struct lb_boot_params, ext_cmd_line_ptr) == 0xc8, "ext_cmd_line_ptr");
-_Static_assert(offsetof(struct lb_boot_params, e820_entries) == 0x1e8, "e820_entries");
-_Static_assert(offsetof(struct lb_boot_params, hdr) == LB_HDR_OFFSET, "hdr");
-_Static_assert(offsetof(struct lb_boot_params, e820_table) == 0x2d0, "e820_table");
-_Static_assert(sizeof(struct lb_boot_params) == 0x1000, "the zero page is 4 KiB");
-_Static_assert(LB_E820_MAX == E820_MAX, "one e820 bound");
+_Static_assert(sizeof(struct linux_boot_setup_header) == 0x26c - LINUX_BOOT_HDR_OFFSET,
+	       "setup header");
+_Static_assert(offsetof(struct linux_boot_params, ext_cmd_line_ptr) == 0xc8, "ext_cmd_line_ptr");
+_Static_assert(offsetof(struct linux_boot_params, e820_entries) == 0x1e8, "e820_entries");
+_Static_assert(offsetof(struct linux_boot_params, hdr) == LINUX_BOOT_HDR_OFFSET, "hdr");
+_Static_assert(offsetof(struct linux_boot_params, e820_table) == 0x2d0, "e820_table");
+_Static_assert(sizeof(struct linux_boot_params) == 0x1000, "the zero page is 4 KiB");
+_Static_assert(LINUX_BOOT_E820_MAX == E820_MAX, "one e820 bound");
 
 /* Copied from the image up to the header's own end, but never past here. */
 #define HDR_COPY_MAX      0x290
@@ -46,7 +48,9 @@ _Static_assert(LB_E820_MAX == E820_MAX, "one e820 bound");
 
 /* A bzImage, its header checked against the file. */
 struct bzimage {
-	struct lb_setup_header hdr; /* fields past the header's end read as 0 */
+	/* The zero page's header: the image's, then our changes; fields past
+	 * the header's end read as 0. */
+	struct linux_boot_setup_header *hdr;
 	size_t hdr_end;             /* file offset one past the header */
 	const uint8_t *pm;          /* the protected-mode kernel */
 	size_t pm_len;
@@ -60,9 +64,9 @@ static uint64_t align_up(uint64_t v, uint64_t a)
 
 static void read_version(const uint8_t *buf, size_t setup_size, struct bzimage *bz)
 {
-	size_t off = (size_t)bz->hdr.kernel_version + 0x200, n = 0;
+	size_t off = (size_t)bz->hdr->kernel_version + 0x200, n = 0;
 
-	if (!bz->hdr.kernel_version || off >= setup_size)
+	if (!bz->hdr->kernel_version || off >= setup_size)
 		return;
 	while (off + n < setup_size && n + 1 < sizeof(bz->version) &&
 	       buf[off + n] > ' ' && buf[off + n] < 0x7f) {
@@ -72,20 +76,16 @@ static void read_version(const uint8_t *buf, size_t setup_size, struct bzimage *
 	bz->version[n] = '\0';
 }
 
-/* A bzImage's setup header starts with "HdrS" at 0x202. */
-static bool has_setup_header(const struct linux_boot_in *in)
-{
-	return in->kernel_len >= 0x206 && !memcmp(in->kernel + 0x202, "HdrS", 4);
-}
-
-static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
+/* Checks the image's setup header and copies it, once, into the zero page. */
+static int parse_bzimage(const struct linux_boot_in *in, struct linux_boot_params *bp,
+			 struct bzimage *bz)
 {
 	const uint8_t *buf = in->kernel;
-	size_t len = in->kernel_len, setup_size;
+	size_t len = in->kernel_len, setup_size, copy_end;
 	unsigned int ver;
 
 	memset(bz, 0, sizeof(*bz));
-	/* linux_boot_load saw "HdrS" at 0x202 (has_setup_header). */
+	/* linux_boot_load saw "HdrS" at 0x202 (loader_is_bzimage). */
 	bz->hdr_end = 0x202 + (size_t)buf[0x201];
 	if (bz->hdr_end > len) {
 		log_err("%s: truncated bzImage: the setup header ends at 0x%zx, the file at 0x%zx",
@@ -97,12 +97,14 @@ static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 			bz->hdr_end);
 		return -EINVAL;
 	}
-	memcpy(&bz->hdr, buf + LB_HDR_OFFSET,
-	       (bz->hdr_end < 0x26c ? bz->hdr_end : 0x26c) - LB_HDR_OFFSET);
-	ver = bz->hdr.version;
-	if (bz->hdr.boot_flag != LB_BOOT_FLAG) {
+	bz->hdr = &bp->hdr;
+	copy_end = bz->hdr_end < HDR_COPY_MAX ? bz->hdr_end : HDR_COPY_MAX;
+	memcpy((uint8_t *)bp + LINUX_BOOT_HDR_OFFSET, buf + LINUX_BOOT_HDR_OFFSET,
+	       copy_end - LINUX_BOOT_HDR_OFFSET);
+	ver = bz->hdr->version;
+	if (bz->hdr->boot_flag != LINUX_BOOT_FLAG) {
 		log_err("%s: malformed bzImage: boot flag 0x%04x, not 0xAA55", in->what,
-			bz->hdr.boot_flag);
+			bz->hdr->boot_flag);
 		return -EINVAL;
 	}
 	if (ver < 0x206) {
@@ -110,11 +112,11 @@ static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 			"later (Linux 2.6.22+)", in->what, ver >> 8, ver & 0xff);
 		return -EINVAL;
 	}
-	if (!(bz->hdr.loadflags & LB_LOADED_HIGH)) {
+	if (!(bz->hdr->loadflags & LINUX_BOOT_LOADED_HIGH)) {
 		log_err("%s: a zImage (loaded low) is not supported, only bzImage", in->what);
 		return -EINVAL;
 	}
-	setup_size = ((size_t)(bz->hdr.setup_sects ? bz->hdr.setup_sects : 4) + 1) * 512;
+	setup_size = ((size_t)(bz->hdr->setup_sects ? bz->hdr->setup_sects : 4) + 1) * 512;
 	if (setup_size >= len || bz->hdr_end > setup_size) {
 		log_err("%s: truncated bzImage: %zu bytes of real-mode setup, %zu in the file",
 			in->what, setup_size, len);
@@ -122,9 +124,9 @@ static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 	}
 	bz->pm = buf + setup_size;
 	bz->pm_len = len - setup_size;
-	if ((uint64_t)bz->hdr.syssize * 16 > bz->pm_len) {
+	if ((uint64_t)bz->hdr->syssize * 16 > bz->pm_len) {
 		log_err("%s: truncated bzImage: the protected-mode kernel has %zu of its %llu "
-			"bytes", in->what, bz->pm_len, (unsigned long long)bz->hdr.syssize * 16);
+			"bytes", in->what, bz->pm_len, (unsigned long long)bz->hdr->syssize * 16);
 		return -EINVAL;
 	}
 	if (in->host_decompress && ver < 0x208) {
@@ -133,7 +135,7 @@ static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 			ver >> 8, ver & 0xff);
 		return -EINVAL;
 	}
-	if (ver < 0x20c || !(bz->hdr.xloadflags & LB_XLF_KERNEL_64)) {
+	if (ver < 0x20c || !(bz->hdr->xloadflags & LINUX_BOOT_XLF_KERNEL_64)) {
 		log_err("%s: the bzImage has no 64-bit entry point (XLF_KERNEL_64 clear, "
 			"protocol %u.%02u): minivmm boots 64-bit kernels only", in->what,
 			ver >> 8, ver & 0xff);
@@ -146,9 +148,9 @@ static int parse_bzimage(const struct linux_boot_in *in, struct bzimage *bz)
 /* The payload (2.08+) inside the protected-mode kernel, or NULL. */
 static const uint8_t *payload(const struct bzimage *bz, size_t *len)
 {
-	uint64_t off = bz->hdr.payload_offset, n = bz->hdr.payload_length;
+	uint64_t off = bz->hdr->payload_offset, n = bz->hdr->payload_length;
 
-	if (bz->hdr.version < 0x208 || n == 0 || off > bz->pm_len || n > bz->pm_len - off)
+	if (bz->hdr->version < 0x208 || n == 0 || off > bz->pm_len || n > bz->pm_len - off)
 		return NULL;
 	*len = (size_t)n;
 	return bz->pm + off;
@@ -173,14 +175,14 @@ static const char *space_before(const char *s)
 /* The kernel decompresses itself: copy the protected-mode code where it
  * wants to run, with init_size bytes of RAM from there, and enter it at +0x200. */
 static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *in,
-			 struct bzimage *bz, struct linux_boot_out *out)
+			 const struct bzimage *bz, struct linux_boot_out *out)
 {
-	uint64_t size = bz->hdr.init_size > bz->pm_len ? bz->hdr.init_size : bz->pm_len;
-	uint64_t addr = bz->hdr.version >= 0x20a ? bz->hdr.pref_address : bz->hdr.code32_start;
-	uint64_t align = bz->hdr.kernel_alignment;
+	uint64_t size = bz->hdr->init_size > bz->pm_len ? bz->hdr->init_size : bz->pm_len;
+	uint64_t addr = bz->hdr->version >= 0x20a ? bz->hdr->pref_address : bz->hdr->code32_start;
+	uint64_t align = bz->hdr->kernel_alignment;
 	/* Without XLF_CAN_BE_LOADED_ABOVE_4G the kernel must stay below 4 GiB. */
-	uint64_t top = (bz->hdr.xloadflags & LB_XLF_ABOVE_4G) ? UINT64_MAX : 1ULL << 32;
-	bool reloc = bz->hdr.relocatable_kernel;
+	uint64_t top = (bz->hdr->xloadflags & LINUX_BOOT_XLF_ABOVE_4G) ? UINT64_MAX : 1ULL << 32;
+	bool reloc = bz->hdr->relocatable_kernel;
 	const uint8_t *pl;
 	size_t pl_len = 0;
 
@@ -214,8 +216,8 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 	}
 	if (loader_guest_copy(mem, addr, bz->pm, bz->pm_len))
 		return -EFAULT;
-	bz->hdr.code32_start = (uint32_t)addr;
-	out->entry = addr + LB_ENTRY64_OFFSET;
+	bz->hdr->code32_start = (uint32_t)addr;
+	out->entry = addr + LINUX_BOOT_ENTRY64_OFFSET;
 	out->kernel_start = addr;
 	out->kernel_end = addr + size;
 	pl = payload(bz, &pl_len);
@@ -226,14 +228,40 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 	return 0;
 }
 
+/* An ELF vmlinux, from the file or from a host-decompressed payload: its
+ * segments may span slots (chunks:SIZE layouts). */
+static int load_elf(const struct mem_map *mem, const struct linux_boot_in *in,
+		    const uint8_t *buf, size_t len, struct linux_boot_out *out)
+{
+	uint8_t *copy = NULL;
+	struct loaded_image li;
+	int err;
+
+	/* The ELF parser reads headers in place: give it an aligned buffer. */
+	if ((uintptr_t)buf % 8) {
+		copy = malloc(len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, buf, len);
+		buf = copy;
+	}
+	err = loader_load_elf(mem, buf, len, in->what, true, &li);
+	free(copy);
+	if (err)
+		return err;
+	out->entry = li.entry;
+	out->kernel_start = li.start;
+	out->kernel_end = li.end;
+	return 0;
+}
+
 /* Decompress the payload here and load the vmlinux ELF inside it. */
 static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 		     const struct bzimage *bz, struct linux_boot_out *out)
 {
 	/* The ELF file is about the kernel's memory image (init_size) plus its
 	 * relocations; anything far larger is not a kernel. */
-	uint64_t max = 2ULL * bz->hdr.init_size + (16ULL << 20);
-	struct loaded_image li;
+	uint64_t max = 2ULL * bz->hdr->init_size + (16ULL << 20);
 	char fmt[16];
 	uint8_t *elf;
 	size_t pl_len = 0, elf_len;
@@ -242,8 +270,8 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 
 	if (!pl) {
 		log_err("%s: truncated bzImage: payload [0x%x, +0x%x) is not inside the "
-			"protected-mode kernel (%zu bytes)", in->what, bz->hdr.payload_offset,
-			bz->hdr.payload_length, bz->pm_len);
+			"protected-mode kernel (%zu bytes)", in->what, bz->hdr->payload_offset,
+			bz->hdr->payload_length, bz->pm_len);
 		return -EINVAL;
 	}
 	if (max > MAX_DECOMPRESSED)
@@ -254,13 +282,10 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 			"(--no-host-decompress lets the kernel do it)", in->what);
 		return err;
 	}
-	err = loader_load_elf(mem, elf, elf_len, in->what, true, &li);
+	err = load_elf(mem, in, elf, elf_len, out);
 	free(elf);
 	if (err)
 		return err;
-	out->entry = li.entry;
-	out->kernel_start = li.start;
-	out->kernel_end = li.end;
 	set_format(out, "bzImage%s%s, %s payload decompressed on the host (%.1f MiB)",
 		   space_before(bz->version), bz->version, fmt, elf_len / MiB);
 	return 0;
@@ -269,33 +294,31 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 static int load_vmlinux(const struct mem_map *mem, const struct linux_boot_in *in,
 			struct linux_boot_out *out)
 {
-	const uint8_t *buf = in->kernel;
-	uint8_t *copy = NULL;
-	struct loaded_image li;
 	int err;
 
-	if (in->kernel_len < 4 || memcmp(buf, "\x7f" "ELF", 4)) {
+	if (in->kernel_len < 4 || memcmp(in->kernel, "\x7f" "ELF", 4)) {
 		log_err("%s: not a Linux kernel (neither a bzImage nor an ELF vmlinux)",
 			in->what);
 		return -EINVAL;
 	}
-	/* The ELF parser reads headers in place: give it an aligned buffer. */
-	if ((uintptr_t)buf % 8) {
-		copy = malloc(in->kernel_len);
-		if (!copy)
-			return -ENOMEM;
-		memcpy(copy, buf, in->kernel_len);
-		buf = copy;
-	}
-	err = loader_load_elf(mem, buf, in->kernel_len, in->what, true, &li);
-	free(copy);
+	err = load_elf(mem, in, in->kernel, in->kernel_len, out);
 	if (err)
 		return err;
-	out->entry = li.entry;
-	out->kernel_start = li.start;
-	out->kernel_end = li.end;
-	set_format(out, "ELF vmlinux (%.1f MiB loaded)", (li.end - li.start) / MiB);
+	set_format(out, "ELF vmlinux (%.1f MiB loaded)",
+		   (out->kernel_end - out->kernel_start) / MiB);
 	return 0;
+}
+
+static int load_bzimage(const struct mem_map *mem, const struct linux_boot_in *in,
+			struct linux_boot_params *bp, struct linux_boot_out *out)
+{
+	struct bzimage bz;
+	int err = parse_bzimage(in, bp, &bz);
+
+	if (err)
+		return err;
+	return in->host_decompress ? load_host(mem, in, &bz, out)
+				   : load_in_guest(mem, in, &bz, out);
 }
 
 /* Highest page-aligned place below max_end, in RAM above 1 MiB, clear of
@@ -330,7 +353,7 @@ static int place_initrd(const struct mem_map *mem, uint64_t size, uint64_t max_e
 }
 
 static int load_initrd(const struct mem_map *mem, const struct linux_boot_in *in,
-		       uint32_t addr_max, struct lb_boot_params *bp,
+		       uint32_t addr_max, struct linux_boot_params *bp,
 		       struct linux_boot_out *out)
 {
 	uint64_t max_end = (uint64_t)(addr_max ? addr_max : INITRD_MAX_OLD) + 1, at = 0;
@@ -356,7 +379,7 @@ static int load_initrd(const struct mem_map *mem, const struct linux_boot_in *in
 }
 
 static int write_cmdline(const struct mem_map *mem, const struct linux_boot_in *in,
-			 struct lb_boot_params *bp)
+			 struct linux_boot_params *bp)
 {
 	const char *cmdline = in->cmdline ? in->cmdline : "";
 	size_t len = strlen(cmdline);
@@ -376,39 +399,40 @@ static int write_cmdline(const struct mem_map *mem, const struct linux_boot_in *
 	return 0;
 }
 
-static int fill_e820(const struct mem_map *mem, struct lb_boot_params *bp)
+static int fill_e820(const struct mem_map *mem, struct linux_boot_params *bp)
 {
-	struct e820_entry e[LB_E820_MAX];
-	int n = mem_e820_build(mem, e, LB_E820_MAX);
+	struct e820_entry e[LINUX_BOOT_E820_MAX];
+	int n = mem_e820_build(mem, e, LINUX_BOOT_E820_MAX);
 
 	if (n < 0) {
-		log_err("the e820 map has more than %d entries", LB_E820_MAX);
+		log_err("the e820 map has more than %d entries", LINUX_BOOT_E820_MAX);
 		return n;
 	}
 	for (int i = 0; i < n; i++)
-		bp->e820_table[i] = (struct lb_e820_entry){ e[i].addr, e[i].size, e[i].type };
+		bp->e820_table[i] =
+			(struct linux_boot_e820_entry){ e[i].addr, e[i].size, e[i].type };
 	bp->e820_entries = (uint8_t)n;
 	return 0;
 }
 
-static void vmlinux_header(struct lb_setup_header *h)
+static void vmlinux_header(struct linux_boot_setup_header *h)
 {
-	h->boot_flag = LB_BOOT_FLAG;
-	h->header = LB_HDR_MAGIC;
+	h->boot_flag = LINUX_BOOT_FLAG;
+	h->header = LINUX_BOOT_HDR_MAGIC;
 	h->version = 0x020f;
-	h->loadflags = LB_LOADED_HIGH;
+	h->loadflags = LINUX_BOOT_LOADED_HIGH;
 	h->cmdline_size = VMLINUX_CMDLINE;
 	h->initrd_addr_max = INITRD_MAX_OLD;
 }
 
 /* Everything after the kernel: zero page, command line, initrd, MP table. */
 static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in *in,
-			   struct lb_boot_params *bp, struct linux_boot_out *out)
+			   struct linux_boot_params *bp, struct linux_boot_out *out)
 {
 	int err;
 
 	bp->hdr.type_of_loader = 0xff;
-	bp->hdr.loadflags |= LB_CAN_USE_HEAP;
+	bp->hdr.loadflags |= LINUX_BOOT_CAN_USE_HEAP;
 	bp->hdr.heap_end_ptr = HEAP_END_PTR;
 	bp->hdr.hardware_subarch = 0; /* X86_SUBARCH_PC */
 	bp->hdr.hardware_subarch_data = 0;
@@ -431,9 +455,7 @@ static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in
 int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
 		    struct linux_boot_out *out)
 {
-	struct lb_boot_params *bp;
-	struct bzimage bz;
-	bool is_bz = has_setup_header(in);
+	struct linux_boot_params *bp;
 	int err;
 
 	memset(out, 0, sizeof(*out));
@@ -445,19 +467,8 @@ int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
 		return -ENOMEM;
-	if (is_bz) {
-		err = parse_bzimage(in, &bz);
-		if (!err)
-			err = in->host_decompress ? load_host(mem, in, &bz, out)
-						  : load_in_guest(mem, in, &bz, out);
-		if (!err) {
-			size_t end = bz.hdr_end < HDR_COPY_MAX ? bz.hdr_end : HDR_COPY_MAX;
-
-			/* The header as the image has it, then our changes. */
-			memcpy((uint8_t *)bp + LB_HDR_OFFSET, in->kernel + LB_HDR_OFFSET,
-			       end - LB_HDR_OFFSET);
-			bp->hdr.code32_start = bz.hdr.code32_start;
-		}
+	if (loader_is_bzimage(in->kernel, in->kernel_len)) {
+		err = load_bzimage(mem, in, bp, out);
 	} else {
 		err = load_vmlinux(mem, in, out);
 		vmlinux_header(&bp->hdr);

@@ -18,7 +18,7 @@
 
 /* The real-mode kernel header, at offset 0x1f1 of both the image and the
  * zero page (boot.rst, "THE REAL-MODE KERNEL HEADER"). */
-struct lb_setup_header {
+struct linux_boot_setup_header {
 	uint8_t setup_sects;            /* 0x1f1: 0 means 4 */
 	uint16_t root_flags;
 	uint32_t syssize;               /* 0x1f4: protected-mode size / 16 */
@@ -33,7 +33,7 @@ struct lb_setup_header {
 	uint16_t start_sys_seg;
 	uint16_t kernel_version;        /* 0x20e: version string - 0x200 */
 	uint8_t type_of_loader;         /* 0x210 */
-	uint8_t loadflags;              /* 0x211: LB_LOADED_HIGH, ... */
+	uint8_t loadflags;              /* 0x211: LINUX_BOOT_LOADED_HIGH, ... */
 	uint16_t setup_move_size;
 	uint32_t code32_start;          /* 0x214 */
 	uint32_t ramdisk_image;         /* 0x218 */
@@ -60,14 +60,14 @@ struct lb_setup_header {
 	uint32_t kernel_info_offset;    /* 0x268: 2.15+ */
 } __attribute__((packed));
 
-struct lb_e820_entry {
+struct linux_boot_e820_entry {
 	uint64_t addr;
 	uint64_t size;
 	uint32_t type;
 } __attribute__((packed));
 
 /* struct boot_params, "the zero page": only the fields minivmm fills. */
-struct lb_boot_params {
+struct linux_boot_params {
 	uint8_t _pad0[0xc0];
 	uint32_t ext_ramdisk_image;     /* 0x0c0 */
 	uint32_t ext_ramdisk_size;      /* 0x0c4 */
@@ -75,22 +75,22 @@ struct lb_boot_params {
 	uint8_t _pad1[0x1e8 - 0xcc];
 	uint8_t e820_entries;           /* 0x1e8 */
 	uint8_t _pad2[0x1f1 - 0x1e9];
-	struct lb_setup_header hdr;     /* 0x1f1 */
+	struct linux_boot_setup_header hdr;           /* 0x1f1 */
 	uint8_t _pad3[0x2d0 - 0x26c];
-	struct lb_e820_entry e820_table[128]; /* 0x2d0 */
+	struct linux_boot_e820_entry e820_table[128]; /* 0x2d0 */
 	uint8_t _pad4[0x1000 - 0xcd0];
 } __attribute__((packed));
 
-#define LB_HDR_OFFSET      0x1f1
-#define LB_HDR_MAGIC       0x53726448u  /* "HdrS" */
-#define LB_BOOT_FLAG       0xAA55
-#define LB_LOADED_HIGH     0x01
-#define LB_CAN_USE_HEAP    0x80
-#define LB_XLF_KERNEL_64   0x0001
-#define LB_XLF_ABOVE_4G    0x0002      /* XLF_CAN_BE_LOADED_ABOVE_4G */
-#define LB_E820_MAX        128
+#define LINUX_BOOT_HDR_OFFSET      0x1f1
+#define LINUX_BOOT_HDR_MAGIC       0x53726448u  /* "HdrS" */
+#define LINUX_BOOT_FLAG            0xAA55
+#define LINUX_BOOT_LOADED_HIGH     0x01
+#define LINUX_BOOT_CAN_USE_HEAP    0x80
+#define LINUX_BOOT_XLF_KERNEL_64   0x0001
+#define LINUX_BOOT_XLF_ABOVE_4G    0x0002      /* XLF_CAN_BE_LOADED_ABOVE_4G */
+#define LINUX_BOOT_E820_MAX        128
 /* Where the 64-bit entry sits in the protected-mode code (boot.rst). */
-#define LB_ENTRY64_OFFSET  0x200
+#define LINUX_BOOT_ENTRY64_OFFSET  0x200
 
 struct linux_boot_in {
 	const uint8_t *kernel;          /* bzImage or ELF vmlinux file */

@@ -96,6 +96,11 @@ static int has_minivmm_note(const uint8_t *buf, size_t len, const Elf64_Phdr *ph
 	return 0;
 }
 
+bool loader_is_bzimage(const uint8_t *buf, size_t len)
+{
+	return len >= 0x206 && !memcmp(buf + 0x202, "HdrS", 4);
+}
+
 enum image_kind loader_probe(const uint8_t *buf, size_t len)
 {
 	const Elf64_Ehdr *eh = elf64_header(buf, len);
@@ -108,7 +113,7 @@ enum image_kind loader_probe(const uint8_t *buf, size_t len)
 				return IMAGE_TEST_GUEST;
 		return IMAGE_ELF_OTHER;
 	}
-	if (len >= 0x206 && !memcmp(buf + 0x202, "HdrS", 4))
+	if (loader_is_bzimage(buf, len))
 		return IMAGE_BZIMAGE;
 	if (len >= SELFMAG && !memcmp(buf, ELFMAG, SELFMAG))
 		return IMAGE_ELF_BAD;

@@ -36,6 +36,8 @@ struct loaded_image {
 int loader_read_file(const char *path, uint8_t **buf, size_t *len);
 
 enum image_kind loader_probe(const uint8_t *buf, size_t len);
+/* A Linux boot-protocol image: its setup header has "HdrS" at 0x202. */
+bool loader_is_bzimage(const uint8_t *buf, size_t len);
 
 /* Copies the PT_LOAD segments into guest RAM; -EINVAL for a malformed or
  * misplaced image (the reason is logged, naming `what`). */

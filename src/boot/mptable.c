@@ -10,20 +10,20 @@
 #include "boot/loader.h"
 #include "base/log.h"
 
-_Static_assert(sizeof(struct mp_floating) == 16, "MP floating pointer is 16 bytes");
-_Static_assert(sizeof(struct mp_config) == 44, "MP table header is 44 bytes");
-_Static_assert(sizeof(struct mp_processor) == 20, "MP processor entry is 20 bytes");
-_Static_assert(sizeof(struct mp_bus) == 8 && sizeof(struct mp_ioapic) == 8 &&
-	       sizeof(struct mp_intsrc) == 8, "MP entries are 8 bytes");
+_Static_assert(sizeof(struct mptable_floating) == 16, "MP floating pointer is 16 bytes");
+_Static_assert(sizeof(struct mptable_config) == 44, "MP table header is 44 bytes");
+_Static_assert(sizeof(struct mptable_processor) == 20, "MP processor entry is 20 bytes");
+_Static_assert(sizeof(struct mptable_bus) == 8 && sizeof(struct mptable_ioapic) == 8 &&
+	       sizeof(struct mptable_intsrc) == 8, "MP entries are 8 bytes");
 
-#define MP_SPEC_REV      4
-#define MP_ISA_BUS       0
-#define MP_ISA_IRQS      16
-#define MP_IOAPIC_VER    0x11   /* KVM's in-kernel I/O APIC */
-#define MP_LAPIC_VER     0x14   /* KVM's in-kernel local APIC */
+#define MPTABLE_SPEC_REV      4
+#define MPTABLE_ISA_BUS       0
+#define MPTABLE_ISA_IRQS      16
+#define MPTABLE_IOAPIC_VER    0x11   /* KVM's in-kernel I/O APIC */
+#define MPTABLE_LAPIC_VER     0x14   /* KVM's in-kernel local APIC */
 /* A family-6 CPU with an FPU and a local APIC; Linux reads CPUID anyway. */
-#define MP_CPU_SIGNATURE 0x600
-#define MP_CPU_FEATURES  ((1u << 0) | (1u << 9))
+#define MPTABLE_CPU_SIGNATURE 0x600
+#define MPTABLE_CPU_FEATURES  ((1u << 0) | (1u << 9))
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -35,86 +35,89 @@ static uint8_t checksum(const void *p, size_t len)
 	return (uint8_t)(0x100 - sum);
 }
 
-static size_t nr_ioints(void)
+/* The entries being written: the header's entry count is the number put. */
+struct writer {
+	uint8_t *p;
+	uint16_t count;
+};
+
+static void put(struct writer *w, const void *entry, size_t len)
 {
-	/* With IRQ 0 rerouted to pin 2, IRQ 2 (the cascade) gets no entry,
-	 * as on PCs: pin 2 must not be claimed twice. */
-	return BOARD_IRQ0_IOAPIC_PIN == 2 ? MP_ISA_IRQS - 1 : MP_ISA_IRQS;
+	memcpy(w->p, entry, len);
+	w->p += len;
+	w->count++;
 }
 
-static uint8_t *put_processors(uint8_t *p, unsigned int nr_vcpus)
+static void put_processors(struct writer *w, unsigned int nr_vcpus)
 {
 	for (unsigned int i = 0; i < nr_vcpus; i++) {
-		struct mp_processor e = {
-			.type = MP_ENTRY_PROCESSOR, .lapic_id = (uint8_t)i,
-			.lapic_version = MP_LAPIC_VER,
-			.flags = MP_CPU_ENABLED | (i == 0 ? MP_CPU_BSP : 0),
-			.signature = MP_CPU_SIGNATURE, .features = MP_CPU_FEATURES,
+		struct mptable_processor e = {
+			.type = MPTABLE_ENTRY_PROCESSOR, .lapic_id = (uint8_t)i,
+			.lapic_version = MPTABLE_LAPIC_VER,
+			.flags = MPTABLE_CPU_ENABLED | (i == 0 ? MPTABLE_CPU_BSP : 0),
+			.signature = MPTABLE_CPU_SIGNATURE, .features = MPTABLE_CPU_FEATURES,
 		};
 
-		memcpy(p, &e, sizeof(e));
-		p += sizeof(e);
+		put(w, &e, sizeof(e));
 	}
-	return p;
 }
 
-static uint8_t *put_intsrc(uint8_t *p, uint8_t type, uint8_t irq_type, uint8_t src_irq,
-			   uint8_t dst_apic, uint8_t dst_pin)
+static void put_intsrc(struct writer *w, uint8_t type, uint8_t irq_type, uint8_t src_irq,
+		       uint8_t dst_apic, uint8_t dst_pin)
 {
-	struct mp_intsrc e = {
-		.type = type, .irq_type = irq_type, .flags = 0, .src_bus = MP_ISA_BUS,
+	struct mptable_intsrc e = {
+		.type = type, .irq_type = irq_type, .flags = 0, .src_bus = MPTABLE_ISA_BUS,
 		.src_irq = src_irq, .dst_apic = dst_apic, .dst_pin = dst_pin,
 	};
 
-	memcpy(p, &e, sizeof(e));
-	return p + sizeof(e);
+	put(w, &e, sizeof(e));
 }
 
 /* Fills the configuration table (header and entries) at t; returns its length. */
 static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 {
 	const uint8_t ioapic_id = (uint8_t)nr_vcpus;
-	struct mp_config h = {
-		.signature = { 'P', 'C', 'M', 'P' }, .spec_rev = MP_SPEC_REV,
+	struct mptable_config h = {
+		.signature = { 'P', 'C', 'M', 'P' }, .spec_rev = MPTABLE_SPEC_REV,
 		.lapic_addr = (uint32_t)BOARD_LAPIC_BASE,
 	};
-	struct mp_bus bus = { .type = MP_ENTRY_BUS, .bus_id = MP_ISA_BUS };
-	struct mp_ioapic io = {
-		.type = MP_ENTRY_IOAPIC, .id = ioapic_id, .version = MP_IOAPIC_VER,
+	struct mptable_bus bus = { .type = MPTABLE_ENTRY_BUS, .bus_id = MPTABLE_ISA_BUS };
+	struct mptable_ioapic io = {
+		.type = MPTABLE_ENTRY_IOAPIC, .id = ioapic_id, .version = MPTABLE_IOAPIC_VER,
 		.flags = 1, .addr = (uint32_t)BOARD_IOAPIC_BASE,
 	};
-	uint8_t *p = t + sizeof(h);
+	struct writer w = { .p = t + sizeof(h) };
 
 	memcpy(h.oem_id, "MINIVMM ", sizeof(h.oem_id));
 	memcpy(h.product_id, "PC-LITE     ", sizeof(h.product_id));
 	memcpy(bus.bus_type, "ISA   ", sizeof(bus.bus_type));
 
-	p = put_processors(p, nr_vcpus);
-	memcpy(p, &bus, sizeof(bus));
-	p += sizeof(bus);
-	memcpy(p, &io, sizeof(io));
-	p += sizeof(io);
-	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
+	put_processors(&w, nr_vcpus);
+	put(&w, &bus, sizeof(bus));
+	put(&w, &io, sizeof(io));
+	for (uint8_t irq = 0; irq < MPTABLE_ISA_IRQS; irq++) {
+		/* With IRQ 0 rerouted to pin 2, IRQ 2 (the cascade) gets no entry,
+		 * as on PCs: pin 2 must not be claimed twice. */
 		if (irq == 2 && BOARD_IRQ0_IOAPIC_PIN == 2)
 			continue;
-		p = put_intsrc(p, MP_ENTRY_IOINT, MP_IRQ_INT, irq, ioapic_id,
-			       irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : irq);
+		put_intsrc(&w, MPTABLE_ENTRY_IOINT, MPTABLE_IRQ_INT, irq, ioapic_id,
+			   irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : irq);
 	}
 	/* The 8259 reaches the BSP through LINT0 (virtual wire); NMIs on LINT1. */
-	p = put_intsrc(p, MP_ENTRY_LOCALINT, MP_IRQ_EXTINT, 0, 0xff, 0);
-	p = put_intsrc(p, MP_ENTRY_LOCALINT, MP_IRQ_NMI, 0, 0xff, 1);
+	put_intsrc(&w, MPTABLE_ENTRY_LOCALINT, MPTABLE_IRQ_EXTINT, 0, 0xff, 0);
+	put_intsrc(&w, MPTABLE_ENTRY_LOCALINT, MPTABLE_IRQ_NMI, 0, 0xff, 1);
 
-	h.length = (uint16_t)(p - t);
-	h.entry_count = (uint16_t)(nr_vcpus + 2 + nr_ioints() + 2);
+	h.length = (uint16_t)(w.p - t);
+	h.entry_count = w.count;
 	memcpy(t, &h, sizeof(h));
-	t[offsetof(struct mp_config, checksum)] = checksum(t, h.length);
+	t[offsetof(struct mptable_config, checksum)] = checksum(t, h.length);
 	return h.length;
 }
 
 /* Room the pointer and table take at most for n vCPUs. */
-#define MPTABLE_SIZE(n) (sizeof(struct mp_floating) + sizeof(struct mp_config) + \
-	(n) * sizeof(struct mp_processor) + sizeof(struct mp_bus) + \
-	sizeof(struct mp_ioapic) + (MP_ISA_IRQS + 2) * sizeof(struct mp_intsrc))
+#define MPTABLE_SIZE(n) (sizeof(struct mptable_floating) + sizeof(struct mptable_config) + \
+	(n) * sizeof(struct mptable_processor) + sizeof(struct mptable_bus) + \
+	sizeof(struct mptable_ioapic) + (MPTABLE_ISA_IRQS + 2) * sizeof(struct mptable_intsrc))
 _Static_assert(BOARD_LINUX_MPTABLE + MPTABLE_SIZE(MPTABLE_MAX_CPUS) <= BOARD_LINUX_MPTABLE_END,
 	       "the largest MP table fits the BIOS area board.h gives it");
 
@@ -122,9 +125,9 @@ int mptable_write(const struct mem_map *mem, uint64_t gpa, unsigned int nr_vcpus
 		  uint64_t *end)
 {
 	size_t max = MPTABLE_SIZE(nr_vcpus);
-	struct mp_floating fp = {
+	struct mptable_floating fp = {
 		.signature = { '_', 'M', 'P', '_' }, .config_table = (uint32_t)gpa + 16,
-		.length = 1, .spec_rev = MP_SPEC_REV,
+		.length = 1, .spec_rev = MPTABLE_SPEC_REV,
 	};
 	uint8_t *buf;
 	size_t len;

@@ -13,7 +13,7 @@
 #include "mmu/memory.h"
 
 /* MP floating pointer structure: 16 bytes on a 16-byte boundary. */
-struct mp_floating {
+struct mptable_floating {
 	char signature[4];      /* "_MP_" */
 	uint32_t config_table;  /* physical address of the configuration table */
 	uint8_t length;         /* in 16-byte units: 1 */
@@ -23,7 +23,7 @@ struct mp_floating {
 				 * virtual wire mode, no IMCR */
 } __attribute__((packed));
 
-struct mp_config {
+struct mptable_config {
 	char signature[4];      /* "PCMP" */
 	uint16_t length;        /* of the base table, header included */
 	uint8_t spec_rev;
@@ -39,33 +39,33 @@ struct mp_config {
 	uint8_t reserved;
 } __attribute__((packed));
 
-enum mp_entry_type {
-	MP_ENTRY_PROCESSOR = 0, /* 20 bytes; every other entry is 8 */
-	MP_ENTRY_BUS = 1,
-	MP_ENTRY_IOAPIC = 2,
-	MP_ENTRY_IOINT = 3,
-	MP_ENTRY_LOCALINT = 4,
+enum mptable_entry_type {
+	MPTABLE_ENTRY_PROCESSOR = 0, /* 20 bytes; every other entry is 8 */
+	MPTABLE_ENTRY_BUS = 1,
+	MPTABLE_ENTRY_IOAPIC = 2,
+	MPTABLE_ENTRY_IOINT = 3,
+	MPTABLE_ENTRY_LOCALINT = 4,
 };
 
-struct mp_processor {
+struct mptable_processor {
 	uint8_t type;
 	uint8_t lapic_id;
 	uint8_t lapic_version;
-	uint8_t flags;          /* MP_CPU_ENABLED | MP_CPU_BSP */
+	uint8_t flags;          /* MPTABLE_CPU_ENABLED | MPTABLE_CPU_BSP */
 	uint32_t signature;     /* CPUID.1 EAX: stepping, model, family */
 	uint32_t features;      /* CPUID.1 EDX */
 	uint32_t reserved[2];
 } __attribute__((packed));
-#define MP_CPU_ENABLED 0x01
-#define MP_CPU_BSP     0x02
+#define MPTABLE_CPU_ENABLED 0x01
+#define MPTABLE_CPU_BSP     0x02
 
-struct mp_bus {
+struct mptable_bus {
 	uint8_t type;
 	uint8_t bus_id;
 	char bus_type[6];       /* "ISA   " */
 } __attribute__((packed));
 
-struct mp_ioapic {
+struct mptable_ioapic {
 	uint8_t type;
 	uint8_t id;
 	uint8_t version;
@@ -74,9 +74,9 @@ struct mp_ioapic {
 } __attribute__((packed));
 
 /* I/O and local interrupt assignment entries share one layout. */
-struct mp_intsrc {
+struct mptable_intsrc {
 	uint8_t type;
-	uint8_t irq_type;       /* enum mp_irq_type */
+	uint8_t irq_type;       /* enum mptable_irq_type */
 	uint16_t flags;         /* polarity/trigger; 0: conforms to the bus */
 	uint8_t src_bus;
 	uint8_t src_irq;
@@ -84,7 +84,12 @@ struct mp_intsrc {
 	uint8_t dst_pin;        /* INTIN# or LINTIN# */
 } __attribute__((packed));
 
-enum mp_irq_type { MP_IRQ_INT = 0, MP_IRQ_NMI = 1, MP_IRQ_SMI = 2, MP_IRQ_EXTINT = 3 };
+enum mptable_irq_type {
+	MPTABLE_IRQ_INT = 0,
+	MPTABLE_IRQ_NMI = 1,
+	MPTABLE_IRQ_SMI = 2,
+	MPTABLE_IRQ_EXTINT = 3,
+};
 
 /* Largest vCPU count the table can describe: xAPIC ids are 8 bits, 0xff is
  * the broadcast id, and the I/O APIC takes the id after the last CPU. */

@@ -94,19 +94,19 @@ static void make_elf(uint8_t *buf, uint64_t paddr, uint64_t entry, bool note)
  * decompressor (--no-host-decompress) can boot it. */
 static uint8_t *make_bzimage(size_t *len)
 {
-	struct lb_setup_header hdr = {
+	struct linux_boot_setup_header hdr = {
 		.setup_sects = SETUP_SECTS, .syssize = PM_LEN / 16,
-		.boot_flag = LB_BOOT_FLAG, .jump = 0x6aeb, .header = LB_HDR_MAGIC,
-		.version = 0x020f, .kernel_version = 0x200, .loadflags = LB_LOADED_HIGH,
+		.boot_flag = LINUX_BOOT_FLAG, .jump = 0x6aeb, .header = LINUX_BOOT_HDR_MAGIC,
+		.version = 0x020f, .kernel_version = 0x200, .loadflags = LINUX_BOOT_LOADED_HIGH,
 		.code32_start = 0x100000, .initrd_addr_max = 0x7fffffff,
 		.kernel_alignment = 0x200000, .relocatable_kernel = 1,
-		.xloadflags = LB_XLF_KERNEL_64, .cmdline_size = 2047,
+		.xloadflags = LINUX_BOOT_XLF_KERNEL_64, .cmdline_size = 2047,
 		.pref_address = K_ADDR, .init_size = 4 * MiB,
 	};
 	uint8_t *p = calloc(1, SETUP_SIZE + PM_LEN);
 
 	assert_non_null(p);
-	memcpy(p + LB_HDR_OFFSET, &hdr, sizeof(hdr));
+	memcpy(p + LINUX_BOOT_HDR_OFFSET, &hdr, sizeof(hdr));
 	memcpy(p + 0x400, BZ_VERSION, sizeof(BZ_VERSION));
 	memset(p + SETUP_SIZE, 0xCC, PM_LEN);
 	*len = SETUP_SIZE + PM_LEN;
@@ -225,7 +225,7 @@ static void assert_logged(struct fixture *f, const char *needle)
 /* The NUL-terminated command line the zero page points at. */
 static const char *linux_cmdline(const struct fixture *f)
 {
-	const struct lb_boot_params *bp =
+	const struct linux_boot_params *bp =
 		mem_gpa_to_hva(f->mem, BOARD_LINUX_BOOT_PARAMS, sizeof(*bp));
 	const char *s;
 
@@ -355,7 +355,7 @@ static void test_bzimage_guest_decompress(void **state)
 	f->cfg.no_host_decompress = true;
 	assert_int_equal(prepare(f, false), 0);
 	assert_int_equal(f->info.protocol, BOOT_LINUX);
-	assert_int_equal(f->info.entry, K_ADDR + LB_ENTRY64_OFFSET);
+	assert_int_equal(f->info.entry, K_ADDR + LINUX_BOOT_ENTRY64_OFFSET);
 	assert_int_equal(f->info.arg, BOARD_LINUX_BOOT_PARAMS);
 	assert_non_null(strstr(f->info.description, "bzImage " BZ_VERSION));
 	assert_non_null(strstr(f->info.description, "decompressed by the guest"));

@@ -172,16 +172,16 @@ static struct stream lz4_stream(void)
 }
 
 static const struct {
-	enum decomp_format fmt;
+	enum decompress_format fmt;
 	const char *name;
 	struct stream (*make)(void);
 } formats[] = {
-	{ DECOMP_GZIP, "gzip", gzip_stream },
-	{ DECOMP_XZ, "xz", xz_stream },
-	{ DECOMP_LZMA, "lzma", lzma_stream_alone },
-	{ DECOMP_ZSTD, "zstd", zstd_stream },
-	{ DECOMP_BZIP2, "bzip2", bzip2_stream },
-	{ DECOMP_LZ4, "lz4", lz4_stream },
+	{ DECOMPRESS_GZIP, "gzip", gzip_stream },
+	{ DECOMPRESS_XZ, "xz", xz_stream },
+	{ DECOMPRESS_LZMA, "lzma", lzma_stream_alone },
+	{ DECOMPRESS_ZSTD, "zstd", zstd_stream },
+	{ DECOMPRESS_BZIP2, "bzip2", bzip2_stream },
+	{ DECOMPRESS_LZ4, "lz4", lz4_stream },
 };
 #define NR_FORMATS (sizeof(formats) / sizeof(formats[0]))
 
@@ -204,27 +204,27 @@ static void test_detect(void **state)
 	static const struct {
 		const char *magic;
 		size_t len;
-		enum decomp_format fmt;
+		enum decompress_format fmt;
 	} cases[] = {
-		{ "\x1f\x8b\x08", 3, DECOMP_GZIP },
-		{ "\xfd" "7zXZ\0\0", 7, DECOMP_XZ },
-		{ "\x28\xb5\x2f\xfd", 4, DECOMP_ZSTD },
-		{ "\x5d\0\0\x80\0", 5, DECOMP_LZMA },
-		{ "BZh9", 4, DECOMP_BZIP2 },
-		{ "\x02\x21\x4c\x18", 4, DECOMP_LZ4 },
-		{ "\x89LZO\0\r\n\x1a\n", 9, DECOMP_LZO },
-		{ "\x7f" "ELF\x02", 5, DECOMP_NONE },
+		{ "\x1f\x8b\x08", 3, DECOMPRESS_GZIP },
+		{ "\xfd" "7zXZ\0\0", 7, DECOMPRESS_XZ },
+		{ "\x28\xb5\x2f\xfd", 4, DECOMPRESS_ZSTD },
+		{ "\x5d\0\0\x80\0", 5, DECOMPRESS_LZMA },
+		{ "BZh9", 4, DECOMPRESS_BZIP2 },
+		{ "\x02\x21\x4c\x18", 4, DECOMPRESS_LZ4 },
+		{ "\x89LZO\0\r\n\x1a\n", 9, DECOMPRESS_LZO },
+		{ "\x7f" "ELF\x02", 5, DECOMPRESS_NONE },
 		/* Cut short or off by one byte. */
-		{ "\x1f", 1, DECOMP_UNKNOWN },
-		{ "\xfd" "7zXZ", 5, DECOMP_UNKNOWN },
-		{ "\xfd" "7zXZ\1", 6, DECOMP_UNKNOWN },
-		{ "\x28\xb5\x2f", 3, DECOMP_UNKNOWN },
-		{ "\x5d\0\1", 3, DECOMP_UNKNOWN },
-		{ "BZ", 2, DECOMP_UNKNOWN },
-		{ "\x02\x21\x4c\x19", 4, DECOMP_UNKNOWN },
-		{ "\x89LZO\0\r\n\x1a", 8, DECOMP_UNKNOWN },
-		{ "\x7f" "ELG", 4, DECOMP_UNKNOWN },
-		{ "", 0, DECOMP_UNKNOWN },
+		{ "\x1f", 1, DECOMPRESS_UNKNOWN },
+		{ "\xfd" "7zXZ", 5, DECOMPRESS_UNKNOWN },
+		{ "\xfd" "7zXZ\1", 6, DECOMPRESS_UNKNOWN },
+		{ "\x28\xb5\x2f", 3, DECOMPRESS_UNKNOWN },
+		{ "\x5d\0\1", 3, DECOMPRESS_UNKNOWN },
+		{ "BZ", 2, DECOMPRESS_UNKNOWN },
+		{ "\x02\x21\x4c\x19", 4, DECOMPRESS_UNKNOWN },
+		{ "\x89LZO\0\r\n\x1a", 8, DECOMPRESS_UNKNOWN },
+		{ "\x7f" "ELG", 4, DECOMPRESS_UNKNOWN },
+		{ "", 0, DECOMPRESS_UNKNOWN },
 	};
 
 	(void)state;
@@ -239,8 +239,8 @@ static void test_detect(void **state)
 	}
 	for (size_t i = 0; i < NR_FORMATS; i++)
 		assert_string_equal(decompress_format_name(formats[i].fmt), formats[i].name);
-	assert_string_equal(decompress_format_name(DECOMP_NONE), "uncompressed");
-	assert_string_equal(decompress_format_name(DECOMP_UNKNOWN), "unknown");
+	assert_string_equal(decompress_format_name(DECOMPRESS_NONE), "uncompressed");
+	assert_string_equal(decompress_format_name(DECOMPRESS_UNKNOWN), "unknown");
 }
 
 static void test_round_trip(void **state)
@@ -313,7 +313,8 @@ static void test_corrupt(void **state)
 		err = run(bad, s.len, 1u << 20, &out, &out_len, NULL);
 		/* lz4 legacy and lzma alone carry no checksum: garbage may decode. */
 		if (err != -EINVAL && err != -EFBIG &&
-		    !(err == 0 && (formats[i].fmt == DECOMP_LZ4 || formats[i].fmt == DECOMP_LZMA)))
+		    !(err == 0 && (formats[i].fmt == DECOMPRESS_LZ4 ||
+				   formats[i].fmt == DECOMPRESS_LZMA)))
 			fail_msg("%s damaged: %d", formats[i].name, err);
 		if (!err)
 			free(out);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * The device tree built by dt_build for a real mem_map, read back with
+ * The device tree built by devtree_build for a real mem_map, read back with
  * libfdt and checked against docs/guest-boot.md.
  */
 #include <errno.h>
@@ -61,24 +61,24 @@ static int teardown(void **state)
 	return 0;
 }
 
-static const struct dt_reserved boot_reserved[] = {
+static const struct devtree_reserved boot_reserved[] = {
 	{ BOARD_BOOT_GDT, 0xF000 - BOARD_BOOT_GDT },
 	{ 0x100000, 0x5000 },
 };
 
 static void build(struct fixture *f, const struct mem_map *mem, unsigned int nr_vcpus,
-		  const char *bootargs, const struct dt_reserved *res, unsigned int nr_res)
+		  const char *bootargs, const struct devtree_reserved *res, unsigned int nr_res)
 {
-	struct dt_params p = {
+	struct devtree_params p = {
 		.mem = mem, .nr_vcpus = nr_vcpus, .bootargs = bootargs,
 		.reserved = res, .nr_reserved = nr_res,
 	};
 
 	memset(f->buf, 0xEE, DT_BUF);
-	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
+	assert_int_equal(devtree_build(f->buf, DT_BUF, &p), 0);
 	assert_int_equal(fdt_check_header(f->buf), 0);
-	assert_true(dt_size(f->buf) <= DT_BUF);
-	assert_int_equal(dt_size(f->buf), fdt_totalsize(f->buf));
+	assert_true(devtree_size(f->buf) <= DT_BUF);
+	assert_int_equal(devtree_size(f->buf), fdt_totalsize(f->buf));
 }
 
 static int node(const void *fdt, const char *path)
@@ -277,7 +277,7 @@ static void test_serial_and_ports(void **state)
 static void test_memreserve(void **state)
 {
 	struct fixture *f = *state;
-	const struct dt_reserved many[] = {
+	const struct devtree_reserved many[] = {
 		{ 0x1000, 0x1000 }, { 0x200000, 0x3000 }, { 0x100000000ULL, 0x1000 },
 		{ 0, 1 }, { 0xFFFF0000ULL, 0x10000 },
 	};
@@ -307,26 +307,26 @@ static void test_memreserve(void **state)
 static void test_too_small(void **state)
 {
 	struct fixture *f = *state;
-	struct dt_params p = {
+	struct devtree_params p = {
 		.mem = &f->split, .nr_vcpus = 2, .bootargs = "console=ttyS0",
 		.reserved = boot_reserved, .nr_reserved = 2,
 	};
 	size_t need;
 	uint8_t *exact;
 
-	assert_int_equal(dt_build(f->buf, 64, &p), -ENOSPC);
-	assert_int_equal(dt_build(f->buf, 512, &p), -ENOSPC);
-	assert_int_equal(dt_build(f->buf, 0, &p), -ENOSPC);
+	assert_int_equal(devtree_build(f->buf, 64, &p), -ENOSPC);
+	assert_int_equal(devtree_build(f->buf, 512, &p), -ENOSPC);
+	assert_int_equal(devtree_build(f->buf, 0, &p), -ENOSPC);
 
 	/* The exact size works, one byte less does not (ASan sees overruns). */
-	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
-	need = dt_size(f->buf);
+	assert_int_equal(devtree_build(f->buf, DT_BUF, &p), 0);
+	need = devtree_size(f->buf);
 	exact = malloc(need);
 	assert_non_null(exact);
-	assert_int_equal(dt_build(exact, need - 1, &p), -ENOSPC);
-	assert_int_equal(dt_build(exact, need, &p), 0);
+	assert_int_equal(devtree_build(exact, need - 1, &p), -ENOSPC);
+	assert_int_equal(devtree_build(exact, need, &p), 0);
 	assert_int_equal(fdt_check_header(exact), 0);
-	assert_int_equal(dt_size(exact), need);
+	assert_int_equal(devtree_size(exact), need);
 	assert_memory_equal(exact, f->buf, need);
 	free(exact);
 }
@@ -334,15 +334,15 @@ static void test_too_small(void **state)
 static void test_fits_boot_area(void **state)
 {
 	struct fixture *f = *state;
-	struct dt_params p = {
+	struct devtree_params p = {
 		.mem = &f->chunked, .nr_vcpus = 255,
 		.bootargs = "a fairly long command line with count=100000 and more",
 		.reserved = boot_reserved, .nr_reserved = 2,
 	};
 
 	/* The largest machine still fits the area vm.c gives the tree. */
-	assert_int_equal(dt_build(f->buf, BOARD_BOOT_FDT_MAX, &p), 0);
-	assert_true(dt_size(f->buf) <= BOARD_BOOT_FDT_MAX);
+	assert_int_equal(devtree_build(f->buf, BOARD_BOOT_FDT_MAX, &p), 0);
+	assert_true(devtree_size(f->buf) <= BOARD_BOOT_FDT_MAX);
 }
 
 static uint64_t prop_u64_at(const void *fdt, int off, const char *name, int idx, int count)
@@ -362,7 +362,7 @@ static void test_mmu_node(void **state)
 {
 	struct fixture *f = *state;
 	struct mmu_plan plan;
-	struct dt_params p = { .mem = &f->split, .nr_vcpus = 1, .mmu = &plan };
+	struct devtree_params p = { .mem = &f->split, .nr_vcpus = 1, .mmu = &plan };
 	int off;
 
 	/* Without a plan (Linux) there is no node. */
@@ -370,7 +370,7 @@ static void test_mmu_node(void **state)
 	assert_true(fdt_path_offset(f->buf, "/minivmm-mmu") < 0);
 
 	mmu_plan_make(MMU_TDP, false, 16 * MiB, &f->split, &plan);
-	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
+	assert_int_equal(devtree_build(f->buf, DT_BUF, &p), 0);
 	off = node(f->buf, "/minivmm-mmu");
 	assert_string_equal(prop_str(f->buf, off, "compatible"), "minivmm,mmu");
 	assert_string_equal(prop_str(f->buf, off, "mode"), "tdp");
@@ -389,7 +389,7 @@ static void test_mmu_node(void **state)
 	assert_int_equal(plan.boot_pages, 1 + 1 + 5 + 1);
 	assert_int_equal(plan.store_gpa, BOARD_MMU_STORE_BASE);
 	assert_int_equal(plan.store_size, 64 * MiB);
-	assert_int_equal(dt_build(f->buf, DT_BUF, &p), 0);
+	assert_int_equal(devtree_build(f->buf, DT_BUF, &p), 0);
 	off = node(f->buf, "/minivmm-mmu");
 	assert_string_equal(prop_str(f->buf, off, "mode"), "shadow");
 	assert_string_equal(prop_str(f->buf, off, "fill"), "lazy");

@@ -45,7 +45,7 @@ enum payload_kind { PAYLOAD_GZIP, PAYLOAD_XZ };
 
 /* A bzImage under construction: tweak hdr, then serialise. */
 struct bzimg {
-	struct lb_setup_header hdr;
+	struct linux_boot_setup_header hdr;
 	uint8_t setup[SETUP_SIZE];
 	uint8_t pm[PM_CODE + 8192];
 	size_t pm_len;
@@ -127,13 +127,13 @@ static void bz_init(struct bzimg *b, const uint8_t *elf, enum payload_kind kind)
 				 : xz_into(b->pm + PM_CODE, cap, elf, ELF_LEN);
 	b->pm_len = PM_CODE + n;
 	memcpy(b->setup + 0x400, VERSION, sizeof(VERSION));
-	b->hdr = (struct lb_setup_header){
+	b->hdr = (struct linux_boot_setup_header){
 		.setup_sects = SETUP_SECTS, .syssize = (uint32_t)(b->pm_len / 16),
-		.boot_flag = LB_BOOT_FLAG, .jump = 0x6aeb, .header = LB_HDR_MAGIC,
-		.version = 0x020f, .kernel_version = 0x200, .loadflags = LB_LOADED_HIGH,
+		.boot_flag = LINUX_BOOT_FLAG, .jump = 0x6aeb, .header = LINUX_BOOT_HDR_MAGIC,
+		.version = 0x020f, .kernel_version = 0x200, .loadflags = LINUX_BOOT_LOADED_HIGH,
 		.code32_start = 0x100000, .initrd_addr_max = 0x7fffffff,
 		.kernel_alignment = 0x200000, .relocatable_kernel = 1,
-		.xloadflags = LB_XLF_KERNEL_64 | 2, .cmdline_size = 2047,
+		.xloadflags = LINUX_BOOT_XLF_KERNEL_64 | 2, .cmdline_size = 2047,
 		.payload_offset = PM_CODE, .payload_length = (uint32_t)n,
 		.pref_address = PREF_ADDR, .init_size = INIT_SIZE,
 	};
@@ -146,7 +146,7 @@ static uint8_t *bz_file(const struct bzimg *b, size_t *len)
 
 	assert_non_null(p);
 	memcpy(p, b->setup, SETUP_SIZE);
-	memcpy(p + LB_HDR_OFFSET, &b->hdr, sizeof(b->hdr));
+	memcpy(p + LINUX_BOOT_HDR_OFFSET, &b->hdr, sizeof(b->hdr));
 	memcpy(p + SETUP_SIZE, b->pm, b->pm_len);
 	*len = SETUP_SIZE + b->pm_len;
 	return p;
@@ -185,9 +185,9 @@ static int boot_bz(const struct mem_map *m, const struct bzimg *b,
 	return err;
 }
 
-static const struct lb_boot_params *zero_page(const struct mem_map *m)
+static const struct linux_boot_params *zero_page(const struct mem_map *m)
 {
-	return mem_gpa_to_hva(m, BOARD_LINUX_BOOT_PARAMS, sizeof(struct lb_boot_params));
+	return mem_gpa_to_hva(m, BOARD_LINUX_BOOT_PARAMS, sizeof(struct linux_boot_params));
 }
 
 /* The log so far, then a fresh one. */
@@ -256,7 +256,7 @@ static const uint8_t *guest(const struct fixture *f, uint64_t gpa)
 	return f->ram.host_base + gpa;
 }
 
-static void assert_e820_matches(const struct mem_map *m, const struct lb_boot_params *bp)
+static void assert_e820_matches(const struct mem_map *m, const struct linux_boot_params *bp)
 {
 	struct e820_entry e[E820_MAX];
 	int n = mem_e820_build(m, e, E820_MAX);
@@ -288,7 +288,7 @@ static void test_host_gzip(void **state)
 {
 	struct fixture *f = *state;
 	struct linux_boot_out out;
-	const struct lb_boot_params *bp;
+	const struct linux_boot_params *bp;
 	const uint8_t *raw;
 
 	memset(f->ram.host_base + K_TEXT, 0xAA, K_TEXT_MEM);
@@ -301,14 +301,14 @@ static void test_host_gzip(void **state)
 
 	bp = zero_page(&f->ram);
 	raw = (const uint8_t *)bp;
-	assert_int_equal(bp->hdr.boot_flag, LB_BOOT_FLAG);
-	assert_int_equal(bp->hdr.header, LB_HDR_MAGIC);
+	assert_int_equal(bp->hdr.boot_flag, LINUX_BOOT_FLAG);
+	assert_int_equal(bp->hdr.header, LINUX_BOOT_HDR_MAGIC);
 	assert_int_equal(bp->hdr.version, 0x020f);
 	assert_int_equal(bp->hdr.setup_sects, SETUP_SECTS);
 	assert_int_equal(bp->hdr.payload_length, f->bz.hdr.payload_length);
 	assert_int_equal(bp->hdr.init_size, INIT_SIZE);
 	assert_int_equal(bp->hdr.type_of_loader, 0xff);
-	assert_int_equal(bp->hdr.loadflags, LB_LOADED_HIGH | LB_CAN_USE_HEAP);
+	assert_int_equal(bp->hdr.loadflags, LINUX_BOOT_LOADED_HIGH | LINUX_BOOT_CAN_USE_HEAP);
 	assert_int_equal(bp->hdr.heap_end_ptr, 0xfe00);
 	assert_int_equal(bp->hdr.cmd_line_ptr, BOARD_LINUX_CMDLINE);
 	assert_int_equal(bp->ext_cmd_line_ptr, 0);
@@ -574,7 +574,7 @@ static void test_cmdline(void **state)
 static void check_initrd(const struct fixture *f, const struct linux_boot_out *out,
 			 const uint8_t *initrd, size_t len, uint64_t below)
 {
-	const struct lb_boot_params *bp = zero_page(&f->ram);
+	const struct linux_boot_params *bp = zero_page(&f->ram);
 
 	assert_int_equal(out->initrd_size, len);
 	assert_int_equal(out->initrd_start % BOARD_PAGE_SIZE, 0);
@@ -634,7 +634,7 @@ static void test_e820_split(void **state)
 	struct fixture *f = *state;
 	struct linux_boot_in in = default_in;
 	struct linux_boot_out out;
-	const struct lb_boot_params *bp;
+	const struct linux_boot_params *bp;
 	static const uint8_t initrd[5000] = { 1, 2, 3 };
 
 	in.initrd = initrd;
@@ -667,7 +667,7 @@ static void test_in_guest_above_hole(void **state)
 	assert_int_equal(out.kernel_start, BOARD_HIGH_RAM_START);
 	assert_int_equal(out.entry, BOARD_HIGH_RAM_START + 0x200);
 	/* ... unless it cannot run above 4 GiB. */
-	b.hdr.xloadflags &= (uint16_t)~LB_XLF_ABOVE_4G;
+	b.hdr.xloadflags &= (uint16_t)~LINUX_BOOT_XLF_ABOVE_4G;
 	assert_int_equal(boot_bz(&f->ram, &b, &in, &out), -ENOSPC);
 }
 
@@ -678,18 +678,18 @@ static void test_vmlinux(void **state)
 	struct fixture *f = *state;
 	struct linux_boot_in in = default_in;
 	struct linux_boot_out out;
-	const struct lb_boot_params *bp;
+	const struct linux_boot_params *bp;
 	uint8_t *odd = malloc(ELF_LEN + 1);
 
 	assert_int_equal(boot_buf(&f->ram, f->elf, ELF_LEN, &in, &out), 0);
 	check_loaded_elf(f, &out);
 	assert_string_equal(out.format, "ELF vmlinux (4.0 MiB loaded)");
 	bp = zero_page(&f->ram);
-	assert_int_equal(bp->hdr.boot_flag, LB_BOOT_FLAG);
-	assert_int_equal(bp->hdr.header, LB_HDR_MAGIC);
+	assert_int_equal(bp->hdr.boot_flag, LINUX_BOOT_FLAG);
+	assert_int_equal(bp->hdr.header, LINUX_BOOT_HDR_MAGIC);
 	assert_int_equal(bp->hdr.version, 0x020f);
 	assert_int_equal(bp->hdr.type_of_loader, 0xff);
-	assert_int_equal(bp->hdr.loadflags, LB_LOADED_HIGH | LB_CAN_USE_HEAP);
+	assert_int_equal(bp->hdr.loadflags, LINUX_BOOT_LOADED_HIGH | LINUX_BOOT_CAN_USE_HEAP);
 	assert_int_equal(bp->hdr.cmdline_size, 2048);
 	assert_int_equal(bp->hdr.cmd_line_ptr, BOARD_LINUX_CMDLINE);
 	assert_e820_matches(&f->ram, bp);

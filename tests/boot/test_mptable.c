@@ -50,8 +50,8 @@ static uint8_t sum(const uint8_t *p, size_t len)
 /* The parts of a table read back from guest RAM. */
 struct table {
 	uint8_t raw[8192];
-	struct mp_floating fp;
-	struct mp_config h;
+	struct mptable_floating fp;
+	struct mptable_config h;
 	size_t len; /* floating pointer + configuration table */
 };
 
@@ -94,58 +94,60 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 	assert_int_equal(t.h.entry_count, ncpu + 1 + 1 + nio + 2);
 	assert_int_equal(t.h.length, 44 + 20 * ncpu + 8 * (1 + 1 + nio + 2));
 
-	off = 16 + sizeof(struct mp_config);
+	off = 16 + sizeof(struct mptable_config);
 	for (unsigned int i = 0; i < t.h.entry_count; i++) {
 		uint8_t type = t.raw[off];
 
-		assert_true(type <= MP_ENTRY_LOCALINT);
+		assert_true(type <= MPTABLE_ENTRY_LOCALINT);
 		counts[type]++;
-		if (type == MP_ENTRY_PROCESSOR) {
-			struct mp_processor c;
+		if (type == MPTABLE_ENTRY_PROCESSOR) {
+			struct mptable_processor c;
 
 			memcpy(&c, t.raw + off, sizeof(c));
 			assert_int_equal(c.lapic_id, counts[type] - 1);
-			assert_int_equal(c.flags, MP_CPU_ENABLED | (c.lapic_id == 0 ? MP_CPU_BSP : 0));
+			assert_int_equal(c.flags, MPTABLE_CPU_ENABLED |
+						  (c.lapic_id == 0 ? MPTABLE_CPU_BSP : 0));
 			assert_int_equal(c.signature >> 8 & 0xf, 6);
 			assert_true(c.features & (1u << 9)); /* APIC */
 			off += sizeof(c);
 			continue;
 		}
-		if (type == MP_ENTRY_BUS) {
+		if (type == MPTABLE_ENTRY_BUS) {
 			assert_memory_equal(t.raw + off + 2, "ISA   ", 6);
-		} else if (type == MP_ENTRY_IOAPIC) {
-			struct mp_ioapic io;
+		} else if (type == MPTABLE_ENTRY_IOAPIC) {
+			struct mptable_ioapic io;
 
 			memcpy(&io, t.raw + off, sizeof(io));
 			assert_int_equal(io.id, ncpu);
 			assert_int_equal(io.version, 0x11);
 			assert_int_equal(io.flags & 1, 1);
 			assert_int_equal(io.addr, BOARD_IOAPIC_BASE);
-		} else if (type == MP_ENTRY_IOINT) {
-			struct mp_intsrc s;
+		} else if (type == MPTABLE_ENTRY_IOINT) {
+			struct mptable_intsrc s;
 
 			memcpy(&s, t.raw + off, sizeof(s));
-			assert_int_equal(s.irq_type, MP_IRQ_INT);
+			assert_int_equal(s.irq_type, MPTABLE_IRQ_INT);
 			assert_int_equal(s.flags, 0);
 			assert_int_equal(s.dst_apic, ncpu);
 			assert_int_equal(s.dst_pin, s.src_irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : s.src_irq);
 			if (BOARD_IRQ0_IOAPIC_PIN == 2)
 				assert_int_not_equal(s.src_irq, 2);
 		} else {
-			struct mp_intsrc s;
+			struct mptable_intsrc s;
 
 			memcpy(&s, t.raw + off, sizeof(s));
 			assert_int_equal(s.dst_apic, 0xff);
-			assert_int_equal(s.irq_type, s.dst_pin == 0 ? MP_IRQ_EXTINT : MP_IRQ_NMI);
+			assert_int_equal(s.irq_type,
+					 s.dst_pin == 0 ? MPTABLE_IRQ_EXTINT : MPTABLE_IRQ_NMI);
 		}
 		off += 8;
 	}
 	assert_int_equal(off, t.len);
-	assert_int_equal(counts[MP_ENTRY_PROCESSOR], ncpu);
-	assert_int_equal(counts[MP_ENTRY_BUS], 1);
-	assert_int_equal(counts[MP_ENTRY_IOAPIC], 1);
-	assert_int_equal(counts[MP_ENTRY_IOINT], nio);
-	assert_int_equal(counts[MP_ENTRY_LOCALINT], 2);
+	assert_int_equal(counts[MPTABLE_ENTRY_PROCESSOR], ncpu);
+	assert_int_equal(counts[MPTABLE_ENTRY_BUS], 1);
+	assert_int_equal(counts[MPTABLE_ENTRY_IOAPIC], 1);
+	assert_int_equal(counts[MPTABLE_ENTRY_IOINT], nio);
+	assert_int_equal(counts[MPTABLE_ENTRY_LOCALINT], 2);
 }
 
 static void test_one_cpu(void **state)
