@@ -495,7 +495,10 @@ static bool bar_locked(struct virtio_pci *vp, uint64_t off, uint8_t *data,
 		else if (!is_write)
 			memset(data, 0xFF, len);
 	} else if (within(off, len, VIRTIO_PCI_NOTIFY_OFF,
-			  (uint64_t)d->nr_queues * VIRTIO_PCI_NOTIFY_MULT) && len <= 4) {
+			  (uint64_t)d->nr_queues * VIRTIO_PCI_NOTIFY_MULT) &&
+		   (off - VIRTIO_PCI_NOTIFY_OFF) % VIRTIO_PCI_NOTIFY_MULT + len <=
+		   VIRTIO_PCI_NOTIFY_MULT) {
+		/* Inside one queue's notify address. */
 		off -= VIRTIO_PCI_NOTIFY_OFF;
 		if (is_write)
 			kick_locked(vp, (unsigned int)(off / VIRTIO_PCI_NOTIFY_MULT));
