@@ -576,9 +576,10 @@ static void test_readonly(void **state)
 	assert_int_equal(run(f, VIRTIO_BLK_T_OUT, 0, TD_DATA, 512, false, NULL),
 			 VIRTIO_BLK_S_IOERR);
 	assert_memory_equal(f->fb.disk, before, sizeof(before));
-	assert_int_equal(run_seg(f, VIRTIO_BLK_T_DISCARD, 0, 1, 0), VIRTIO_BLK_S_UNSUPP);
-	assert_int_equal(run_seg(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 1, 0), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(run_seg(f, VIRTIO_BLK_T_DISCARD, 0, 1, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(run_seg(f, VIRTIO_BLK_T_WRITE_ZEROES, 0, 1, 0), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(f->fb.nr_submit, 0);
+	assert_memory_equal(f->fb.disk, before, sizeof(before));
 	/* Reads and flushes still work. */
 	assert_int_equal(run(f, VIRTIO_BLK_T_IN, 0, TD_DATA, 512, true, NULL), VIRTIO_BLK_S_OK);
 	assert_int_equal(run(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);

@@ -240,10 +240,12 @@ static enum parsed parse_discard_wz(struct parse *p, uint32_t type)
 	uint64_t sector;
 	uint32_t nsect, flags;
 
-	if (wz ? !has_feature(b, VIRTIO_BLK_F_WRITE_ZEROES) : !has_feature(b, VIRTIO_BLK_F_DISCARD))
-		return done(p, VIRTIO_BLK_S_UNSUPP, 1);
+	/* Writes to a read-only device fail with IOERR (5.2.6.2), whether
+	 * or not the command itself was offered. */
 	if (b->backend->readonly)
 		return done(p, VIRTIO_BLK_S_IOERR, 1);
+	if (wz ? !has_feature(b, VIRTIO_BLK_F_WRITE_ZEROES) : !has_feature(b, VIRTIO_BLK_F_DISCARD))
+		return done(p, VIRTIO_BLK_S_UNSUPP, 1);
 	/* Exactly one segment (max_discard_seg = max_write_zeroes_seg = 1). */
 	if (c->out_len - sizeof(struct virtio_blk_req_hdr) != sizeof(seg))
 		return done(p, VIRTIO_BLK_S_IOERR, 1);
