@@ -11,10 +11,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "base/log.h"
 
 #include "devices/virtio/virtqueue.h"
 #include "virtio_driver.h"
@@ -547,6 +550,47 @@ static void test_reset_clears_broken(void **state)
 	assert_int_equal(virtq_pop(&f->q, &f->c), 1);
 }
 
+static unsigned int count_lines(FILE *fp, const char *needle)
+{
+	char line[512];
+	unsigned int n = 0;
+
+	fflush(fp);
+	rewind(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (strstr(line, needle))
+			n++;
+	fseek(fp, 0, SEEK_END); /* ready to be written again */
+	return n;
+}
+
+static void test_malformed_log_ratelimited(void **state)
+{
+	struct fx *f = *state;
+	FILE *log = tmpfile();
+
+	assert_non_null(log);
+	log_set_sink(log);
+	for (unsigned int i = 0; i < 15; i++) {
+		virtq_reset(&f->q);
+		td_place(&f->t, &f->q, 0, QSIZE);
+		assert_int_equal(virtq_enable(&f->q), 0);
+		td_desc(&f->t, &f->q, 0, TD_DATA, 16, VIRTQ_DESC_F_NEXT, 0);
+		td_publish(&f->t, &f->q, 0, 0);
+		assert_int_equal(virtq_pop(&f->q, &f->c), -EINVAL);
+		/* A broken queue says nothing more. */
+		assert_int_equal(virtq_pop(&f->q, &f->c), -EINVAL);
+		if (i == 0)
+			assert_int_equal(count_lines(log, "virtqueue"), 1);
+	}
+	fflush(log);
+	log_set_sink(stderr);
+	/* The burst survives resets; then one "suppressed" line. */
+	assert_int_equal(count_lines(log, "chain longer than the queue"), 10);
+	assert_int_equal(count_lines(log, "further malformed virtqueue messages suppressed"), 1);
+	fclose(log);
+}
+
 /* ---- notifications ---------------------------------------------------- */
 
 static void pop_push(struct fx *f, uint16_t head)
@@ -674,6 +718,7 @@ int main(void)
 		T(test_indirect_next_beyond_table),
 		T(test_too_many_segments),
 		T(test_reset_clears_broken),
+		T(test_malformed_log_ratelimited),
 		T_PLAIN(test_no_interrupt_flag),
 		T_EV(test_event_idx),
 		T_EV(test_avail_event),

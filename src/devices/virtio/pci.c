@@ -233,17 +233,6 @@ static void status_write(struct virtio_pci *vp, uint8_t v)
 	vp->active = true;
 }
 
-static unsigned int ring_features(uint64_t f)
-{
-	unsigned int r = 0;
-
-	if (f >> VIRTIO_F_INDIRECT_DESC & 1)
-		r |= VIRTQ_F_INDIRECT_DESC;
-	if (f >> VIRTIO_F_EVENT_IDX & 1)
-		r |= VIRTQ_F_EVENT_IDX;
-	return r;
-}
-
 static void queue_enable(struct virtio_pci *vp, struct virtq *q, uint16_t v)
 {
 	if (v != 1) {
@@ -258,7 +247,7 @@ static void queue_enable(struct virtio_pci *vp, struct virtq *q, uint16_t v)
 			vp->queue_select);
 		return;
 	}
-	q->features = ring_features(vp->driver_features);
+	q->features = virtio_ring_features(vp->driver_features);
 	if (virtq_enable(q)) {
 		q->enabled = false;
 		notify_needs_reset(vp);
