@@ -90,6 +90,22 @@
 #define BOARD_PIC2_CMD          0xA0
 #define BOARD_PIC2_DATA         0xA1
 
+/* ---- PCI (PCI Local Bus 3.0, 3.2.2.3.2: configuration mechanism #1) --- */
+
+/* CONFIG_ADDRESS (dword accesses only) and CONFIG_DATA (any width at any
+ * offset of 0xCFC-0xCFF); the host bridge claims all of 0xCF8-0xCFF. */
+#define BOARD_PCI_CFG_ADDR      0xCF8
+#define BOARD_PCI_CFG_DATA      0xCFC
+#define BOARD_PCI_CFG_SIZE      8
+/*
+ * The 32-bit window the host bridge forwards to PCI memory BARs, inside the
+ * MMIO hole: above the test guests' MMU regions (the shadow store ends at
+ * BOARD_MMU_STORE_BASE + BOARD_MMU_STORE_MAX = 0xF0000000) and below the
+ * IOAPIC (0xFEC00000), leaving [0xFE000000, 0xFEC00000) free.  224 MiB.
+ */
+#define BOARD_PCI_MMIO_BASE     0xF0000000ULL
+#define BOARD_PCI_MMIO_END      0xFE000000ULL
+
 /* ---- Memory-slot rules ------------------------------------------------ */
 
 /* Default guest RAM and the smallest we accept (room for boot area + image). */

@@ -45,6 +45,26 @@ static inline void irq_line_set(const struct irq_line *line, bool level)
 		line->set(line->ctx, line->gsi, level);
 }
 
+/* A message-signalled interrupt (PCI MSI-X): a dword write of data to addr. */
+struct msi_msg {
+	uint64_t addr;
+	uint32_t data;
+};
+
+/* Where a PCI function's MSI-X messages go.  One sink per function; vector
+ * is the function's table index, so the platform can keep one route (GSI,
+ * irqfd) per vector.  Called with the function's MSI-X lock held: neither
+ * callback may call back into the device. */
+struct msi_sink {
+	/* Deliver one message (KVM_SIGNAL_MSI, or the vector's irqfd). */
+	void (*send)(void *ctx, unsigned int vector, const struct msi_msg *msg);
+	/* Optional: the vector's message or effective mask changed (entry
+	 * mask, function mask or MSI-X enable), to update GSI routing. */
+	void (*update)(void *ctx, unsigned int vector, const struct msi_msg *msg,
+		       bool masked);
+	void *ctx;
+};
+
 /* Where a device's output bytes go (terminal, file, test buffer). */
 struct byte_sink {
 	void (*write)(void *ctx, const uint8_t *buf, size_t len);

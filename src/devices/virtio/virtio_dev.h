@@ -66,4 +66,11 @@ struct virtio_dev {
 	struct virtio_notify notify; /* filled in by the transport */
 };
 
+/* The ring features (VIRTQ_F_*) a set of negotiated features turns on. */
+static inline unsigned int virtio_ring_features(uint64_t features)
+{
+	return ((features >> VIRTIO_F_INDIRECT_DESC) & 1 ? VIRTQ_F_INDIRECT_DESC : 0) |
+	       ((features >> VIRTIO_F_EVENT_IDX) & 1 ? VIRTQ_F_EVENT_IDX : 0);
+}
+
 #endif

@@ -5,6 +5,12 @@
  * the checked guest-memory path, chains are bounded, indirect tables are
  * checked, lengths are checked for overflow.  Pure code over a mem_map: no
  * KVM, no threads of its own (the caller serialises access to one queue).
+ *
+ * The rings are reached field by field through the slot table, so a ring
+ * may straddle a memory slot boundary; virtq_enable() checks that each one
+ * lies wholly in guest RAM.  The driver runs concurrently on another CPU:
+ * avail->idx is read with acquire semantics and used->idx published with
+ * release semantics.
  */
 #ifndef MINIVMM_DEVICES_VIRTIO_VIRTQUEUE_H
 #define MINIVMM_DEVICES_VIRTIO_VIRTQUEUE_H
@@ -13,6 +19,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "base/log.h"
 #include "mmu/memory.h"
 
 #define VIRTQ_MAX_SIZE 1024     /* largest queue a device offers */
@@ -22,6 +29,28 @@
 /* Negotiated ring features that change the ring's behaviour. */
 #define VIRTQ_F_INDIRECT_DESC (1u << 0)
 #define VIRTQ_F_EVENT_IDX     (1u << 1)
+
+/* Ring layout (virtio 1.x, 2.7): all fields little-endian. */
+#define VIRTQ_DESC_F_NEXT     1
+#define VIRTQ_DESC_F_WRITE    2
+#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY     1
+
+struct virtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+#define VIRTQ_DESC_ALIGN  16
+#define VIRTQ_AVAIL_ALIGN 2
+#define VIRTQ_USED_ALIGN  4
+/* Sizes including used_event / avail_event (always checked). */
+#define VIRTQ_DESC_SIZE(n)  (16ull * (n))
+#define VIRTQ_AVAIL_SIZE(n) (6ull + 2ull * (n))
+#define VIRTQ_USED_SIZE(n)  (6ull + 8ull * (n))
 
 struct virtq {
 	const struct mem_map *mem;
@@ -38,6 +67,7 @@ struct virtq {
 	uint16_t signalled_used;    /* used_idx when the driver was last notified */
 	bool signalled_valid;
 	bool broken;                /* a malformed ring: NEEDS_RESET */
+	struct log_ratelimit malformed_rl;
 };
 
 /* One request: the readable (driver→device) buffers first, then the
@@ -66,11 +96,16 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 /* After one or more pushes: must the driver be interrupted?  Honours
  * VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with VIRTQ_F_EVENT_IDX. */
 bool virtq_should_notify(struct virtq *q);
-/* Driver kicks: with EVENT_IDX, publish avail_event so the driver knows
- * which index the device will look at next. */
-void virtq_set_avail_event(struct virtq *q);
+/* Before the device goes idle on this queue: with EVENT_IDX, publish
+ * avail_event (the next entry the device will look at) so the driver kicks
+ * for it.  Then, after a full barrier, look again: true when buffers were
+ * made available meanwhile (the driver may not have seen avail_event and
+ * not kicked), so the caller must pop again instead of sleeping. */
+bool virtq_set_avail_event(struct virtq *q);
 
-/* Copy helpers over a chain's iovecs (partial copies return the count). */
+/* Copy helpers over a chain's iovecs (partial copies return the count):
+ * read takes bytes from the readable part, `off` counted from its start;
+ * write fills the writable part, `off` counted from its start. */
 size_t virtq_chain_read(const struct virtq_chain *c, uint64_t off, void *dst, size_t len);
 size_t virtq_chain_write(const struct virtq_chain *c, uint64_t off, const void *src, size_t len);
 
