@@ -10,6 +10,7 @@
 #include <inttypes.h>
 
 #include "abi/board.h"
+#include "abi/mmu_port.h"
 #include "base/log.h"
 
 _Static_assert(BOARD_MMU_STORE_BASE + BOARD_MMU_STORE_MAX <= BOARD_PCI_MMIO_BASE,
