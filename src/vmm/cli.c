@@ -11,6 +11,7 @@
 
 #include "abi/board.h"
 #include "base/log.h"
+#include "base/options.h"
 
 void cli_defaults(struct vm_config *cfg)
 {
@@ -69,7 +70,6 @@ void cli_usage(FILE *out)
 "failed, 2 bad usage, 3 guest crashed, 128+N stopped by signal N.\n", out);
 }
 
-/* Option table: name without dashes, whether it takes a value. */
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
@@ -77,35 +77,35 @@ enum opt_id {
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE,
 };
 
-enum opt_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL /* only as --opt=value */ };
+/* Every option; compare-layouts reads the same ones. */
+static const struct opt_def options[] = {
+	{ "m", OPT_M, OPT_ARG_REQUIRED },
+	{ "smp", OPT_SMP, OPT_ARG_REQUIRED },
+	{ "kernel", OPT_KERNEL, OPT_ARG_REQUIRED },
+	{ "initrd", OPT_INITRD, OPT_ARG_REQUIRED },
+	{ "append", OPT_APPEND, OPT_ARG_REQUIRED },
+	{ "mem-layout", OPT_LAYOUT, OPT_ARG_REQUIRED },
+	{ "mem-backing", OPT_BACKING, OPT_ARG_REQUIRED },
+	{ "show-layout", OPT_SHOW_LAYOUT, OPT_ARG_OPTIONAL },
+	{ "dump-dtb", OPT_DUMP_DTB, OPT_ARG_REQUIRED },
+	{ "stats", OPT_STATS, OPT_ARG_OPTIONAL },
+	{ "stats-file", OPT_STATS_FILE, OPT_ARG_REQUIRED },
+	{ "mmu", OPT_MMU, OPT_ARG_REQUIRED },
+	{ "shadow-fill", OPT_SHADOW_FILL, OPT_ARG_REQUIRED },
+	{ "pt-pool", OPT_PT_POOL, OPT_ARG_REQUIRED },
+	{ "translate", OPT_TRANSLATE, OPT_ARG_REQUIRED },
+	{ "kvm-device", OPT_KVM_DEVICE, OPT_ARG_REQUIRED },
+	{ "help", OPT_HELP, OPT_ARG_NONE },
+	{ "h", OPT_HELP, OPT_ARG_NONE },
+	{ "version", OPT_VERSION, OPT_ARG_NONE },
+	{ "V", OPT_VERSION, OPT_ARG_NONE },
+	{ "json", OPT_JSON, OPT_ARG_NONE },
+	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, OPT_ARG_NONE },
+};
 
-static const struct {
-	const char *name;
-	enum opt_id id;
-	enum opt_arg arg;
-} options[] = {
-	{ "m", OPT_M, ARG_REQUIRED },
-	{ "smp", OPT_SMP, ARG_REQUIRED },
-	{ "kernel", OPT_KERNEL, ARG_REQUIRED },
-	{ "initrd", OPT_INITRD, ARG_REQUIRED },
-	{ "append", OPT_APPEND, ARG_REQUIRED },
-	{ "mem-layout", OPT_LAYOUT, ARG_REQUIRED },
-	{ "mem-backing", OPT_BACKING, ARG_REQUIRED },
-	{ "show-layout", OPT_SHOW_LAYOUT, ARG_OPTIONAL },
-	{ "dump-dtb", OPT_DUMP_DTB, ARG_REQUIRED },
-	{ "stats", OPT_STATS, ARG_OPTIONAL },
-	{ "stats-file", OPT_STATS_FILE, ARG_REQUIRED },
-	{ "mmu", OPT_MMU, ARG_REQUIRED },
-	{ "shadow-fill", OPT_SHADOW_FILL, ARG_REQUIRED },
-	{ "pt-pool", OPT_PT_POOL, ARG_REQUIRED },
-	{ "translate", OPT_TRANSLATE, ARG_REQUIRED },
-	{ "kvm-device", OPT_KVM_DEVICE, ARG_REQUIRED },
-	{ "help", OPT_HELP, ARG_NONE },
-	{ "h", OPT_HELP, ARG_NONE },
-	{ "version", OPT_VERSION, ARG_NONE },
-	{ "V", OPT_VERSION, ARG_NONE },
-	{ "json", OPT_JSON, ARG_NONE },
-	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, ARG_NONE },
+static const struct opt_table option_table = {
+	.defs = options, .nr_defs = sizeof(options) / sizeof(options[0]),
+	.prefix = "", .help = "--help",
 };
 
 static int parse_smp(const char *v, unsigned int *out)
@@ -256,10 +256,8 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 
 static int parse_positional(struct vm_config *cfg, const char *arg)
 {
-	if (cfg->command != CMD_COMPARE_LAYOUTS) {
-		log_err("unexpected argument '%s' (see --help)", arg);
-		return -EINVAL;
-	}
+	if (cfg->command != CMD_COMPARE_LAYOUTS)
+		return opt_unexpected(&option_table, arg);
 	if (cfg->nr_compare >= CONFIG_MAX_COMPARE) {
 		log_err("compare-layouts: at most %d layouts", CONFIG_MAX_COMPARE);
 		return -EINVAL;
@@ -282,41 +280,14 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg)
 		i = 2;
 	}
 	for (; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *value = NULL;
-		size_t len;
-		unsigned int k;
-		int err;
+		const struct opt_def *def;
+		const char *value;
+		int err = opt_next(&option_table, argc, argv, &i, &def, &value);
 
-		if (arg[0] != '-' || arg[1] == '\0') {
-			err = parse_positional(cfg, arg);
-			if (err)
-				return err;
-			continue;
-		}
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++)
-			if (strlen(options[k].name) == len && !strncmp(options[k].name, name, len))
-				break;
-		if (k == sizeof(options) / sizeof(options[0])) {
-			log_err("unknown option '%s' (see --help)", arg);
-			return -EINVAL;
-		}
-		if (eq && options[k].arg == ARG_NONE) {
-			log_err("option '%.*s' takes no value", (int)(len + (size_t)(name - arg)), arg);
-			return -EINVAL;
-		}
-		if (eq) {
-			value = eq + 1;
-		} else if (options[k].arg == ARG_REQUIRED) {
-			if (i + 1 >= argc) {
-				log_err("option '%s' needs a value", arg);
-				return -EINVAL;
-			}
-			value = argv[++i];
-		}
-		err = apply(cfg, options[k].id, value);
+		if (err == 0)
+			err = parse_positional(cfg, argv[i]);
+		else if (err > 0)
+			err = apply(cfg, (enum opt_id)def->id, value);
 		if (err)
 			return err;
 	}

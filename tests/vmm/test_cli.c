@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "base/log.h"
 #include "vmm/cli.h"
 
 #define MiB BOARD_MiB
@@ -237,6 +238,45 @@ static void test_unknown_and_stray(void **state)
 	assert_refused("-m", "1G", "compare-layouts", "split", "single");
 }
 
+/* The one line a refused command line logs, as users see it. */
+static void assert_refused_with(const char *line, int argc, char **argv)
+{
+	struct vm_config cfg;
+	char *text = NULL, want[256];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	log_set_sink(f);
+	assert_int_equal(cli_parse(argc, argv, &cfg), -EINVAL);
+	log_set_sink(NULL);
+	fclose(f);
+	snprintf(want, sizeof(want), "minivmm: %s\n", line);
+	assert_string_equal(text, want);
+	free(text);
+}
+
+#define assert_message(line, ...) assert_refused_with((line), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+static void test_messages(void **state)
+{
+	(void)state;
+	assert_message("unknown option '--frobnicate' (see --help)", "--frobnicate");
+	assert_message("unknown option '--' (see --help)", "--");
+	assert_message("unknown option '--=x' (see --help)", "--=x");
+	assert_message("unexpected argument 'guest.elf' (see --help)", "guest.elf");
+	assert_message("unexpected argument '' (see --help)", "-m", "1G", "");
+	assert_message("option '--help' takes no value", "--help=me");
+	assert_message("option '-V' takes no value", "-V=1");
+	assert_message("option '-kernel' needs a value", "-kernel");
+	assert_message("option '--kvm-device' needs a value", "-m", "1G", "--kvm-device");
+	assert_message("unexpected argument 'json' (see --help)", "--show-layout", "json");
+	assert_message("compare-layouts: 'weird' is not single, split or chunks:SIZE",
+		       "compare-layouts", "split", "weird");
+	assert_message("compare-layouts needs at least two layouts, e.g. split chunks:64M",
+		       "compare-layouts", "split");
+}
+
 static void test_compare_layouts(void **state)
 {
 	struct vm_config cfg;
@@ -366,6 +406,7 @@ int main(void)
 		cmocka_unit_test(test_flag_with_value_refused),
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_unknown_and_stray),
+		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
