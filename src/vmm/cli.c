@@ -26,11 +26,44 @@ void cli_defaults(struct vm_config *cfg)
 	cfg->pt_pool_size = BOARD_MMU_POOL_DEFAULT;
 }
 
-void cli_usage(FILE *out)
+static const struct cli_command *last_row(const struct cli_command *cmds)
 {
+	while (cmds->name)
+		cmds++;
+	return cmds;
+}
+
+const struct cli_command *cli_command_find(const struct cli_command *cmds, int argc,
+					   char **argv)
+{
+	if (argc > 1)
+		for (const struct cli_command *c = cmds; c->name; c++)
+			if (!strcmp(argv[1], c->name))
+				return c;
+	return last_row(cmds);
+}
+
+int cli_dispatch(const struct cli_command *cmds, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_command_find(cmds, argc, argv);
+
+	if (!cmd->name)
+		return cmd->main(argc, argv);
+	return cmd->main(argc - 1, argv + 1);
+}
+
+void cli_usage(FILE *out, const struct cli_command *cmds)
+{
+	const struct cli_command *c, *run = last_row(cmds);
+
+	fprintf(out, "usage: minivmm %s\n", run->synopsis);
+	for (c = cmds; c->name; c++)
+		fprintf(out, "       minivmm %s %s\n", c->name, c->synopsis);
+	fputs("\nCommands:\n", out);
+	for (c = cmds; c->name; c++)
+		fprintf(out, "  %-20s %s\n", c->name, c->summary);
+	fprintf(out, "  %-20s %s\n", "(none)", run->summary);
 	fputs(
-"usage: minivmm [options]\n"
-"       minivmm compare-layouts [-m SIZE] [--mem-backing B] [--json] LAYOUT LAYOUT...\n"
 "\n"
 "Machine:\n"
 "  -m SIZE              guest RAM, with K/M/G suffix (no suffix: MiB); default 256M\n"
@@ -53,7 +86,6 @@ void cli_usage(FILE *out)
 "  --shadow-fill F      eager (default: build a root's whole shadow on load) |\n"
 "                       lazy (fill on the guest's page faults)\n"
 "  --pt-pool SIZE       test guests' page-table pool (default 16M, 2M..128M)\n"
-"  minivmm compare ...  run the MMU workloads in each mode (compare --help)\n"
 "Diagnostics:\n"
 "  --stats[=json]       print exit counters, KVM statistics, shadow-MMU counters\n"
 "                       and guest-reported phases when the VM stops\n"
@@ -270,16 +302,12 @@ static int parse_positional(struct vm_config *cfg, const char *arg)
 	return 0;
 }
 
-int cli_parse(int argc, char **argv, struct vm_config *cfg)
+/* The VM run's options (cmd CMD_RUN), or compare-layouts' (CMD_COMPARE_LAYOUTS). */
+static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *cfg)
 {
-	int i = 1;
-
 	cli_defaults(cfg);
-	if (argc > 1 && !strcmp(argv[1], "compare-layouts")) {
-		cfg->command = CMD_COMPARE_LAYOUTS;
-		i = 2;
-	}
-	for (; i < argc; i++) {
+	cfg->command = cmd;
+	for (int i = 1; i < argc; i++) {
 		const struct opt_def *def;
 		const char *value;
 		int err = opt_next(&option_table, argc, argv, &i, &def, &value);
@@ -307,4 +335,14 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct vm_config *cfg)
+{
+	return parse(CMD_RUN, argc, argv, cfg);
+}
+
+int cli_parse_compare_layouts(int argc, char **argv, struct vm_config *cfg)
+{
+	return parse(CMD_COMPARE_LAYOUTS, argc, argv, cfg);
 }
