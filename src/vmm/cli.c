@@ -2,6 +2,7 @@
 /*
  * Command line -> struct vm_config.  QEMU's spellings where QEMU has them
  * (-m, -smp, -kernel, -initrd, -append; one or two leading dashes alike).
+ * Also the lookup in main.c's subcommand table, and the --help text.
  */
 #include "vmm/cli.h"
 
