@@ -24,6 +24,7 @@
 
 #include "abi/board.h"
 #include "base/log.h"
+#include "base/options.h"
 
 const char *const compare_workload_names[COMPARE_NR_WORKLOADS] = {
 	"tlb-4k", "tlb-2m", "pt-churn", "as-switch", "demand",
@@ -69,17 +70,19 @@ enum copt_id {
 	CO_TIMEOUT, CO_CSV, CO_JSON, CO_SVG, CO_HELP,
 };
 
-static const struct {
-	const char *name;
-	enum copt_id id;
-	bool arg;
-} copts[] = {
-	{ "workloads", CO_WORKLOADS, true }, { "modes", CO_MODES, true },
-	{ "reps", CO_REPS, true }, { "layouts", CO_LAYOUTS, true },
-	{ "m", CO_MEM, true }, { "guest", CO_GUEST, true },
-	{ "append", CO_APPEND, true }, { "timeout", CO_TIMEOUT, true },
-	{ "csv", CO_CSV, true }, { "json", CO_JSON, true }, { "svg", CO_SVG, true },
-	{ "help", CO_HELP, false }, { "h", CO_HELP, false },
+static const struct opt_def copts[] = {
+	{ "workloads", CO_WORKLOADS, OPT_ARG_REQUIRED }, { "modes", CO_MODES, OPT_ARG_REQUIRED },
+	{ "reps", CO_REPS, OPT_ARG_REQUIRED }, { "layouts", CO_LAYOUTS, OPT_ARG_REQUIRED },
+	{ "m", CO_MEM, OPT_ARG_REQUIRED }, { "guest", CO_GUEST, OPT_ARG_REQUIRED },
+	{ "append", CO_APPEND, OPT_ARG_REQUIRED }, { "timeout", CO_TIMEOUT, OPT_ARG_REQUIRED },
+	{ "csv", CO_CSV, OPT_ARG_REQUIRED }, { "json", CO_JSON, OPT_ARG_REQUIRED },
+	{ "svg", CO_SVG, OPT_ARG_REQUIRED },
+	{ "help", CO_HELP, OPT_ARG_NONE }, { "h", CO_HELP, OPT_ARG_NONE },
+};
+
+static const struct opt_table copt_table = {
+	.defs = copts, .nr_defs = sizeof(copts) / sizeof(copts[0]),
+	.prefix = "compare: ", .help = "minivmm compare --help",
 };
 
 #define ITEM_MAX 64
@@ -260,38 +263,15 @@ int compare_parse_args(int argc, char **argv, struct compare_opts *o)
 {
 	defaults(o);
 	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *value = NULL;
-		size_t len, k;
-		int err;
+		const struct opt_def *def;
+		const char *value;
+		int err = opt_next(&copt_table, argc, argv, &i, &def, &value);
 
-		if (arg[0] != '-' || arg[1] == '\0') {
-			log_err("compare: unexpected argument '%s' (see minivmm compare --help)", arg);
-			return -EINVAL;
-		}
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; k < sizeof(copts) / sizeof(copts[0]); k++)
-			if (strlen(copts[k].name) == len && !strncmp(copts[k].name, name, len))
-				break;
-		if (k == sizeof(copts) / sizeof(copts[0])) {
-			log_err("compare: unknown option '%s' (see minivmm compare --help)", arg);
-			return -EINVAL;
-		}
-		if (eq && !copts[k].arg) {
-			log_err("compare: option '%.*s' takes no value", (int)(eq - arg), arg);
-			return -EINVAL;
-		}
-		if (eq) {
-			value = eq + 1;
-		} else if (copts[k].arg) {
-			if (i + 1 >= argc) {
-				log_err("compare: option '%s' needs a value", arg);
-				return -EINVAL;
-			}
-			value = argv[++i];
-		}
-		err = apply(o, copts[k].id, value);
+		if (err < 0)
+			return err;
+		if (err == 0)
+			return opt_unexpected(&copt_table, argv[i]);
+		err = apply(o, (enum copt_id)def->id, value);
 		if (err)
 			return err;
 	}

@@ -2,6 +2,7 @@
 /*
  * Command line -> struct vm_config.  QEMU's spellings where QEMU has them
  * (-m, -smp, -kernel, -initrd, -append; one or two leading dashes alike).
+ * Also the lookup in main.c's subcommand table, and the --help text.
  */
 #include "vmm/cli.h"
 
@@ -12,6 +13,7 @@
 #include "abi/board.h"
 #include "abi/mmu_port.h"
 #include "base/log.h"
+#include "base/options.h"
 
 void cli_defaults(struct vm_config *cfg)
 {
@@ -26,11 +28,44 @@ void cli_defaults(struct vm_config *cfg)
 	cfg->pt_pool_size = BOARD_MMU_POOL_DEFAULT;
 }
 
-void cli_usage(FILE *out)
+static const struct cli_command *last_row(const struct cli_command *cmds)
 {
+	while (cmds->name)
+		cmds++;
+	return cmds;
+}
+
+const struct cli_command *cli_command_find(const struct cli_command *cmds, int argc,
+					   char **argv)
+{
+	if (argc > 1)
+		for (const struct cli_command *c = cmds; c->name; c++)
+			if (!strcmp(argv[1], c->name))
+				return c;
+	return last_row(cmds);
+}
+
+int cli_dispatch(const struct cli_command *cmds, int argc, char **argv)
+{
+	const struct cli_command *cmd = cli_command_find(cmds, argc, argv);
+
+	if (!cmd->name)
+		return cmd->main(argc, argv);
+	return cmd->main(argc - 1, argv + 1);
+}
+
+void cli_usage(FILE *out, const struct cli_command *cmds)
+{
+	const struct cli_command *c, *run = last_row(cmds);
+
+	fprintf(out, "usage: minivmm %s\n", run->synopsis);
+	for (c = cmds; c->name; c++)
+		fprintf(out, "       minivmm %s %s\n", c->name, c->synopsis);
+	fputs("\nCommands:\n", out);
+	for (c = cmds; c->name; c++)
+		fprintf(out, "  %-20s %s\n", c->name, c->summary);
+	fprintf(out, "  %-20s %s\n", "(none)", run->summary);
 	fputs(
-"usage: minivmm [options]\n"
-"       minivmm compare-layouts [-m SIZE] [--mem-backing B] [--json] LAYOUT LAYOUT...\n"
 "\n"
 "Machine:\n"
 "  -m SIZE              guest RAM, with K/M/G suffix (no suffix: MiB); default 256M\n"
@@ -53,7 +88,6 @@ void cli_usage(FILE *out)
 "  --shadow-fill F      eager (default: build a root's whole shadow on load) |\n"
 "                       lazy (fill on the guest's page faults)\n"
 "  --pt-pool SIZE       test guests' page-table pool (default 16M, 2M..128M)\n"
-"  minivmm compare ...  run the MMU workloads in each mode (compare --help)\n"
 "Diagnostics:\n"
 "  --stats[=json]       print exit counters, KVM statistics, shadow-MMU counters\n"
 "                       and guest-reported phases when the VM stops\n"
@@ -70,7 +104,6 @@ void cli_usage(FILE *out)
 "failed, 2 bad usage, 3 guest crashed, 128+N stopped by signal N.\n", out);
 }
 
-/* Option table: name without dashes, whether it takes a value. */
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
@@ -78,35 +111,35 @@ enum opt_id {
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE,
 };
 
-enum opt_arg { ARG_NONE, ARG_REQUIRED, ARG_OPTIONAL /* only as --opt=value */ };
+/* Every option; compare-layouts reads the same ones. */
+static const struct opt_def options[] = {
+	{ "m", OPT_M, OPT_ARG_REQUIRED },
+	{ "smp", OPT_SMP, OPT_ARG_REQUIRED },
+	{ "kernel", OPT_KERNEL, OPT_ARG_REQUIRED },
+	{ "initrd", OPT_INITRD, OPT_ARG_REQUIRED },
+	{ "append", OPT_APPEND, OPT_ARG_REQUIRED },
+	{ "mem-layout", OPT_LAYOUT, OPT_ARG_REQUIRED },
+	{ "mem-backing", OPT_BACKING, OPT_ARG_REQUIRED },
+	{ "show-layout", OPT_SHOW_LAYOUT, OPT_ARG_OPTIONAL },
+	{ "dump-dtb", OPT_DUMP_DTB, OPT_ARG_REQUIRED },
+	{ "stats", OPT_STATS, OPT_ARG_OPTIONAL },
+	{ "stats-file", OPT_STATS_FILE, OPT_ARG_REQUIRED },
+	{ "mmu", OPT_MMU, OPT_ARG_REQUIRED },
+	{ "shadow-fill", OPT_SHADOW_FILL, OPT_ARG_REQUIRED },
+	{ "pt-pool", OPT_PT_POOL, OPT_ARG_REQUIRED },
+	{ "translate", OPT_TRANSLATE, OPT_ARG_REQUIRED },
+	{ "kvm-device", OPT_KVM_DEVICE, OPT_ARG_REQUIRED },
+	{ "help", OPT_HELP, OPT_ARG_NONE },
+	{ "h", OPT_HELP, OPT_ARG_NONE },
+	{ "version", OPT_VERSION, OPT_ARG_NONE },
+	{ "V", OPT_VERSION, OPT_ARG_NONE },
+	{ "json", OPT_JSON, OPT_ARG_NONE },
+	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, OPT_ARG_NONE },
+};
 
-static const struct {
-	const char *name;
-	enum opt_id id;
-	enum opt_arg arg;
-} options[] = {
-	{ "m", OPT_M, ARG_REQUIRED },
-	{ "smp", OPT_SMP, ARG_REQUIRED },
-	{ "kernel", OPT_KERNEL, ARG_REQUIRED },
-	{ "initrd", OPT_INITRD, ARG_REQUIRED },
-	{ "append", OPT_APPEND, ARG_REQUIRED },
-	{ "mem-layout", OPT_LAYOUT, ARG_REQUIRED },
-	{ "mem-backing", OPT_BACKING, ARG_REQUIRED },
-	{ "show-layout", OPT_SHOW_LAYOUT, ARG_OPTIONAL },
-	{ "dump-dtb", OPT_DUMP_DTB, ARG_REQUIRED },
-	{ "stats", OPT_STATS, ARG_OPTIONAL },
-	{ "stats-file", OPT_STATS_FILE, ARG_REQUIRED },
-	{ "mmu", OPT_MMU, ARG_REQUIRED },
-	{ "shadow-fill", OPT_SHADOW_FILL, ARG_REQUIRED },
-	{ "pt-pool", OPT_PT_POOL, ARG_REQUIRED },
-	{ "translate", OPT_TRANSLATE, ARG_REQUIRED },
-	{ "kvm-device", OPT_KVM_DEVICE, ARG_REQUIRED },
-	{ "help", OPT_HELP, ARG_NONE },
-	{ "h", OPT_HELP, ARG_NONE },
-	{ "version", OPT_VERSION, ARG_NONE },
-	{ "V", OPT_VERSION, ARG_NONE },
-	{ "json", OPT_JSON, ARG_NONE },
-	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, ARG_NONE },
+static const struct opt_table option_table = {
+	.defs = options, .nr_defs = sizeof(options) / sizeof(options[0]),
+	.prefix = "", .help = "--help",
 };
 
 static int parse_smp(const char *v, unsigned int *out)
@@ -257,10 +290,8 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 
 static int parse_positional(struct vm_config *cfg, const char *arg)
 {
-	if (cfg->command != CMD_COMPARE_LAYOUTS) {
-		log_err("unexpected argument '%s' (see --help)", arg);
-		return -EINVAL;
-	}
+	if (cfg->command != CMD_COMPARE_LAYOUTS)
+		return opt_unexpected(&option_table, arg);
 	if (cfg->nr_compare >= CONFIG_MAX_COMPARE) {
 		log_err("compare-layouts: at most %d layouts", CONFIG_MAX_COMPARE);
 		return -EINVAL;
@@ -273,51 +304,20 @@ static int parse_positional(struct vm_config *cfg, const char *arg)
 	return 0;
 }
 
-int cli_parse(int argc, char **argv, struct vm_config *cfg)
+/* The VM run's options (cmd CMD_RUN), or compare-layouts' (CMD_COMPARE_LAYOUTS). */
+static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *cfg)
 {
-	int i = 1;
-
 	cli_defaults(cfg);
-	if (argc > 1 && !strcmp(argv[1], "compare-layouts")) {
-		cfg->command = CMD_COMPARE_LAYOUTS;
-		i = 2;
-	}
-	for (; i < argc; i++) {
-		const char *arg = argv[i], *name, *eq, *value = NULL;
-		size_t len;
-		unsigned int k;
-		int err;
+	cfg->command = cmd;
+	for (int i = 1; i < argc; i++) {
+		const struct opt_def *def;
+		const char *value;
+		int err = opt_next(&option_table, argc, argv, &i, &def, &value);
 
-		if (arg[0] != '-' || arg[1] == '\0') {
-			err = parse_positional(cfg, arg);
-			if (err)
-				return err;
-			continue;
-		}
-		name = arg + (arg[1] == '-' ? 2 : 1);
-		eq = strchr(name, '=');
-		len = eq ? (size_t)(eq - name) : strlen(name);
-		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++)
-			if (strlen(options[k].name) == len && !strncmp(options[k].name, name, len))
-				break;
-		if (k == sizeof(options) / sizeof(options[0])) {
-			log_err("unknown option '%s' (see --help)", arg);
-			return -EINVAL;
-		}
-		if (eq && options[k].arg == ARG_NONE) {
-			log_err("option '%.*s' takes no value", (int)(len + (size_t)(name - arg)), arg);
-			return -EINVAL;
-		}
-		if (eq) {
-			value = eq + 1;
-		} else if (options[k].arg == ARG_REQUIRED) {
-			if (i + 1 >= argc) {
-				log_err("option '%s' needs a value", arg);
-				return -EINVAL;
-			}
-			value = argv[++i];
-		}
-		err = apply(cfg, options[k].id, value);
+		if (err == 0)
+			err = parse_positional(cfg, argv[i]);
+		else if (err > 0)
+			err = apply(cfg, (enum opt_id)def->id, value);
 		if (err)
 			return err;
 	}
@@ -337,4 +337,14 @@ int cli_parse(int argc, char **argv, struct vm_config *cfg)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct vm_config *cfg)
+{
+	return parse(CMD_RUN, argc, argv, cfg);
+}
+
+int cli_parse_compare_layouts(int argc, char **argv, struct vm_config *cfg)
+{
+	return parse(CMD_COMPARE_LAYOUTS, argc, argv, cfg);
 }

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "base/log.h"
 #include "report/compare.h"
 
 #define ARGV(...) ((char *[]){ "compare", __VA_ARGS__, NULL })
@@ -101,6 +102,46 @@ static void test_bad_options(void **state)
 	assert_int_equal(parse(&o, "-m", "lots"), -EINVAL);
 	assert_int_equal(parse(&o, "--help=yes"), -EINVAL);
 	assert_int_equal(parse(&o, "--timeout=0"), -EINVAL);
+}
+
+/* The one line a refused command line logs, as users see it. */
+static void assert_refused_with(const char *line, int argc, char **argv)
+{
+	struct compare_opts o;
+	char *text = NULL, want[256];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	log_set_sink(f);
+	assert_int_equal(compare_parse_args(argc, argv, &o), -EINVAL);
+	log_set_sink(NULL);
+	fclose(f);
+	snprintf(want, sizeof(want), "minivmm: %s\n", line);
+	assert_string_equal(text, want);
+	free(text);
+}
+
+#define assert_message(line, ...) assert_refused_with((line), ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+static void test_option_messages(void **state)
+{
+	struct compare_opts o;
+
+	assert_message("compare: unknown option '--frobnicate' (see minivmm compare --help)",
+		       "--frobnicate");
+	assert_message("compare: unknown option '--=x' (see minivmm compare --help)", "--=x");
+	assert_message("compare: unexpected argument 'stray' (see minivmm compare --help)",
+		       "--reps", "2", "stray");
+	assert_message("compare: unexpected argument '' (see minivmm compare --help)", "");
+	assert_message("compare: option '--help' takes no value", "--help=yes");
+	assert_message("compare: option '--reps' needs a value", "--reps");
+	assert_message("compare: option '-m' needs a value", "--reps=2", "-m");
+	assert_message("compare: --reps: '0' is not a number from 1 to 100", "-reps=0");
+	/* QEMU-style single-dash long names, as everywhere in minivmm. */
+	assert_int_equal(parse(&o, "-reps", "4", "-modes=tdp"), 0);
+	assert_int_equal(o.reps, 4);
+	assert_int_equal(o.nr_modes, 1);
 }
 
 /* ---- medians ---------------------------------------------------------- */
@@ -489,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_options),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_option_messages),
 		cmocka_unit_test(test_stat),
 		cmocka_unit_test(test_parse_stats),
 		cmocka_unit_test(test_rows_and_ratio),

@@ -13,6 +13,7 @@
 
 #include "abi/board.h"
 #include "abi/mmu_port.h"
+#include "base/log.h"
 #include "vmm/cli.h"
 
 #define MiB BOARD_MiB
@@ -22,17 +23,25 @@
 #define ARGV(...) ((char *[]){ "minivmm", __VA_ARGS__, NULL })
 #define ARGC(...) ((int)(sizeof((char *[]){ "minivmm", __VA_ARGS__ }) / sizeof(char *)))
 #define parse(cfg, ...) cli_parse(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), (cfg))
+/* The same for `minivmm compare-layouts ...`, from the subcommand's name on. */
+#define LARGV(...) ((char *[]){ "compare-layouts", __VA_ARGS__, NULL })
+#define parse_layouts(cfg, ...) \
+	cli_parse_compare_layouts(ARGC(__VA_ARGS__), LARGV(__VA_ARGS__), (cfg))
 
-static void assert_refused_argv(int argc, char **argv)
+typedef int parse_fn(int argc, char **argv, struct vm_config *cfg);
+
+static void assert_refused_argv(parse_fn *parse_args, int argc, char **argv)
 {
 	struct vm_config cfg;
 
-	if (cli_parse(argc, argv, &cfg) != -EINVAL)
+	if (parse_args(argc, argv, &cfg) != -EINVAL)
 		fail_msg("argument %d ('%s'...) was not refused", argc - 1,
 			 argc > 1 ? argv[1] : "");
 }
 
-#define assert_refused(...) assert_refused_argv(ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define assert_refused(...) assert_refused_argv(cli_parse, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define assert_refused_layouts(...) \
+	assert_refused_argv(cli_parse_compare_layouts, ARGC(__VA_ARGS__), LARGV(__VA_ARGS__))
 
 static void test_defaults(void **state)
 {
@@ -234,16 +243,61 @@ static void test_unknown_and_stray(void **state)
 	assert_refused("--kernelx=a");
 	assert_refused("guest.elf");
 	assert_refused("-m", "1G", "extra");
-	/* compare-layouts is a command only in first place. */
+	/* compare-layouts is a subcommand, found by the table before cli_parse. */
 	assert_refused("-m", "1G", "compare-layouts", "split", "single");
+	assert_refused("compare-layouts", "split", "single");
+}
+
+/* The one line a refused command line logs, as users see it. */
+static void assert_refused_with(const char *line, parse_fn *parse_args, int argc, char **argv)
+{
+	struct vm_config cfg;
+	char *text = NULL, want[256];
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	assert_non_null(f);
+	log_set_sink(f);
+	assert_int_equal(parse_args(argc, argv, &cfg), -EINVAL);
+	log_set_sink(NULL);
+	fclose(f);
+	snprintf(want, sizeof(want), "minivmm: %s\n", line);
+	assert_string_equal(text, want);
+	free(text);
+}
+
+#define assert_message(line, ...) \
+	assert_refused_with((line), cli_parse, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+#define assert_layouts_message(line, ...) \
+	assert_refused_with((line), cli_parse_compare_layouts, ARGC(__VA_ARGS__), LARGV(__VA_ARGS__))
+
+static void test_messages(void **state)
+{
+	(void)state;
+	assert_message("unknown option '--frobnicate' (see --help)", "--frobnicate");
+	assert_message("unknown option '--' (see --help)", "--");
+	assert_message("unknown option '--=x' (see --help)", "--=x");
+	assert_message("unexpected argument 'guest.elf' (see --help)", "guest.elf");
+	assert_message("unexpected argument '' (see --help)", "-m", "1G", "");
+	assert_message("option '--help' takes no value", "--help=me");
+	assert_message("option '-V' takes no value", "-V=1");
+	assert_message("option '-kernel' needs a value", "-kernel");
+	assert_message("option '--kvm-device' needs a value", "-m", "1G", "--kvm-device");
+	assert_message("unexpected argument 'json' (see --help)", "--show-layout", "json");
+	assert_message("unexpected argument 'compare-layouts' (see --help)",
+		       "compare-layouts", "split", "single");
+	assert_layouts_message("compare-layouts: 'weird' is not single, split or chunks:SIZE",
+			       "split", "weird");
+	assert_layouts_message("compare-layouts needs at least two layouts, e.g. split chunks:64M",
+			       "split");
+	assert_layouts_message("unknown option '--frobnicate' (see --help)", "--frobnicate");
 }
 
 static void test_compare_layouts(void **state)
 {
 	struct vm_config cfg;
 
-	assert_int_equal(parse(&cfg, "compare-layouts", "split", "chunks:64M", "-m", "4G",
-			       "--json"), 0);
+	assert_int_equal(parse_layouts(&cfg, "split", "chunks:64M", "-m", "4G", "--json"), 0);
 	assert_int_equal(cfg.command, CMD_COMPARE_LAYOUTS);
 	assert_int_equal(cfg.nr_compare, 2);
 	assert_int_equal(cfg.compare[0].kind, MEM_LAYOUT_SPLIT);
@@ -253,9 +307,9 @@ static void test_compare_layouts(void **state)
 	assert_true(cfg.json);
 
 	/* Options may come first; at most CONFIG_MAX_COMPARE layouts. */
-	assert_int_equal(parse(&cfg, "compare-layouts", "--mem-backing", "memfd", "single",
-			       "split", "chunks:1G", "chunks:2M", "chunks:4K", "split",
-			       "single", "chunks:8M"), 0);
+	assert_int_equal(parse_layouts(&cfg, "--mem-backing", "memfd", "single", "split",
+				       "chunks:1G", "chunks:2M", "chunks:4K", "split", "single",
+				       "chunks:8M"), 0);
 	assert_int_equal(cfg.nr_compare, CONFIG_MAX_COMPARE);
 	assert_int_equal(cfg.backing, MEM_BACKING_MEMFD);
 	assert_int_equal(cfg.compare[3].chunk_size, 2 * MiB);
@@ -264,13 +318,15 @@ static void test_compare_layouts(void **state)
 
 static void test_compare_layouts_refusals(void **state)
 {
-	assert_refused("compare-layouts");
-	assert_refused("compare-layouts", "split");
-	assert_refused("compare-layouts", "split", "-m", "4G");
-	assert_refused("compare-layouts", "split", "weird");
-	assert_refused("compare-layouts", "split", "chunks:0");
-	assert_refused("compare-layouts", "single", "split", "chunks:1G", "chunks:2M",
-		       "chunks:4K", "split", "single", "chunks:8M", "split");
+	char *alone[] = { "compare-layouts", NULL };
+
+	assert_refused_argv(cli_parse_compare_layouts, 1, alone);
+	assert_refused_layouts("split");
+	assert_refused_layouts("split", "-m", "4G");
+	assert_refused_layouts("split", "weird");
+	assert_refused_layouts("split", "chunks:0");
+	assert_refused_layouts("single", "split", "chunks:1G", "chunks:2M", "chunks:4K", "split",
+			       "single", "chunks:8M", "split");
 }
 
 static void test_help_version(void **state)
@@ -336,6 +392,88 @@ static void test_mmu_options(void **state)
 	assert_refused("--stats=xml");
 }
 
+/* ---- the subcommand table ---------------------------------------------- */
+
+/* What the last entry called saw. */
+static struct {
+	const char *which, *argv0, *argv1;
+	int argc;
+} called;
+
+static int record(const char *which, int argc, char **argv)
+{
+	called.which = which;
+	called.argc = argc;
+	called.argv0 = argv[0];
+	called.argv1 = argc > 1 ? argv[1] : NULL;
+	return 40 + argc; /* an exit status the test can recognise */
+}
+
+static int fake_alpha(int argc, char **argv) { return record("alpha", argc, argv); }
+static int fake_alpha_beta(int argc, char **argv) { return record("alpha-beta", argc, argv); }
+static int fake_run(int argc, char **argv) { return record("run", argc, argv); }
+
+static const struct cli_command fake_cmds[] = {
+	{ "alpha", "[options]", "the first subcommand", fake_alpha },
+	{ "alpha-beta", "X Y...", "a name that extends another", fake_alpha_beta },
+	{ NULL, "[options]", "run a VM", fake_run },
+};
+
+#define dispatch(...) cli_dispatch(fake_cmds, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__))
+
+static void assert_called(const char *which, int argc, const char *argv0, const char *argv1)
+{
+	assert_string_equal(called.which, which);
+	assert_int_equal(called.argc, argc);
+	assert_string_equal(called.argv0, argv0);
+	if (argv1)
+		assert_string_equal(called.argv1, argv1);
+	else
+		assert_null(called.argv1);
+}
+
+static void test_command_find(void **state)
+{
+	char *alone[] = { "minivmm", NULL };
+
+	(void)state;
+	assert_ptr_equal(cli_command_find(fake_cmds, 1, alone), &fake_cmds[2]);
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC("alpha"), ARGV("alpha")), &fake_cmds[0]);
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC("alpha-beta", "x"),
+					  ARGV("alpha-beta", "x")), &fake_cmds[1]);
+	/* Exact names in first place only; anything else is the VM run's. */
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC("alph"), ARGV("alph")), &fake_cmds[2]);
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC("ALPHA"), ARGV("ALPHA")), &fake_cmds[2]);
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC("--alpha"), ARGV("--alpha")), &fake_cmds[2]);
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC(""), ARGV("")), &fake_cmds[2]);
+	assert_ptr_equal(cli_command_find(fake_cmds, ARGC("-m", "alpha"), ARGV("-m", "alpha")),
+			 &fake_cmds[2]);
+	/* A table of the default row alone. */
+	assert_ptr_equal(cli_command_find(&fake_cmds[2], ARGC("alpha"), ARGV("alpha")),
+			 &fake_cmds[2]);
+}
+
+static void test_dispatch(void **state)
+{
+	char *alone[] = { "minivmm", NULL };
+
+	(void)state;
+	/* A subcommand sees argv from its own name on, as `minivmm compare` always did. */
+	assert_int_equal(dispatch("alpha", "--reps=1"), 42);
+	assert_called("alpha", 2, "alpha", "--reps=1");
+	assert_int_equal(dispatch("alpha-beta", "split", "single"), 43);
+	assert_called("alpha-beta", 3, "alpha-beta", "split");
+	assert_int_equal(dispatch("alpha"), 41);
+	assert_called("alpha", 1, "alpha", NULL);
+	/* The VM run sees the whole command line. */
+	assert_int_equal(cli_dispatch(fake_cmds, 1, alone), 41);
+	assert_called("run", 1, "minivmm", NULL);
+	assert_int_equal(dispatch("-m", "1G", "alpha"), 44);
+	assert_called("run", 4, "minivmm", "-m");
+	assert_int_equal(dispatch("alphabet"), 42);
+	assert_called("run", 2, "minivmm", "alphabet");
+}
+
 static void test_usage(void **state)
 {
 	char *text = NULL;
@@ -343,12 +481,19 @@ static void test_usage(void **state)
 	FILE *f = open_memstream(&text, &len);
 
 	assert_non_null(f);
-	cli_usage(f);
+	cli_usage(f, fake_cmds);
 	fclose(f);
-	assert_non_null(strstr(text, "usage: minivmm"));
+	/* Usage lines and the list of subcommands come from the table... */
+	assert_non_null(strstr(text, "usage: minivmm [options]\n"
+				     "       minivmm alpha [options]\n"
+				     "       minivmm alpha-beta X Y...\n"));
+	assert_non_null(strstr(text, "\n  alpha                the first subcommand\n"));
+	assert_non_null(strstr(text, "\n  alpha-beta           a name that extends another\n"));
+	assert_non_null(strstr(text, "\n  (none)               run a VM\n"));
+	/* ...then the VM's options. */
 	assert_non_null(strstr(text, "-smp"));
 	assert_non_null(strstr(text, "--mem-layout"));
-	assert_non_null(strstr(text, "compare-layouts"));
+	assert_non_null(strstr(text, "Ctrl-A x"));
 	free(text);
 }
 
@@ -367,11 +512,14 @@ int main(void)
 		cmocka_unit_test(test_flag_with_value_refused),
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_unknown_and_stray),
+		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_parse_resets_config),
+		cmocka_unit_test(test_command_find),
+		cmocka_unit_test(test_dispatch),
 		cmocka_unit_test(test_usage),
 	};
 
