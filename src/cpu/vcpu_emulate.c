@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "abi/paging.h"
 #include "base/log.h"
 #include "cpu/vcpu.h"
 #include "cpu/x86.h"
@@ -53,7 +54,7 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 		ea += sregs->fs.base;
 	else if (rm->segment == 5)
 		ea += sregs->gs.base;
-	if ((ea & 0xFFF) + u->op_size > 0x1000)
+	if ((ea & (PAGE_SIZE_4K - 1)) + u->op_size > PAGE_SIZE_4K)
 		return -ENOTSUP;
 	if (vcpu_translate(vcpu, ea, &gpa))
 		return -EFAULT;
@@ -97,8 +98,8 @@ static size_t fetch_insn(struct vcpu *vcpu, uint64_t rip, uint8_t *buf, size_t m
 	if (vcpu_translate(vcpu, rip, &gpa))
 		return 0;
 	/* Stop at the page end rather than translate a second page. */
-	if (n > 0x1000 - (rip & 0xFFF))
-		n = 0x1000 - (rip & 0xFFF);
+	if (n > PAGE_SIZE_4K - (rip & (PAGE_SIZE_4K - 1)))
+		n = PAGE_SIZE_4K - (rip & (PAGE_SIZE_4K - 1));
 	return mem_read(vcpu->host->mem, gpa, buf, n) ? 0 : n;
 }
 

@@ -52,7 +52,7 @@ int x86_write_linux_gdt(const struct mem_map *mem)
 
 int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t *boot_end)
 {
-	uint64_t nr_pd = map_top / BOARD_GiB + (map_top % BOARD_GiB != 0);
+	uint64_t nr_pd = map_top / PAGE_SIZE_1G + (map_top % PAGE_SIZE_1G != 0);
 	uint64_t *pml4, *pdpt, *pd;
 	int err;
 
@@ -67,21 +67,21 @@ int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t 
 	err = write_gdt_tss(mem);
 	if (err)
 		return err;
-	pml4 = mem_gpa_to_hva(mem, BOARD_BOOT_PML4, 0x1000);
-	pdpt = mem_gpa_to_hva(mem, BOARD_BOOT_PDPT, 0x1000);
-	pd = mem_gpa_to_hva(mem, BOARD_BOOT_PD, nr_pd * 0x1000);
+	pml4 = mem_gpa_to_hva(mem, BOARD_BOOT_PML4, PAGE_SIZE_4K);
+	pdpt = mem_gpa_to_hva(mem, BOARD_BOOT_PDPT, PAGE_SIZE_4K);
+	pd = mem_gpa_to_hva(mem, BOARD_BOOT_PD, nr_pd * PAGE_SIZE_4K);
 	if (!pml4 || !pdpt || !pd)
 		return -EFAULT;
-	memset(pml4, 0, 0x1000);
-	memset(pdpt, 0, 0x1000);
-	pml4[0] = BOARD_BOOT_PDPT | X86_PTE_P | X86_PTE_RW | X86_PTE_US;
+	memset(pml4, 0, PAGE_SIZE_4K);
+	memset(pdpt, 0, PAGE_SIZE_4K);
+	pml4[0] = BOARD_BOOT_PDPT | PTE_P_RW_US;
 	for (uint64_t g = 0; g < nr_pd; g++) {
-		pdpt[g] = (BOARD_BOOT_PD + g * 0x1000) | X86_PTE_P | X86_PTE_RW | X86_PTE_US;
-		for (uint64_t i = 0; i < 512; i++)
-			pd[g * 512 + i] = (g * BOARD_GiB + i * BOARD_HUGE_PAGE_SIZE) |
-					  X86_PTE_P | X86_PTE_RW | X86_PTE_US | X86_PTE_PS;
+		pdpt[g] = (BOARD_BOOT_PD + g * PAGE_SIZE_4K) | PTE_P_RW_US;
+		for (uint64_t i = 0; i < PT_ENTRIES; i++)
+			pd[g * PT_ENTRIES + i] = (g * PAGE_SIZE_1G + i * PAGE_SIZE_2M) |
+						 PTE_P_RW_US | PTE_PS;
 	}
-	*boot_end = BOARD_BOOT_PD + nr_pd * 0x1000;
+	*boot_end = BOARD_BOOT_PD + nr_pd * PAGE_SIZE_4K;
 	return 0;
 }
 
