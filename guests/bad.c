@@ -13,12 +13,9 @@
 #include "guest.h"
 
 #define MMIO_HOLE_PROBE	0xD0000000ULL	/* unbacked, inside the 32-bit hole */
-#define PTE_P_W_U	0x7ULL
-#define PTE_PS		0x80ULL
-#define ADDR_MASK	0x000FFFFFFFFFF000ULL
 
 /* A page directory for one GiB the boot identity map does not cover. */
-static uint64_t spare_pd[512] __attribute__((aligned(4096)));
+static uint64_t spare_pd[PT_ENTRIES] __attribute__((aligned(PAGE_SIZE_4K)));
 
 /*
  * The boot map covers RAM rounded up to 1 GiB, which may stop short of the
@@ -28,20 +25,20 @@ static uint64_t spare_pd[512] __attribute__((aligned(4096)));
 static void map_gib(uint64_t addr)
 {
 	volatile uint64_t *pml4 = (volatile uint64_t *)BOARD_BOOT_PML4;
-	uint64_t gib = addr / BOARD_GiB;
+	uint64_t gib = addr / PAGE_SIZE_1G;
 
-	if (!(pml4[0] & 1) || gib >= 512) {
+	if (!(pml4[0] & PTE_P) || gib >= PT_ENTRIES) {
 		printf("bad: cannot map 0x%lx\n", addr);
 		guest_exit(GUEST_EXIT_CONTRACT);
 	}
 
-	volatile uint64_t *pdpt = (volatile uint64_t *)(pml4[0] & ADDR_MASK);
+	volatile uint64_t *pdpt = (volatile uint64_t *)(pml4[0] & PTE_ADDR_MASK);
 
-	if (pdpt[gib] & 1)
+	if (pdpt[gib] & PTE_P)
 		return;
-	for (uint64_t i = 0; i < 512; i++)
-		spare_pd[i] = (gib * BOARD_GiB + i * 2 * BOARD_MiB) | PTE_PS | PTE_P_W_U;
-	pdpt[gib] = (uint64_t)spare_pd | PTE_P_W_U;
+	for (uint64_t i = 0; i < PT_ENTRIES; i++)
+		spare_pd[i] = (gib * PAGE_SIZE_1G + i * PAGE_SIZE_2M) | PTE_PS | PTE_P_RW_US;
+	pdpt[gib] = (uint64_t)spare_pd | PTE_P_RW_US;
 }
 
 static int expect_ones(const char *what, uint64_t addr)

@@ -10,7 +10,6 @@
  */
 #include "guest.h"
 
-#define PAGE		BOARD_PAGE_SIZE
 #define PATTERN_MUL	0x9E3779B97F4A7C15ULL	/* odd: address -> pattern is 1:1 */
 #define PATTERN_ADD	0x0123456789ABCDEFULL
 #define MAX_EXCL	(FDT_MAX_RSV + 1)
@@ -18,8 +17,8 @@
 static struct mem_range excl[MAX_EXCL];
 static unsigned int n_excl;
 
-static uint64_t align_down(uint64_t v) { return v & ~(PAGE - 1); }
-static uint64_t align_up(uint64_t v) { return (v + PAGE - 1) & ~(PAGE - 1); }
+static uint64_t align_down(uint64_t v) { return v & ~(PAGE_SIZE_4K - 1); }
+static uint64_t align_up(uint64_t v) { return (v + PAGE_SIZE_4K - 1) & ~(PAGE_SIZE_4K - 1); }
 
 static void add_excl(uint64_t base, uint64_t size)
 {
@@ -58,7 +57,7 @@ static bool reserved(const struct fdt_info *info, uint64_t base, uint64_t end)
  * overwriting them would crash us in confusing ways. */
 static void check_contract(const struct fdt_info *info, const void *fdt)
 {
-	uint64_t pds = (fdt_ram_top(info) + BOARD_GiB - 1) / BOARD_GiB;
+	uint64_t pds = (fdt_ram_top(info) + PAGE_SIZE_1G - 1) / PAGE_SIZE_1G;
 	uint32_t fdt_size = __builtin_bswap32(((const uint32_t *)fdt)[1]);
 	const struct {
 		const char *what;
@@ -67,7 +66,7 @@ static void check_contract(const struct fdt_info *info, const void *fdt)
 		{ "GDT", BOARD_BOOT_GDT, BOARD_BOOT_GDT + 16 * 3 },
 		{ "TSS", BOARD_BOOT_TSS, BOARD_BOOT_TSS + 104 },
 		{ "FDT", (uint64_t)fdt, (uint64_t)fdt + fdt_size },
-		{ "page tables", BOARD_BOOT_PML4, BOARD_BOOT_PD + pds * PAGE },
+		{ "page tables", BOARD_BOOT_PML4, BOARD_BOOT_PD + pds * PAGE_SIZE_4K },
 		{ "image", (uint64_t)__image_start, (uint64_t)__load_end },
 	};
 
@@ -141,7 +140,7 @@ static struct range_stats for_free(const struct mem_range *r, uint64_t add,
 			stop = end;
 		if (stop > cur) {
 			fn(cur, stop, add);
-			st.pages += (stop - cur) / PAGE;
+			st.pages += (stop - cur) / PAGE_SIZE_4K;
 			st.first |= cur == r->base;
 			st.last |= stop == r->base + r->size;
 		}

@@ -26,7 +26,7 @@
 #define WORK_GVA	0x0000008000000000ULL	/* PML4 slot 1: clear of the identity map */
 #define GOLDEN		0x9E3779B97F4A7C15ULL
 #define MAX_SPACES	64
-#define WORDS_4K	(MMU_PAGE_4K / 8)
+#define WORDS_4K	(PAGE_SIZE_4K / 8)
 
 struct params {
 	uint64_t seed;
@@ -100,7 +100,7 @@ static uint64_t new_space(const char *wl, uint64_t data_top)
 static void map(const char *wl, uint64_t root, uint64_t gva, uint64_t gpa,
 		uint64_t size)
 {
-	int err = mmu_map(root, gva, gpa, size, MMU_PTE_PWU);
+	int err = mmu_map(root, gva, gpa, size, PTE_P_RW_US);
 
 	if (err)
 		fail(wl, "mmu_map", err);
@@ -178,8 +178,8 @@ static int run_tlb(const struct params *p, uint64_t page, const char *wl)
 	}
 	t1 = rdtsc();
 	phase_end(wl, t1 - t0, sum, p->reads, "");
-	tlb_sums[page == MMU_PAGE_2M] = sum;
-	tlb_done |= page == MMU_PAGE_2M ? 2 : 1;
+	tlb_sums[page == PAGE_SIZE_2M] = sum;
+	tlb_done |= page == PAGE_SIZE_2M ? 2 : 1;
 	if (tlb_done == 3 && tlb_sums[0] != tlb_sums[1])
 		fail(wl, "tlb-4k and tlb-2m read the same data but disagree", 0);
 	return GUEST_EXIT_OK;
@@ -187,12 +187,12 @@ static int run_tlb(const struct params *p, uint64_t page, const char *wl)
 
 static int run_tlb4k(const struct params *p)
 {
-	return run_tlb(p, MMU_PAGE_4K, "tlb-4k");
+	return run_tlb(p, PAGE_SIZE_4K, "tlb-4k");
 }
 
 static int run_tlb2m(const struct params *p)
 {
-	return run_tlb(p, MMU_PAGE_2M, "tlb-2m");
+	return run_tlb(p, PAGE_SIZE_2M, "tlb-2m");
 }
 
 /* ---- pt-churn -------------------------------------------------------------- */
@@ -202,7 +202,7 @@ static int run_tlb2m(const struct params *p)
 
 static uint64_t churn_need(const struct params *p)
 {
-	return p->frames * MMU_PAGE_4K;
+	return p->frames * PAGE_SIZE_4K;
 }
 
 /* Retarget a present PTE and rely on mmu_flush() alone to make the CPU
@@ -213,9 +213,9 @@ static int churn_flush_check(const char *wl, uint64_t pt)
 	uint64_t a, b;
 	int64_t err;
 
-	mmu_pte_set(pt, 0, data_base | MMU_PTE_PWU);
+	mmu_pte_set(pt, 0, data_base | PTE_P_RW_US);
 	a = w[0];
-	mmu_pte_set(pt, 0, (data_base + MMU_PAGE_4K) | MMU_PTE_PWU);
+	mmu_pte_set(pt, 0, (data_base + PAGE_SIZE_4K) | PTE_P_RW_US);
 	err = mmu_flush();
 	if (err)
 		fail(wl, "mmu_flush", err);
@@ -225,7 +225,7 @@ static int churn_flush_check(const char *wl, uint64_t pt)
 	if (err)
 		fail(wl, "mmu_flush", err);
 	if (a != *(volatile uint64_t *)data_base ||
-	    b != *(volatile uint64_t *)(data_base + MMU_PAGE_4K))
+	    b != *(volatile uint64_t *)(data_base + PAGE_SIZE_4K))
 		fail(wl, "a retargeted PTE still read the old frame after mmu_flush", 0);
 	return GUEST_EXIT_OK;
 }
@@ -240,13 +240,13 @@ static int run_churn(const struct params *p)
 {
 	const char *wl = "pt-churn";
 	uint64_t root = new_space(wl, data_base + churn_need(p));
-	uint64_t slot[512], x = p->seed ^ SEED_CHURN, sum = 0, pt, t0, t1;
+	uint64_t slot[PT_ENTRIES], x = p->seed ^ SEED_CHURN, sum = 0, pt, t0, t1;
 	unsigned int idx;
 	int err;
 
 	for (uint64_t f = 0; f < p->frames; f++)
-		fill(data_base + f * MMU_PAGE_4K, WORDS_4K, x, f * WORDS_4K);
-	err = mmu_slot(root, WORK_GVA, MMU_LVL_PT, &pt, &idx);
+		fill(data_base + f * PAGE_SIZE_4K, WORDS_4K, x, f * WORDS_4K);
+	err = mmu_slot(root, WORK_GVA, PT_LEVEL_PT, &pt, &idx);
 	if (err)
 		fail(wl, "mmu_slot", err);
 	load(wl, root);
@@ -259,13 +259,13 @@ static int run_churn(const struct params *p)
 		for (uint64_t j = 0; j < p->batch; j++) {
 			uint64_t f = below(rng_next(&x), p->frames);
 
-			slot[j] = (start + j * CHURN_STRIDE) & 511;
+			slot[j] = (start + j * CHURN_STRIDE) & (PT_ENTRIES - 1);
 			mmu_pte_set(pt, (unsigned int)slot[j],
-				    (data_base + f * MMU_PAGE_4K) | MMU_PTE_PWU);
+				    (data_base + f * PAGE_SIZE_4K) | PTE_P_RW_US);
 		}
 		for (uint64_t j = 0; j < p->batch; j++) {
 			volatile uint64_t *w = (volatile uint64_t *)
-				(WORK_GVA + slot[j] * MMU_PAGE_4K);
+				(WORK_GVA + slot[j] * PAGE_SIZE_4K);
 			uint64_t o = rng_next(&x) & (WORDS_4K - 1), v = w[o];
 
 			sum = fold(sum, v);
@@ -273,7 +273,7 @@ static int run_churn(const struct params *p)
 		}
 		for (uint64_t j = 0; j < p->batch; j++) {
 			mmu_pte_set(pt, (unsigned int)slot[j], 0);
-			err = (int)mmu_invlpg(WORK_GVA + slot[j] * MMU_PAGE_4K);
+			err = (int)mmu_invlpg(WORK_GVA + slot[j] * PAGE_SIZE_4K);
 			if (err)
 				fail(wl, "mmu_invlpg", err);
 		}
@@ -289,7 +289,7 @@ static int run_churn(const struct params *p)
 
 static uint64_t as_need(const struct params *p)
 {
-	return p->k * MMU_PAGE_4K;
+	return p->k * PAGE_SIZE_4K;
 }
 
 /*
@@ -305,11 +305,11 @@ static int run_as_switch(const struct params *p)
 	const volatile uint64_t *w = (const volatile uint64_t *)WORK_GVA;
 
 	for (uint64_t s = 0; s < p->k; s++) {
-		uint64_t frame = data_base + s * MMU_PAGE_4K;
+		uint64_t frame = data_base + s * PAGE_SIZE_4K;
 
 		fill(frame, WORDS_4K, x, s * WORDS_4K);
 		roots[s] = new_space(wl, data_base + as_need(p));
-		map(wl, roots[s], WORK_GVA, frame, MMU_PAGE_4K);
+		map(wl, roots[s], WORK_GVA, frame, PAGE_SIZE_4K);
 	}
 
 	phase_begin(wl);
@@ -346,7 +346,7 @@ static struct {
 
 static uint64_t demand_need(const struct params *p)
 {
-	return p->pages * MMU_PAGE_4K;
+	return p->pages * PAGE_SIZE_4K;
 }
 
 /*
@@ -356,7 +356,7 @@ static uint64_t demand_need(const struct params *p)
  */
 static int demand_hook(uint64_t cr2, uint64_t err)
 {
-	uint64_t gerr, off = cr2 - WORK_GVA, region = (cr2 >> 21) + 1;
+	uint64_t gerr, off = cr2 - WORK_GVA, region = (cr2 >> PAGE_SHIFT_2M) + 1;
 	int64_t r = mmu_page_fault(cr2, err, &gerr);
 	unsigned int idx;
 
@@ -364,15 +364,15 @@ static int demand_hook(uint64_t cr2, uint64_t err)
 		dm.hidden++;
 		return 0;
 	}
-	if (r != MMU_PF_GUEST || (gerr & MMU_PFERR_P) || off >= dm.len)
+	if (r != MMU_PF_GUEST || (gerr & PFEC_P) || off >= dm.len)
 		goto not_ours;
 	if (region != dm.pt_region) {
-		if (mmu_slot(dm.root, cr2, MMU_LVL_PT, &dm.pt, &idx))
+		if (mmu_slot(dm.root, cr2, PT_LEVEL_PT, &dm.pt, &idx))
 			goto not_ours;
 		dm.pt_region = region;
 	}
-	idx = (cr2 >> 12) & 511;
-	mmu_pte_set(dm.pt, idx, (data_base + (off & ~(MMU_PAGE_4K - 1))) | MMU_PTE_PWU);
+	idx = PT_INDEX(cr2, PT_LEVEL_PT);
+	mmu_pte_set(dm.pt, idx, (data_base + (off & ~(PAGE_SIZE_4K - 1))) | PTE_P_RW_US);
 	dm.faults++;
 	return 0;
 not_ours:
@@ -408,20 +408,20 @@ static int run_demand(const struct params *p)
 	char extra[80];
 
 	dm.root = new_space(wl, data_base + demand_need(p));
-	dm.len = n * MMU_PAGE_4K;
+	dm.len = n * PAGE_SIZE_4K;
 	pf_hook = demand_hook;
 	load(wl, dm.root);
 
 	phase_begin(wl);
 	t0 = rdtsc();
 	for (uint64_t i = 0, pg = first; i < n; i++, pg = (pg + stride) % n) {
-		volatile uint64_t *w = (volatile uint64_t *)(WORK_GVA + pg * MMU_PAGE_4K);
+		volatile uint64_t *w = (volatile uint64_t *)(WORK_GVA + pg * PAGE_SIZE_4K);
 
 		w[pat(seed, pg) & (WORDS_4K - 1)] = pat(seed, n + pg);
 	}
 	for (uint64_t pg = 0; pg < n; pg++) {
 		const volatile uint64_t *w = (const volatile uint64_t *)
-			(WORK_GVA + pg * MMU_PAGE_4K);
+			(WORK_GVA + pg * PAGE_SIZE_4K);
 		uint64_t v = w[pat(seed, pg) & (WORDS_4K - 1)];
 
 		bad += v != pat(seed, n + pg);
@@ -443,7 +443,7 @@ static int run_demand(const struct params *p)
 static uint64_t bad_need(const struct params *p)
 {
 	(void)p;
-	return 2 * MMU_PAGE_4K;
+	return 2 * PAGE_SIZE_4K;
 }
 
 static int run_bad_root(const struct params *p)
@@ -527,9 +527,9 @@ static int bad_table_hook(uint64_t cr2, uint64_t err)
 		bt.hidden++;
 		return 0;
 	}
-	if (r == MMU_PF_REFUSED && (cr2 & ~(MMU_PAGE_4K - 1)) == BAD_GVA) {
+	if (r == MMU_PF_REFUSED && (cr2 & ~(PAGE_SIZE_4K - 1)) == BAD_GVA) {
 		bt.refused++;
-		mmu_pte_set(bt.pd, bt.pd_idx, bt.good_pt | MMU_PTE_PWU);
+		mmu_pte_set(bt.pd, bt.pd_idx, bt.good_pt | PTE_P_RW_US);
 		return 0;
 	}
 	bt.other++;
@@ -541,23 +541,23 @@ static int bad_table_hook(uint64_t cr2, uint64_t err)
 static int run_bad_table(const struct params *p)
 {
 	const char *wl = "bad-table";
-	uint64_t ram_pt = data_base, frame = data_base + MMU_PAGE_4K;
+	uint64_t ram_pt = data_base, frame = data_base + PAGE_SIZE_4K;
 	uint64_t root = new_space(wl, data_base + bad_need(p));
 	uint64_t want = pat(p->seed ^ SEED_BAD, 0), got;
 	int (*prev)(uint64_t, uint64_t) = pf_hook;
 	int err;
 
-	memset((void *)ram_pt, 0, MMU_PAGE_4K);	/* RAM: no exits */
+	memset((void *)ram_pt, 0, PAGE_SIZE_4K);	/* RAM: no exits */
 	fill(frame, WORDS_4K, p->seed ^ SEED_BAD, 0);
-	((volatile uint64_t *)ram_pt)[0] = frame | MMU_PTE_PWU;
+	((volatile uint64_t *)ram_pt)[0] = frame | PTE_P_RW_US;
 	bt.good_pt = mmu_pt_alloc();
 	if (!bt.good_pt)
 		fail(wl, "page-table pool full", 0);
-	mmu_pte_set(bt.good_pt, 0, frame | MMU_PTE_PWU);
-	err = mmu_slot(root, BAD_GVA, MMU_LVL_PD, &bt.pd, &bt.pd_idx);
+	mmu_pte_set(bt.good_pt, 0, frame | PTE_P_RW_US);
+	err = mmu_slot(root, BAD_GVA, PT_LEVEL_PD, &bt.pd, &bt.pd_idx);
 	if (err)
 		fail(wl, "mmu_slot", err);
-	mmu_pte_set(bt.pd, bt.pd_idx, ram_pt | MMU_PTE_PWU);
+	mmu_pte_set(bt.pd, bt.pd_idx, ram_pt | PTE_P_RW_US);
 
 	pf_hook = bad_table_hook;
 	load(wl, root);
@@ -598,12 +598,12 @@ static int run_bad_table(const struct params *p)
 static int run_trap_cost(const struct params *p)
 {
 	const char *wl = "trap-cost";
-	uint64_t root = new_space(wl, data_base + MMU_PAGE_4K), pt, t0, t1;
-	uint64_t pte = data_base | MMU_PTE_PWU;
+	uint64_t root = new_space(wl, data_base + PAGE_SIZE_4K), pt, t0, t1;
+	uint64_t pte = data_base | PTE_P_RW_US;
 	unsigned int idx;
 	int err;
 
-	err = mmu_slot(root, WORK_GVA, MMU_LVL_PT, &pt, &idx);
+	err = mmu_slot(root, WORK_GVA, PT_LEVEL_PT, &pt, &idx);
 	if (err)
 		fail(wl, "mmu_slot", err);
 	load(wl, root);
@@ -643,7 +643,7 @@ static int run_trap_cost(const struct params *p)
 static uint64_t trap_need(const struct params *p)
 {
 	(void)p;
-	return MMU_PAGE_4K;
+	return PAGE_SIZE_4K;
 }
 
 static const struct workload workloads[] = {
@@ -674,11 +674,11 @@ static uint64_t arg(const char *args, const char *key, uint64_t def,
 static void parse_params(const char *args, struct params *p)
 {
 	p->seed = bootarg_u64(args, "seed", 1);
-	p->ws = arg(args, "ws", 64 * BOARD_MiB, MMU_PAGE_2M, 2 * BOARD_GiB);
-	p->ws = (p->ws + MMU_PAGE_2M - 1) & ~(MMU_PAGE_2M - 1);
+	p->ws = arg(args, "ws", 64 * BOARD_MiB, PAGE_SIZE_2M, 2 * BOARD_GiB);
+	p->ws = (p->ws + PAGE_SIZE_2M - 1) & ~(PAGE_SIZE_2M - 1);
 	p->reads = arg(args, "reads", 4 * BOARD_MiB, 1, 1ULL << 40);
 	p->iters = arg(args, "iters", 384, 1, 1ULL << 32);
-	p->batch = arg(args, "batch", 8, 1, 512);
+	p->batch = arg(args, "batch", 8, 1, PT_ENTRIES);
 	p->frames = arg(args, "frames", 64, 2, 1ULL << 18);
 	p->k = arg(args, "k", 8, 1, MAX_SPACES);
 	p->switches = arg(args, "switches", 8192, 1, 1ULL << 32);
@@ -735,7 +735,7 @@ int main(const void *fdt)
 		printf("mmu: fill=%s\n", mmu_info()->lazy ? "lazy" : "eager");
 	parse_params(info->bootargs, &p);
 	sel = parse_workloads(info->bootargs);
-	data_base = ((uint64_t)__image_end + MMU_PAGE_2M - 1) & ~(MMU_PAGE_2M - 1);
+	data_base = ((uint64_t)__image_end + PAGE_SIZE_2M - 1) & ~(PAGE_SIZE_2M - 1);
 
 	for (unsigned int i = 0; i < NR_WORKLOADS; i++) {
 		const struct workload *wl = &workloads[i];

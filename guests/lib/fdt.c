@@ -249,7 +249,7 @@ static void mmu_check(const struct node_state *st, struct fdt_info *info)
 	if ((st->mmu_seen & MMU_SEEN_NEEDED) != MMU_SEEN_NEEDED)
 		mmu_bad(m, "a required property is missing");
 	else if ((m->mailbox | m->pool | m->pool_size | m->pool_free) &
-		 (BOARD_PAGE_SIZE - 1) || m->mailbox_size < BOARD_PAGE_SIZE)
+		 (PAGE_SIZE_4K - 1) || m->mailbox_size < PAGE_SIZE_4K)
 		mmu_bad(m, "mailbox or pool not page-granular");
 	else if (!m->pool_size || pool_end < m->pool)
 		mmu_bad(m, "empty or wrapping pool");

@@ -17,6 +17,7 @@
 #include "asm_defs.h"
 #include "abi/board.h"
 #include "abi/mmu_port.h"
+#include "abi/paging.h"
 
 int main(const void *fdt);
 
@@ -175,25 +176,6 @@ uint64_t bootarg_u64(const char *args, const char *key, uint64_t def);
 #define GUEST_ENOSPC	28
 #define GUEST_ENOSYS	38
 
-/* x86-64 paging-structure entry and #PF error-code bits. */
-#define MMU_PTE_P	(1ULL << 0)
-#define MMU_PTE_W	(1ULL << 1)
-#define MMU_PTE_U	(1ULL << 2)
-#define MMU_PTE_PS	(1ULL << 7)	/* a 2 MiB leaf in a PD */
-#define MMU_PTE_ADDR	0x000ffffffffff000ULL
-#define MMU_PTE_PWU	(MMU_PTE_P | MMU_PTE_W | MMU_PTE_U)
-#define MMU_PFERR_P	(1ULL << 0)	/* 0: not present */
-#define MMU_PFERR_W	(1ULL << 1)
-#define MMU_PFERR_U	(1ULL << 2)
-
-#define MMU_PAGE_4K	0x1000ULL
-#define MMU_PAGE_2M	0x200000ULL
-/* Table levels for mmu_slot(): which entry of gva's walk. */
-#define MMU_LVL_PML4	0
-#define MMU_LVL_PDPT	1
-#define MMU_LVL_PD	2
-#define MMU_LVL_PT	3
-
 /*
  * Check the /minivmm-mmu node against the mode port and set up the pool
  * allocator; everything below needs it.  Prints "<who>: ..." and exits
@@ -272,10 +254,10 @@ static inline uint64_t mmu_pte_get(uint64_t table, unsigned int idx)
  *    2 MiB, and at least the image; a later call with a larger ident_top
  *    extends it for all spaces), the mailbox and the pool, writable and
  *    user-accessible.  A guest's own mappings go at 512 GiB and up.
- *  - mmu_slot(): the table and index of the entry at `level` in gva's walk,
- *    allocating the tables above it: 0, -GUEST_ENOMEM, or -GUEST_EEXIST when
- *    a large page is in the way.  Ring-0 safe.
- *  - mmu_map(): map one page (MMU_PAGE_4K or MMU_PAGE_2M; MMU_PTE_PS is added
+ *  - mmu_slot(): the table and index of the entry at `level` (PT_LEVEL_*)
+ *    in gva's walk, allocating the tables above it: 0, -GUEST_ENOMEM, or
+ *    -GUEST_EEXIST when a large page is in the way.  Ring-0 safe.
+ *  - mmu_map(): map one page (PAGE_SIZE_4K or PAGE_SIZE_2M; PTE_PS is added
  *    for 2 MiB) with `flags`: 0, -GUEST_ENOMEM, -GUEST_EEXIST (already
  *    mapped) or -GUEST_EINVAL (bad size or alignment).
  */

@@ -18,7 +18,6 @@
 #define MMU_NO_ANSWER	0x4e4f2d414e535752ULL
 
 #define FREE_MAX	256	/* freed pages kept for reuse; more leak */
-#define PT_ENTRIES	512
 
 static const struct fdt_mmu *mmu;
 static unsigned int mode;
@@ -121,7 +120,7 @@ void mmu_init_or_die(const char *who, const struct fdt_info *info)
 		if (mmu_pin(BOARD_BOOT_GDT, BOARD_BOOT_TSS + BOARD_BOOT_TSS_SIZE - BOARD_BOOT_GDT) ||
 		    mmu_pin((uint64_t)__image_start,
 			    (uint64_t)(__image_end - __image_start)) ||
-		    mmu_pin(BOARD_MMU_MAILBOX, BOARD_PAGE_SIZE))
+		    mmu_pin(BOARD_MMU_MAILBOX, PAGE_SIZE_4K))
 			die(who, "MMU_CMD_PIN failed");
 	}
 }
@@ -243,7 +242,7 @@ uint64_t mmu_pt_alloc(void)
 		page = free_pages[--n_free];
 	} else if (pool_next < pool_end) {
 		page = pool_next;
-		pool_next += MMU_PAGE_4K;
+		pool_next += PAGE_SIZE_4K;
 	}
 	pages_in_use += page != 0;
 	return page;
@@ -263,55 +262,50 @@ uint64_t mmu_pt_in_use(void)
 
 /* ---- builders ------------------------------------------------------------ */
 
-static unsigned int level_shift(unsigned int level)
-{
-	return 39 - 9 * level;
-}
-
 int mmu_slot(uint64_t root, uint64_t gva, unsigned int level, uint64_t *table,
 	     unsigned int *idx)
 {
 	uint64_t t = root;
 
 	for (unsigned int l = 0; l < level; l++) {
-		unsigned int i = (gva >> level_shift(l)) & (PT_ENTRIES - 1);
+		unsigned int i = PT_INDEX(gva, l);
 		uint64_t e = mmu_pte_get(t, i);
 
-		if (!(e & MMU_PTE_P)) {
+		if (!(e & PTE_P)) {
 			uint64_t child = mmu_pt_alloc();
 
 			if (!child)
 				return -GUEST_ENOMEM;
 			/* Rights are decided at the leaf. */
-			e = child | MMU_PTE_PWU;
+			e = child | PTE_P_RW_US;
 			mmu_pte_set(t, i, e);
-		} else if (e & MMU_PTE_PS) {
+		} else if (e & PTE_PS) {
 			return -GUEST_EEXIST;
 		}
-		t = e & MMU_PTE_ADDR;
+		t = e & PTE_ADDR_MASK;
 	}
 	*table = t;
-	*idx = (gva >> level_shift(level)) & (PT_ENTRIES - 1);
+	*idx = PT_INDEX(gva, level);
 	return 0;
 }
 
 int mmu_map(uint64_t root, uint64_t gva, uint64_t gpa, uint64_t size,
 	    uint64_t flags)
 {
-	unsigned int level = size == MMU_PAGE_2M ? MMU_LVL_PD : MMU_LVL_PT;
+	unsigned int level = size == PAGE_SIZE_2M ? PT_LEVEL_PD : PT_LEVEL_PT;
 	unsigned int idx;
 	uint64_t table;
 	int err;
 
-	if ((size != MMU_PAGE_4K && size != MMU_PAGE_2M) ||
+	if ((size != PAGE_SIZE_4K && size != PAGE_SIZE_2M) ||
 	    ((gva | gpa) & (size - 1)))
 		return -GUEST_EINVAL;
 	err = mmu_slot(root, gva, level, &table, &idx);
 	if (err)
 		return err;
-	if (mmu_pte_get(table, idx) & MMU_PTE_P)
+	if (mmu_pte_get(table, idx) & PTE_P)
 		return -GUEST_EEXIST;
-	mmu_pte_set(table, idx, gpa | flags | (level == MMU_LVL_PD ? MMU_PTE_PS : 0));
+	mmu_pte_set(table, idx, gpa | flags | (level == PT_LEVEL_PD ? PTE_PS : 0));
 	return 0;
 }
 
@@ -319,9 +313,9 @@ int mmu_map(uint64_t root, uint64_t gva, uint64_t gpa, uint64_t size,
 static int map_ident(uint64_t a, uint64_t b)
 {
 	while (a < b) {
-		uint64_t size = !(a & (MMU_PAGE_2M - 1)) && b - a >= MMU_PAGE_2M ?
-				MMU_PAGE_2M : MMU_PAGE_4K;
-		int err = mmu_map(ident_root, a, a, size, MMU_PTE_PWU);
+		uint64_t size = !(a & (PAGE_SIZE_2M - 1)) && b - a >= PAGE_SIZE_2M ?
+				PAGE_SIZE_2M : PAGE_SIZE_4K;
+		int err = mmu_map(ident_root, a, a, size, PTE_P_RW_US);
 
 		if (err)
 			return err;
@@ -334,15 +328,15 @@ uint64_t mmu_space_new(uint64_t top)
 {
 	uint64_t root;
 
-	top = (top + MMU_PAGE_2M - 1) & ~(MMU_PAGE_2M - 1);
+	top = (top + PAGE_SIZE_2M - 1) & ~(PAGE_SIZE_2M - 1);
 	if (top < (uint64_t)__image_end)
-		top = ((uint64_t)__image_end + MMU_PAGE_2M - 1) & ~(MMU_PAGE_2M - 1);
+		top = ((uint64_t)__image_end + PAGE_SIZE_2M - 1) & ~(PAGE_SIZE_2M - 1);
 	if (top > low_ram_end || top > BOARD_MMIO_HOLE_START)
 		return 0;
 	if (!ident_root) {
 		ident_root = mmu_pt_alloc();
 		if (!ident_root ||
-		    map_ident(mmu->mailbox, mmu->mailbox + MMU_PAGE_4K) ||
+		    map_ident(mmu->mailbox, mmu->mailbox + PAGE_SIZE_4K) ||
 		    map_ident(mmu->pool, mmu->pool + mmu->pool_size))
 			return 0;
 	}

@@ -10,6 +10,8 @@
 #ifndef MINIVMM_BOARD_H
 #define MINIVMM_BOARD_H
 
+#include "abi/paging.h"
+
 #define BOARD_KiB 0x400ULL
 #define BOARD_MiB 0x100000ULL
 #define BOARD_GiB 0x40000000ULL
@@ -43,7 +45,7 @@
 #define BOARD_BOOT_PDPT         0xA000ULL
 #define BOARD_BOOT_PD           0xB000ULL   /* one PD per GiB mapped      */
 #define BOARD_BOOT_AREA_END     0x9F000ULL  /* below the EBDA             */
-#define BOARD_BOOT_MAX_PDS      ((BOARD_BOOT_AREA_END - BOARD_BOOT_PD) / 0x1000ULL)
+#define BOARD_BOOT_MAX_PDS      ((BOARD_BOOT_AREA_END - BOARD_BOOT_PD) / PAGE_SIZE_4K)
 /* Test-guest ELF segments must load at or above this address. */
 #define BOARD_GUEST_LOAD_MIN    0x100000ULL
 
@@ -111,8 +113,7 @@
 /* Default guest RAM and the smallest we accept (room for boot area + image). */
 #define BOARD_DEFAULT_RAM       (256ULL * BOARD_MiB)
 #define BOARD_MIN_RAM           (4ULL * BOARD_MiB)
-/* Slots are page-granular; thp/hugetlb backings require 2 MiB alignment. */
-#define BOARD_PAGE_SIZE         0x1000ULL
-#define BOARD_HUGE_PAGE_SIZE    (2ULL * BOARD_MiB)
+/* Slots are page-granular (PAGE_SIZE_4K); thp/hugetlb backings require
+ * PAGE_SIZE_2M alignment (abi/paging.h). */
 
 #endif

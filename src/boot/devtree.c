@@ -62,7 +62,7 @@ static int add_mmu(void *fdt, const struct mmu_plan *mmu)
 	TRY(fdt_property_string(fdt, "mode", shadow ? "shadow" : "tdp"));
 	if (shadow)
 		TRY(fdt_property_string(fdt, "fill", mmu->lazy ? "lazy" : "eager"));
-	TRY(prop_u64_pair(fdt, "mailbox", BOARD_MMU_MAILBOX, BOARD_PAGE_SIZE));
+	TRY(prop_u64_pair(fdt, "mailbox", BOARD_MMU_MAILBOX, PAGE_SIZE_4K));
 	TRY(prop_u64_pair(fdt, "pool", mmu->pool_gpa, mmu->pool_size));
 	TRY(fdt_property_u64(fdt, "pool-free", mmu->pool_free));
 	TRY(fdt_property_u64(fdt, "boot-root", mmu->boot_root));

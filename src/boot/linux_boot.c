@@ -186,7 +186,7 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 	const uint8_t *pl;
 	size_t pl_len = 0;
 
-	if (reloc && (align < BOARD_PAGE_SIZE || (align & (align - 1)))) {
+	if (reloc && (align < PAGE_SIZE_4K || (align & (align - 1)))) {
 		log_err("%s: kernel_alignment 0x%llx is not a power of two of 4 KiB or more",
 			in->what, (unsigned long long)align);
 		return -EINVAL;
@@ -337,11 +337,11 @@ static int place_initrd(const struct mem_map *mem, uint64_t size, uint64_t max_e
 
 		if (hi <= lo || hi - lo < size)
 			continue;
-		a = (hi - size) & ~(BOARD_PAGE_SIZE - 1);
+		a = (hi - size) & ~(PAGE_SIZE_4K - 1);
 		if (a < k->kernel_end && a + size > k->kernel_start) {
 			if (k->kernel_start < lo + size)
 				continue;
-			a = (k->kernel_start - size) & ~(BOARD_PAGE_SIZE - 1);
+			a = (k->kernel_start - size) & ~(PAGE_SIZE_4K - 1);
 		}
 		if (a < lo)
 			continue;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "abi/paging.h"
 #include "base/log.h"
 #include "cpu/vcpu.h"
 #include "cpu/x86.h"

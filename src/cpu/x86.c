@@ -67,7 +67,7 @@ int x86_write_boot_tables(const struct mem_map *mem, uint64_t map_top, uint64_t 
 	if (!err)
 		err = idmap_build(mem, &map);
 	if (!err)
-		*boot_end = BOARD_BOOT_PML4 + idmap_pages(&map) * BOARD_PAGE_SIZE;
+		*boot_end = BOARD_BOOT_PML4 + idmap_pages(&map) * PAGE_SIZE_4K;
 	return err;
 }
 

@@ -13,6 +13,7 @@
 
 #include <linux/kvm.h>
 
+#include "abi/paging.h"
 #include "mmu/memory.h"
 
 #define X86_CR0_PE (1ULL << 0)
@@ -36,11 +37,6 @@
 #define X86_RFLAGS_ZF (1ULL << 6)
 /* The arithmetic flags: CF, PF, AF, ZF, SF, OF. */
 #define X86_RFLAGS_ARITH (0x1ULL | 0x4ULL | 0x10ULL | 0x40ULL | 0x80ULL | 0x800ULL)
-
-#define X86_PTE_P   (1ULL << 0)
-#define X86_PTE_RW  (1ULL << 1)
-#define X86_PTE_US  (1ULL << 2)
-#define X86_PTE_PS  (1ULL << 7)
 
 /* 64-bit TSS: RSP0 at offset 4, I/O map base at offset 102. */
 #define X86_TSS64_SIZE      104

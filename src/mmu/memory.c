@@ -173,7 +173,7 @@ static int check_sizes(const struct mem_layout_spec *spec, enum mem_backing back
 		       uint64_t ram_size)
 {
 	char buf[32];
-	uint64_t align = (backing == MEM_BACKING_HUGETLB) ? BOARD_HUGE_PAGE_SIZE : BOARD_PAGE_SIZE;
+	uint64_t align = (backing == MEM_BACKING_HUGETLB) ? PAGE_SIZE_2M : PAGE_SIZE_4K;
 
 	mem_format_size(ram_size, buf, sizeof(buf));
 	if (ram_size < BOARD_MIN_RAM) {
@@ -182,7 +182,7 @@ static int check_sizes(const struct mem_layout_spec *spec, enum mem_backing back
 	}
 	if (ram_size % align) {
 		log_err("memory size %s is not a multiple of %s (required by the %s backing)",
-			buf, align == BOARD_PAGE_SIZE ? "4 KiB" : "2 MiB",
+			buf, align == PAGE_SIZE_4K ? "4 KiB" : "2 MiB",
 			mem_backing_name(backing));
 		return -EINVAL;
 	}
@@ -199,7 +199,7 @@ static int check_sizes(const struct mem_layout_spec *spec, enum mem_backing back
 	if (spec->kind == MEM_LAYOUT_CHUNKS && (spec->chunk_size == 0 || spec->chunk_size % align)) {
 		mem_format_size(spec->chunk_size, buf, sizeof(buf));
 		log_err("chunk size %s is not a multiple of %s", buf,
-			align == BOARD_PAGE_SIZE ? "4 KiB" : "2 MiB");
+			align == PAGE_SIZE_4K ? "4 KiB" : "2 MiB");
 		return -EINVAL;
 	}
 	return 0;
@@ -276,7 +276,7 @@ static void hugetlb_hint(uint64_t size)
 		fclose(f);
 	}
 	line[strcspn(line, "\n")] = '\0';
-	pages = size / BOARD_HUGE_PAGE_SIZE;
+	pages = size / PAGE_SIZE_2M;
 	log_err("--mem-backing hugetlb needs %" PRIu64 " free 2 MiB huge pages but "
 		"the pool cannot supply them (vm.nr_hugepages = %s); reserve them with "
 		"'sysctl vm.nr_hugepages=%" PRIu64 "'", pages, line[0] ? line : "unknown", pages);
@@ -294,7 +294,7 @@ static int alloc_host(struct mem_map *map)
 		p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		break;
 	case MEM_BACKING_THP:
-		p = map_aligned(size, BOARD_HUGE_PAGE_SIZE, prot,
+		p = map_aligned(size, PAGE_SIZE_2M, prot,
 				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
 		if (p != MAP_FAILED && madvise(p, size, MADV_HUGEPAGE)) {
 			int err = -errno;
@@ -408,7 +408,7 @@ int mem_map_add(struct mem_map *map, uint64_t gpa, uint64_t size, enum mem_kind 
 	unsigned int at = 0;
 	void *hva;
 
-	if (!size || (gpa | size) & (BOARD_PAGE_SIZE - 1) || gpa + size < gpa) {
+	if (!size || (gpa | size) & (PAGE_SIZE_4K - 1) || gpa + size < gpa) {
 		log_err("%s region [0x%" PRIx64 ", +0x%" PRIx64 "): empty, unaligned or wrapping",
 			mem_kind_name(kind), gpa, size);
 		return -EINVAL;

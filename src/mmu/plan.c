@@ -34,13 +34,13 @@ void mmu_plan_make(enum mmu_kind kind, bool lazy, uint64_t pool_size,
 	out->boot_pages = 1 + (unsigned int)((top + (512 * BOARD_GiB) - 1) / (512 * BOARD_GiB)) +
 			  (unsigned int)((top + BOARD_GiB - 1) / BOARD_GiB) + 1;
 	out->boot_root = out->pool_gpa;
-	out->pool_free = out->pool_gpa + out->boot_pages * BOARD_PAGE_SIZE;
+	out->pool_free = out->pool_gpa + out->boot_pages * PAGE_SIZE_4K;
 }
 
 int mmu_plan_add_regions(const struct mmu_plan *plan, struct mem_map *mem)
 {
 	bool shadow = plan->kind == MMU_SHADOW;
-	int err = mem_map_add(mem, BOARD_MMU_MAILBOX, BOARD_PAGE_SIZE, MEM_MMU_MAILBOX, false);
+	int err = mem_map_add(mem, BOARD_MMU_MAILBOX, PAGE_SIZE_4K, MEM_MMU_MAILBOX, false);
 
 	if (!err)
 		err = mem_map_add(mem, plan->pool_gpa, plan->pool_size, MEM_PT_POOL, shadow);

@@ -28,20 +28,14 @@ static uint64_t bits(unsigned int hi, unsigned int lo)
 /* Entry bits M-1:12: a table or 4 KiB frame address. */
 static uint64_t addr_mask(const struct ptw_regs *regs)
 {
-	return bits(regs->maxphyaddr - 1, 12);
-}
-
-/* Level 0 = PML4E ... 3 = PTE: the linear-address bit where its index starts. */
-static unsigned int level_shift(int level)
-{
-	return 39 - 9 * (unsigned int)level;
+	return bits(regs->maxphyaddr - 1, PAGE_SHIFT_4K);
 }
 
 static bool is_leaf(int level, uint64_t entry)
 {
-	if (level == PTW_LEVELS - 1)
+	if (level == PT_LEVEL_PT)
 		return true;
-	return level > 0 && (entry & PTW_PTE_PS);
+	return level > PT_LEVEL_PML4 && (entry & PTE_PS);
 }
 
 /* SDM tables 4-14 to 4-20. */
@@ -50,13 +44,13 @@ uint64_t ptw_reserved_mask(unsigned int maxphyaddr, bool nxe, int level, uint64_
 	uint64_t rsvd = bits(51, maxphyaddr);
 
 	if (!nxe)
-		rsvd |= PTW_PTE_XD;
-	if (level == 0)
-		rsvd |= PTW_PTE_PS;
-	else if (level == 1 && (entry & PTW_PTE_PS))
-		rsvd |= bits(29, 13); /* bit 12 is PAT */
-	else if (level == 2 && (entry & PTW_PTE_PS))
-		rsvd |= bits(20, 13);
+		rsvd |= PTE_NX;
+	if (level == PT_LEVEL_PML4)
+		rsvd |= PTE_PS;
+	else if (level == PT_LEVEL_PDPT && (entry & PTE_PS))
+		rsvd |= bits(PAGE_SHIFT_1G - 1, 13); /* bit 12 is PAT */
+	else if (level == PT_LEVEL_PD && (entry & PTE_PS))
+		rsvd |= bits(PAGE_SHIFT_2M - 1, 13);
 	return rsvd;
 }
 
@@ -99,12 +93,12 @@ static int page_fault(struct ptw_result *out, const struct ptw_regs *regs,
 	uint32_t ec = cause;
 
 	if (access & PTW_WRITE)
-		ec |= PTW_PFEC_W;
+		ec |= PFEC_W;
 	if (access & PTW_USER)
-		ec |= PTW_PFEC_U;
+		ec |= PFEC_U;
 	if ((access & PTW_FETCH) &&
 	    ((regs->efer & PTW_EFER_NXE) || (regs->cr4 & PTW_CR4_SMEP)))
-		ec |= PTW_PFEC_ID;
+		ec |= PFEC_ID;
 	out->fault = PTW_PAGE_FAULT;
 	out->error_code = ec;
 	return -EFAULT;
@@ -113,7 +107,7 @@ static int page_fault(struct ptw_result *out, const struct ptw_regs *regs,
 static int identity(uint64_t gva, struct ptw_result *out)
 {
 	out->gpa = gva;
-	out->page_size = PTW_PAGE_4K;
+	out->page_size = PAGE_SIZE_4K;
 	out->writable = true;
 	out->user = true;
 	return 0;
@@ -152,8 +146,8 @@ int ptw_walk(const struct ptw_mem *mem, const struct ptw_regs *regs, uint64_t gv
 
 	out->writable = out->user = true;
 	table = regs->cr3 & addr_mask(regs);
-	for (level = 0; level < PTW_LEVELS; level++) {
-		uint64_t egpa = table + ((gva >> level_shift(level)) & 0x1FF) * 8;
+	for (level = 0; level < PT_LEVELS; level++) {
+		uint64_t egpa = table + PT_INDEX(gva, level) * 8;
 
 		out->entry_gpa[level] = egpa;
 		if (read_entry(mem, egpa, &entry)) {
@@ -162,24 +156,24 @@ int ptw_walk(const struct ptw_mem *mem, const struct ptw_regs *regs, uint64_t gv
 		}
 		out->levels = level + 1;
 		out->pte = entry;
-		if (!(entry & PTW_PTE_P))
+		if (!(entry & PTE_P))
 			return page_fault(out, regs, access, 0);
 		if (entry & ptw_reserved_mask(regs->maxphyaddr, regs->efer & PTW_EFER_NXE, level, entry))
-			return page_fault(out, regs, access, PTW_PFEC_P | PTW_PFEC_RSVD);
-		out->writable = out->writable && (entry & PTW_PTE_RW);
-		out->user = out->user && (entry & PTW_PTE_US);
-		out->nx = out->nx || (entry & PTW_PTE_XD); /* only reachable with NXE */
+			return page_fault(out, regs, access, PFEC_P | PFEC_RSVD);
+		out->writable = out->writable && (entry & PTE_RW);
+		out->user = out->user && (entry & PTE_US);
+		out->nx = out->nx || (entry & PTE_NX); /* only reachable with NXE */
 		if (is_leaf(level, entry))
 			break;
 		table = entry & addr_mask(regs);
 	}
 
-	size = 1ULL << level_shift(level);
+	size = 1ULL << PT_LEVEL_SHIFT(level);
 	out->page_size = size;
 	/* Reserved-bit checks guarantee bits 29:13 / 20:13 are clear; drop PAT. */
 	out->gpa = (entry & addr_mask(regs) & ~(size - 1)) | (gva & (size - 1));
 	if (!access_allowed(regs, access, out))
-		return page_fault(out, regs, access, PTW_PFEC_P);
+		return page_fault(out, regs, access, PFEC_P);
 	return 0;
 }
 
@@ -217,21 +211,21 @@ static void fmt_add(struct fmt *f, const char *fmt, ...)
 static const char *size_name(uint64_t size)
 {
 	switch (size) {
-	case PTW_PAGE_4K: return "4K";
-	case PTW_PAGE_2M: return "2M";
-	case PTW_PAGE_1G: return "1G";
+	case PAGE_SIZE_4K: return "4K";
+	case PAGE_SIZE_2M: return "2M";
+	case PAGE_SIZE_1G: return "1G";
 	}
 	return "?";
 }
 
 static void fmt_walk(struct fmt *f, const struct ptw_result *r)
 {
-	static const char *const names[PTW_LEVELS] = { "pml4e", "pdpte", "pde", "pte" };
+	static const char *const names[PT_LEVELS] = { "pml4e", "pdpte", "pde", "pte" };
 	int n = r->levels;
 
-	if (r->fault == PTW_BAD_TABLE_GPA && n < PTW_LEVELS)
+	if (r->fault == PTW_BAD_TABLE_GPA && n < PT_LEVELS)
 		n++; /* show the entry that could not be read */
-	if (n < 0 || n > PTW_LEVELS)
+	if (n < 0 || n > PT_LEVELS)
 		n = 0;
 	if (n)
 		fmt_add(f, " walk");
@@ -261,10 +255,10 @@ int ptw_format(const struct ptw_result *r, char *buf, size_t len)
 		break;
 	case PTW_PAGE_FAULT:
 		fmt_add(&f, " ec 0x%" PRIx32 " (%s %s %s%s%s) pte 0x%" PRIx64, ec,
-			ec & PTW_PFEC_P ? "protection" : "not-present",
-			ec & PTW_PFEC_W ? "write" : "read",
-			ec & PTW_PFEC_U ? "user" : "supervisor",
-			ec & PTW_PFEC_RSVD ? " rsvd" : "", ec & PTW_PFEC_ID ? " fetch" : "",
+			ec & PFEC_P ? "protection" : "not-present",
+			ec & PFEC_W ? "write" : "read",
+			ec & PFEC_U ? "user" : "supervisor",
+			ec & PFEC_RSVD ? " rsvd" : "", ec & PFEC_ID ? " fetch" : "",
 			r->pte);
 		break;
 	case PTW_GP_NONCANONICAL:

@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi/paging.h"
+
 /* Control-register and EFER bits the walker reads (SDM vol. 3A 2.2.1, 2.5). */
 #define PTW_CR0_WP   (1ULL << 16)
 #define PTW_CR0_PG   (1ULL << 31)
@@ -39,27 +41,6 @@
 #define PTW_EFER_LMA (1ULL << 10)
 #define PTW_EFER_NXE (1ULL << 11)
 
-/* Paging-structure entry bits (SDM 4.5, tables 4-15 to 4-20). */
-#define PTW_PTE_P         (1ULL << 0)
-#define PTW_PTE_RW        (1ULL << 1)
-#define PTW_PTE_US        (1ULL << 2)
-#define PTW_PTE_A         (1ULL << 5)
-#define PTW_PTE_D         (1ULL << 6)
-#define PTW_PTE_PS        (1ULL << 7)  /* PDPTE/PDE; reserved in a PML4E */
-#define PTW_PTE_PAT_LARGE (1ULL << 12) /* PAT bit of 2 MiB / 1 GiB leaves */
-#define PTW_PTE_XD        (1ULL << 63) /* reserved unless EFER.NXE = 1 */
-
-/* #PF error code bits (SDM 4.7). */
-#define PTW_PFEC_P    (1U << 0) /* 0: not present; 1: protection or reserved bit */
-#define PTW_PFEC_W    (1U << 1)
-#define PTW_PFEC_U    (1U << 2)
-#define PTW_PFEC_RSVD (1U << 3)
-#define PTW_PFEC_ID   (1U << 4) /* fetch, when EFER.NXE = 1 or CR4.SMEP = 1 */
-
-#define PTW_LEVELS    4
-#define PTW_PAGE_4K   (1ULL << 12)
-#define PTW_PAGE_2M   (1ULL << 21)
-#define PTW_PAGE_1G   (1ULL << 30)
 /* Accepted regs->maxphyaddr range: 52 is the architectural maximum. */
 #define PTW_MAXPHYADDR_MIN 32
 #define PTW_MAXPHYADDR_MAX 52
@@ -94,13 +75,13 @@ struct ptw_result {
 	 * (a table may sit at GPA 0: trust `levels`).  On PTW_BAD_TABLE_GPA,
 	 * entry_gpa[levels] is the entry that could not be read.
 	 */
-	uint64_t entry_gpa[PTW_LEVELS];
+	uint64_t entry_gpa[PT_LEVELS];
 	int levels;            /* entries read */
 	bool writable, user, nx; /* effective permissions (AND of R/W and U/S,
 				  * OR of XD); partial when the walk stopped early */
 	/* on failure: */
 	enum ptw_fault fault;
-	uint32_t error_code;   /* #PF error code: PTW_PFEC_* (P, W/R, U/S, RSVD, I/D) */
+	uint32_t error_code;   /* #PF error code: PFEC_* (P, W/R, U/S, RSVD, I/D) */
 };
 
 /* Canonical for 48-bit linear addresses: bits 63:47 all equal. */

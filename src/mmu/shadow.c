@@ -17,11 +17,6 @@
 
 #include "base/clock.h"
 
-static unsigned int index_of(uint64_t gva, int level)
-{
-	return (unsigned int)(gva >> (39 - 9 * level)) & (SHADOW_ENTRIES - 1);
-}
-
 static bool config_valid(const struct shadow_config *c)
 {
 	uint64_t limit;
@@ -38,8 +33,8 @@ static bool config_valid(const struct shadow_config *c)
 		return false;
 	/* shadow entries must be able to point at every store page */
 	limit = 1ULL << c->maxphyaddr;
-	return !(c->store_gpa & (PTW_PAGE_4K - 1)) && c->store_gpa < limit &&
-	       c->store_pages * PTW_PAGE_4K <= limit - c->store_gpa;
+	return !(c->store_gpa & (PAGE_SIZE_4K - 1)) && c->store_gpa < limit &&
+	       c->store_pages * PAGE_SIZE_4K <= limit - c->store_gpa;
 }
 
 int shadow_create(const struct shadow_config *cfg, struct shadow_mmu **out)
@@ -52,8 +47,8 @@ int shadow_create(const struct shadow_config *cfg, struct shadow_mmu **out)
 	if (!s)
 		return -ENOMEM;
 	s->cfg = *cfg;
-	s->addr_mask = ((1ULL << cfg->maxphyaddr) - 1) & ~(PTW_PAGE_4K - 1);
-	s->store_end = cfg->store_gpa + cfg->store_pages * PTW_PAGE_4K;
+	s->addr_mask = ((1ULL << cfg->maxphyaddr) - 1) & ~(PAGE_SIZE_4K - 1);
+	s->store_end = cfg->store_gpa + cfg->store_pages * PAGE_SIZE_4K;
 	s->nr_slots = cfg->max_roots + 1;
 	s->roots = calloc(s->nr_slots, sizeof(*s->roots));
 	s->current = s->loading = -1;
@@ -229,11 +224,11 @@ int shadow_load_root(struct shadow_mmu *s, uint64_t guest_root, uint64_t *shadow
 static void write_page(struct shadow_mmu *s, struct shadow_sync *ctx, uint64_t page,
 		       uint64_t lo, uint64_t hi)
 {
-	uint32_t pinned[PTW_LEVELS];
+	uint32_t pinned[PT_LEVELS];
 	unsigned int n = 0;
 	const uint8_t *t;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		uint32_t sp = shadow_lookup(s, page, level);
 
 		if (sp != SP_NIL) {
@@ -261,14 +256,14 @@ static int guest_write(struct shadow_mmu *s, uint64_t gpa, uint64_t len)
 {
 	bool eager = s->cfg.fill == SHADOW_EAGER;
 	uint64_t first = gpa & ~7ULL, last = (gpa + len - 1) & ~7ULL;
-	uint64_t last_page = last & ~(PTW_PAGE_4K - 1);
+	uint64_t last_page = last & ~(PAGE_SIZE_4K - 1);
 	struct shadow_sync ctx;
 
 	s->stats.trapped_writes++;
 	shadow_sync_begin(s, &ctx, eager, eager, false);
-	for (uint64_t page = first & ~(PTW_PAGE_4K - 1);; page += PTW_PAGE_4K) {
+	for (uint64_t page = first & ~(PAGE_SIZE_4K - 1);; page += PAGE_SIZE_4K) {
 		uint64_t lo = first > page ? first : page;
-		uint64_t hi = last < page + PTW_PAGE_4K - 8 ? last : page + PTW_PAGE_4K - 8;
+		uint64_t hi = last < page + PAGE_SIZE_4K - 8 ? last : page + PAGE_SIZE_4K - 8;
 
 		write_page(s, &ctx, page, lo, hi);
 		if (page == last_page)
@@ -301,8 +296,8 @@ static uint64_t sync_path(struct shadow_mmu *s, struct shadow_sync *ctx, uint64_
 	uint32_t sp = s->roots[s->current].sp;
 	uint64_t e = 0;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
-		unsigned int i = index_of(gva, level);
+	for (int level = 0; level < PT_LEVELS; level++) {
+		unsigned int i = (unsigned int)PT_INDEX(gva, level);
 		const uint8_t *t = shadow_guest_table(s, s->pages[sp].gpa);
 
 		shadow_sync_entry(s, ctx, sp, i, shadow_guest_entry(t, i));
@@ -360,11 +355,11 @@ static uint32_t fault_code(const struct shadow_mmu *s, unsigned int access, uint
 	uint32_t ec = cause;
 
 	if (access & PTW_WRITE)
-		ec |= PTW_PFEC_W;
+		ec |= PFEC_W;
 	if (access & PTW_USER)
-		ec |= PTW_PFEC_U;
+		ec |= PFEC_U;
 	if ((access & PTW_FETCH) && (s->cfg.nxe || s->cfg.smep))
-		ec |= PTW_PFEC_ID;
+		ec |= PFEC_ID;
 	return ec;
 }
 
@@ -372,7 +367,7 @@ static int refused(struct shadow_mmu *s, unsigned int access,
 		   enum shadow_fault_result *res, uint32_t *gec)
 {
 	*res = SHADOW_REFUSED;
-	*gec = fault_code(s, access, PTW_PFEC_P | PTW_PFEC_RSVD);
+	*gec = fault_code(s, access, PFEC_P | PFEC_RSVD);
 	return 0;
 }
 
@@ -404,7 +399,7 @@ static int page_fault(struct shadow_mmu *s, uint64_t gva, unsigned int access,
 		return -EINVAL; /* non-canonical: the CPU raises #GP, not #PF */
 
 	shadow_sync_begin(s, &ctx, true, eager, false);
-	if (sync_path(s, &ctx, gva) & PTW_PTE_P) {
+	if (sync_path(s, &ctx, gva) & PTE_P) {
 		s->stats.nomem += ctx.err == -ENOMEM; /* a side subtree did not fit */
 		*res = SHADOW_FIXED;
 		*gec = 0;
@@ -426,11 +421,11 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 
 	if (!s || !res || !guest_error_code || s->current < 0)
 		return -EINVAL;
-	if (error_code & PTW_PFEC_W)
+	if (error_code & PFEC_W)
 		access |= PTW_WRITE;
-	if (error_code & PTW_PFEC_U)
+	if (error_code & PFEC_U)
 		access |= PTW_USER;
-	if (error_code & PTW_PFEC_ID)
+	if (error_code & PFEC_ID)
 		access |= PTW_FETCH;
 	if ((access & PTW_WRITE) && (access & PTW_FETCH))
 		return -EINVAL;
@@ -441,7 +436,7 @@ int shadow_page_fault(struct shadow_mmu *s, uint64_t gva, uint32_t error_code,
 	 * it a read SMAP forbids, the retry faults on the now present entry
 	 * (P = 1) and is classified as a read.
 	 */
-	if (!access && !(error_code & PTW_PFEC_P) && !s->cfg.nxe && !s->cfg.smep)
+	if (!access && !(error_code & PFEC_P) && !s->cfg.nxe && !s->cfg.smep)
 		access = PTW_FETCH;
 	t0 = now_ns();
 	rc = page_fault(s, gva, access, res, guest_error_code);

@@ -52,7 +52,7 @@ static int check_lists(struct check *c)
 			const struct shadow_page *p = &s->pages[sp];
 
 			if (sp >= n || !p->refs || shadow_bucket(s, p->gpa) != b ||
-			    p->level >= PTW_LEVELS || ++hashed > used)
+			    p->level >= PT_LEVELS || ++hashed > used)
 				return fail(c, "reverse map broken at page %" PRIu32, sp);
 			if (shadow_lookup(s, p->gpa, p->level) != sp)
 				return fail(c, "(0x%" PRIx64 ", %u) shadowed twice", p->gpa,
@@ -129,7 +129,7 @@ int shadow_check(struct shadow_mmu *s, bool complete, char *why, size_t len)
 		if (!s->pages[sp].refs)
 			continue;
 		t = shadow_guest_table(s, s->pages[sp].gpa);
-		for (unsigned int i = 0; !rc && i < SHADOW_ENTRIES; i++)
+		for (unsigned int i = 0; !rc && i < PT_ENTRIES; i++)
 			rc = check_entry(&c, sp, i, shadow_guest_entry(t, i), complete);
 	}
 	for (uint32_t sp = 0; !rc && sp < s->cfg.store_pages; sp++) {

@@ -10,13 +10,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "abi/paging.h"
 #include "mmu/shadow.h"
 
 #define SP_NIL          UINT32_MAX
-#define SHADOW_ENTRIES  512
-#define SHADOW_PTE_PWT  (1ULL << 3)
-#define SHADOW_PTE_PCD  (1ULL << 4)
-#define SHADOW_PTE_PAT4K (1ULL << 7) /* PAT bit of a 4 KiB PTE (PS elsewhere) */
 
 /* Metadata of one store page; refs == 0 means free. */
 struct shadow_page {

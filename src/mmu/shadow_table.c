@@ -13,11 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Bits hi..lo set; hi < lo gives 0 (as in ptw.c). */
 static uint64_t *entry_ptr(const struct shadow_mmu *s, uint32_t sp, unsigned int i)
 {
 	/* cfg.store is 8-byte aligned (checked at create) */
-	return (uint64_t *)(void *)(s->cfg.store + (uint64_t)sp * PTW_PAGE_4K + i * 8U);
+	return (uint64_t *)(void *)(s->cfg.store + (uint64_t)sp * PAGE_SIZE_4K + i * 8U);
 }
 
 uint64_t shadow_entry(const struct shadow_mmu *s, uint32_t sp, unsigned int i)
@@ -32,20 +31,20 @@ static void set_entry(struct shadow_mmu *s, uint32_t sp, unsigned int i, uint64_
 
 uint64_t shadow_page_gpa(const struct shadow_mmu *s, uint32_t sp)
 {
-	return s->cfg.store_gpa + (uint64_t)sp * PTW_PAGE_4K;
+	return s->cfg.store_gpa + (uint64_t)sp * PAGE_SIZE_4K;
 }
 
 /* The child page a shadow entry at `level` links, SP_NIL for leaves/holes. */
 uint32_t shadow_child(const struct shadow_mmu *s, int level, uint64_t entry)
 {
-	if (level >= PTW_LEVELS - 1 || !(entry & PTW_PTE_P) || (entry & PTW_PTE_PS))
+	if (level >= PT_LEVEL_PT || !(entry & PTE_P) || (entry & PTE_PS))
 		return SP_NIL;
-	return (uint32_t)(((entry & s->addr_mask) - s->cfg.store_gpa) / PTW_PAGE_4K);
+	return (uint32_t)(((entry & s->addr_mask) - s->cfg.store_gpa) / PAGE_SIZE_4K);
 }
 
 uint32_t shadow_bucket(const struct shadow_mmu *s, uint64_t gpa)
 {
-	return (uint32_t)(((gpa >> 12) * 0x9E3779B97F4A7C15ULL) >> 32) & s->bucket_mask;
+	return (uint32_t)(((gpa >> PAGE_SHIFT_4K) * 0x9E3779B97F4A7C15ULL) >> 32) & s->bucket_mask;
 }
 
 int shadow_store_init(struct shadow_mmu *s)
@@ -98,7 +97,7 @@ static uint32_t alloc_page(struct shadow_mmu *s, uint64_t gpa, int level)
 	sp = s->free_head;
 	p = &s->pages[sp];
 	s->free_head = p->next;
-	memset(s->cfg.store + (uint64_t)sp * PTW_PAGE_4K, 0, PTW_PAGE_4K); /* not linked yet */
+	memset(s->cfg.store + (uint64_t)sp * PAGE_SIZE_4K, 0, PAGE_SIZE_4K); /* not linked yet */
 	b = shadow_bucket(s, gpa);
 	*p = (struct shadow_page){ .gpa = gpa, .refs = 1, .next = s->buckets[b],
 				   .level = (uint8_t)level };
@@ -143,14 +142,14 @@ static void request_flush(struct shadow_mmu *s, unsigned int why)
 }
 
 /* Drop a reference; at 0 release the children and free the page.  Children
- * are one level down, so the recursion is at most PTW_LEVELS deep. */
+ * are one level down, so the recursion is at most PT_LEVELS deep. */
 void shadow_put(struct shadow_mmu *s, uint32_t sp)
 {
 	struct shadow_page *p = &s->pages[sp];
 
 	if (--p->refs)
 		return;
-	for (unsigned int i = 0; p->level < PTW_LEVELS - 1 && i < SHADOW_ENTRIES; i++) {
+	for (unsigned int i = 0; p->level < PT_LEVEL_PT && i < PT_ENTRIES; i++) {
 		uint32_t child = shadow_child(s, p->level, shadow_entry(s, sp, i));
 
 		if (child != SP_NIL)
@@ -166,7 +165,7 @@ void shadow_put(struct shadow_mmu *s, uint32_t sp)
 
 const uint8_t *shadow_guest_table(const struct shadow_mmu *s, uint64_t gpa)
 {
-	return s->cfg.guest.map(s->cfg.guest.ctx, gpa, PTW_PAGE_4K);
+	return s->cfg.guest.map(s->cfg.guest.ctx, gpa, PAGE_SIZE_4K);
 }
 
 uint64_t shadow_guest_entry(const uint8_t *table, unsigned int i)
@@ -190,23 +189,22 @@ static bool target_allowed(const struct shadow_mmu *s, uint64_t frame, uint64_t 
 static void derive_leaf(const struct shadow_mmu *s, int level, uint64_t g,
 			struct shadow_derived *d)
 {
-	uint64_t size = 1ULL << (39 - 9 * level);
+	uint64_t size = 1ULL << PT_LEVEL_SHIFT(level);
 	uint64_t frame = g & s->addr_mask & ~(size - 1);
-	uint64_t e = frame | PTW_PTE_P | PTW_PTE_A |
-		     (g & (PTW_PTE_US | SHADOW_PTE_PWT | SHADOW_PTE_PCD));
+	uint64_t e = frame | PTE_P | PTE_A | (g & (PTE_US | PTE_PWT | PTE_PCD));
 
 	if (!target_allowed(s, frame, size)) {
 		d->why = SH_REFUSED;
 		return;
 	}
-	if (g & PTW_PTE_RW)
-		e |= PTW_PTE_RW | PTW_PTE_D;
-	if (level == PTW_LEVELS - 1)
-		e |= g & SHADOW_PTE_PAT4K;
+	if (g & PTE_RW)
+		e |= PTE_RW | PTE_D;
+	if (level == PT_LEVEL_PT)
+		e |= g & PTE_PAT;
 	else
-		e |= PTW_PTE_PS | (g & PTW_PTE_PAT_LARGE);
+		e |= PTE_PS | (g & PTE_PAT_LARGE);
 	if (s->cfg.nxe)
-		e |= g & PTW_PTE_XD;
+		e |= g & PTE_NX;
 	d->kind = SH_LEAF;
 	d->entry = e;
 }
@@ -215,7 +213,7 @@ void shadow_derive(const struct shadow_mmu *s, int level, uint64_t g,
 		   struct shadow_derived *d)
 {
 	*d = (struct shadow_derived){ .kind = SH_NONE, .why = SH_OK };
-	if (!(g & PTW_PTE_P)) {
+	if (!(g & PTE_P)) {
 		d->why = SH_NOT_PRESENT;
 		return;
 	}
@@ -223,7 +221,7 @@ void shadow_derive(const struct shadow_mmu *s, int level, uint64_t g,
 		d->why = SH_RSVD;
 		return;
 	}
-	if (level == PTW_LEVELS - 1 || (level > 0 && (g & PTW_PTE_PS))) {
+	if (level == PT_LEVEL_PT || (level > PT_LEVEL_PML4 && (g & PTE_PS))) {
 		derive_leaf(s, level, g, d);
 		return;
 	}
@@ -233,8 +231,8 @@ void shadow_derive(const struct shadow_mmu *s, int level, uint64_t g,
 		return;
 	}
 	d->kind = SH_TABLE;
-	d->entry = PTW_PTE_P | PTW_PTE_A | (g & (PTW_PTE_RW | PTW_PTE_US)) |
-		   (s->cfg.nxe ? g & PTW_PTE_XD : 0);
+	d->entry = PTE_P | PTE_A | (g & (PTE_RW | PTE_US)) |
+		   (s->cfg.nxe ? g & PTE_NX : 0);
 }
 
 /* Is the current shadow entry exactly what the guest entry derives to? */
@@ -315,10 +313,10 @@ void shadow_sync_entry(struct shadow_mmu *s, struct shadow_sync *ctx, uint32_t s
 		val = d.entry;
 	else if (d.kind == SH_TABLE && ctx->link && !ctx->err)
 		val = link_child(s, ctx, level, &d);
-	if ((cur & PTW_PTE_P) && old != SP_NIL) {
+	if ((cur & PTE_P) && old != SP_NIL) {
 		request_flush(s, SHADOW_FLUSH_TABLES);
-	} else if (cur & PTW_PTE_P) {	/* a leaf changed or went away */
-		uint64_t size = 1ULL << (39 - 9 * level);
+	} else if (cur & PTE_P) {	/* a leaf changed or went away */
+		uint64_t size = 1ULL << PT_LEVEL_SHIFT(level);
 
 		request_flush(s, SHADOW_FLUSH_ENTRIES);
 		if (s->cfg.leaf_gone)
@@ -338,6 +336,6 @@ void shadow_sync_table(struct shadow_mmu *s, struct shadow_sync *ctx, uint32_t s
 		return;
 	s->pages[sp].epoch = ctx->epoch;
 	t = shadow_guest_table(s, s->pages[sp].gpa); /* NULL: all not-present */
-	for (unsigned int i = 0; i < SHADOW_ENTRIES; i++)
+	for (unsigned int i = 0; i < PT_ENTRIES; i++)
 		shadow_sync_entry(s, ctx, sp, i, shadow_guest_entry(t, i));
 }

@@ -264,7 +264,7 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 	case OPT_PT_POOL:
 		if (mem_parse_size(v, &cfg->pt_pool_size, BOARD_MiB) ||
 		    cfg->pt_pool_size < BOARD_MMU_POOL_MIN || cfg->pt_pool_size > BOARD_MMU_POOL_MAX ||
-		    cfg->pt_pool_size % BOARD_HUGE_PAGE_SIZE) {
+		    cfg->pt_pool_size % PAGE_SIZE_2M) {
 			log_err("--pt-pool: '%s' is not a multiple of 2M between 2M and 128M", v);
 			return -EINVAL;
 		}

@@ -295,7 +295,7 @@ static void test_test_guest_shadow(void **state)
 	assert_int_equal(f->info.protocol, BOOT_TEST_GUEST);
 	/* The boot identity map in RAM reaches the page-table pool above RAM:
 	 * the PD of the pool's GiB is there. */
-	assert_true(f->info.boot_end > BOARD_BOOT_PD + 3 * BOARD_PAGE_SIZE);
+	assert_true(f->info.boot_end > BOARD_BOOT_PD + 3 * PAGE_SIZE_4K);
 }
 
 static void test_builtin_guests(void **state)

@@ -376,7 +376,7 @@ static void test_mmu_node(void **state)
 	assert_string_equal(prop_str(f->buf, off, "mode"), "tdp");
 	assert_null(fdt_getprop(f->buf, off, "fill", NULL));
 	assert_int_equal(prop_u64_at(f->buf, off, "mailbox", 0, 2), BOARD_MMU_MAILBOX);
-	assert_int_equal(prop_u64_at(f->buf, off, "mailbox", 1, 2), BOARD_PAGE_SIZE);
+	assert_int_equal(prop_u64_at(f->buf, off, "mailbox", 1, 2), PAGE_SIZE_4K);
 	assert_int_equal(prop_u64_at(f->buf, off, "pool", 0, 2), BOARD_MMU_POOL_BASE);
 	assert_int_equal(prop_u64_at(f->buf, off, "pool", 1, 2), 16 * MiB);
 	assert_int_equal(prop_u64_at(f->buf, off, "pool-free", 0, 1), BOARD_MMU_POOL_BASE);
@@ -395,7 +395,7 @@ static void test_mmu_node(void **state)
 	assert_string_equal(prop_str(f->buf, off, "fill"), "lazy");
 	assert_int_equal(prop_u64_at(f->buf, off, "boot-root", 0, 1), BOARD_MMU_POOL_BASE);
 	assert_int_equal(prop_u64_at(f->buf, off, "pool-free", 0, 1),
-			 BOARD_MMU_POOL_BASE + 8 * BOARD_PAGE_SIZE);
+			 BOARD_MMU_POOL_BASE + 8 * PAGE_SIZE_4K);
 
 	/* The store never exceeds its window. */
 	mmu_plan_make(MMU_SHADOW, true, BOARD_MMU_POOL_MAX, &f->split, &plan);

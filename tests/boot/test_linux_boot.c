@@ -577,10 +577,10 @@ static void check_initrd(const struct fixture *f, const struct linux_boot_out *o
 	const struct linux_boot_params *bp = zero_page(&f->ram);
 
 	assert_int_equal(out->initrd_size, len);
-	assert_int_equal(out->initrd_start % BOARD_PAGE_SIZE, 0);
+	assert_int_equal(out->initrd_start % PAGE_SIZE_4K, 0);
 	assert_true(out->initrd_start + len <= below);
 	/* As high as possible: less than a page left above it. */
-	assert_true(below - (out->initrd_start + len) < BOARD_PAGE_SIZE);
+	assert_true(below - (out->initrd_start + len) < PAGE_SIZE_4K);
 	assert_int_equal(bp->hdr.ramdisk_image, (uint32_t)out->initrd_start);
 	assert_int_equal(bp->ext_ramdisk_image, out->initrd_start >> 32);
 	assert_int_equal(bp->hdr.ramdisk_size, len);

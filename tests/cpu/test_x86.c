@@ -16,12 +16,12 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "abi/paging.h"
 #include "mmu/memory.h"
 #include "cpu/x86.h"
 #include "fake_mem.h"
 
 #define TSS_LIMIT_EXPECTED (X86_TSS64_SIZE + X86_TSS_IOMAP_BYTES)
-#define PTE_FLAGS (X86_PTE_P | X86_PTE_RW | X86_PTE_US)
 
 /* Descriptor fields (SDM vol. 3, 3.4.5). */
 #define DESC_TYPE(d)  (((d) >> 40) & 0xF)
@@ -176,21 +176,22 @@ static void test_tss_io_bitmap(void **state)
 
 static void check_identity(const struct mem_map *map, uint64_t nr_gib)
 {
-	const uint64_t *pml4 = gpa(map, BOARD_BOOT_PML4, 0x1000);
-	const uint64_t *pdpt = gpa(map, BOARD_BOOT_PDPT, 0x1000);
-	const uint64_t *pd = gpa(map, BOARD_BOOT_PD, nr_gib * 0x1000);
+	const uint64_t *pml4 = gpa(map, BOARD_BOOT_PML4, PAGE_SIZE_4K);
+	const uint64_t *pdpt = gpa(map, BOARD_BOOT_PDPT, PAGE_SIZE_4K);
+	const uint64_t *pd = gpa(map, BOARD_BOOT_PD, nr_gib * PAGE_SIZE_4K);
 
-	assert_int_equal(pml4[0], BOARD_BOOT_PDPT | PTE_FLAGS);
-	for (unsigned int i = 1; i < 512; i++)
+	assert_int_equal(pml4[0], BOARD_BOOT_PDPT | PTE_P_RW_US);
+	for (unsigned int i = 1; i < PT_ENTRIES; i++)
 		assert_int_equal(pml4[i], 0);
-	for (uint64_t g = 0; g < 512; g++) {
+	for (uint64_t g = 0; g < PT_ENTRIES; g++) {
 		if (g < nr_gib)
-			assert_int_equal(pdpt[g], (BOARD_BOOT_PD + g * 0x1000) | PTE_FLAGS);
+			assert_int_equal(pdpt[g],
+					 (BOARD_BOOT_PD + g * PAGE_SIZE_4K) | PTE_P_RW_US);
 		else
 			assert_int_equal(pdpt[g], 0);
 	}
-	for (uint64_t i = 0; i < nr_gib * 512; i++) {
-		uint64_t want = (i * BOARD_HUGE_PAGE_SIZE) | PTE_FLAGS | X86_PTE_PS;
+	for (uint64_t i = 0; i < nr_gib * PT_ENTRIES; i++) {
+		uint64_t want = (i * PAGE_SIZE_2M) | PTE_P_RW_US | PTE_PS;
 
 		if (pd[i] != want)
 			fail_msg("PD entry %" PRIu64 " is 0x%" PRIx64 ", want 0x%" PRIx64, i,
@@ -205,13 +206,13 @@ static void test_page_tables_4g(void **state)
 
 	/* 16 MiB of RAM still maps the 32-bit hole: 4 GiB, 4 PDs. */
 	write_tables(map, mem_map_top(map), &end);
-	assert_int_equal(end, BOARD_BOOT_PD + 4 * 0x1000);
+	assert_int_equal(end, BOARD_BOOT_PD + 4 * PAGE_SIZE_4K);
 	check_identity(map, 4);
 	/* map_top 0 and exactly 4 GiB are the same. */
 	write_tables(map, 0, &end);
-	assert_int_equal(end, BOARD_BOOT_PD + 4 * 0x1000);
+	assert_int_equal(end, BOARD_BOOT_PD + 4 * PAGE_SIZE_4K);
 	write_tables(map, 4 * BOARD_GiB, &end);
-	assert_int_equal(end, BOARD_BOOT_PD + 4 * 0x1000);
+	assert_int_equal(end, BOARD_BOOT_PD + 4 * PAGE_SIZE_4K);
 }
 
 static void test_page_tables_above_4g(void **state)
@@ -221,10 +222,10 @@ static void test_page_tables_above_4g(void **state)
 
 	/* Rounded up to whole GiB: 3200M split tops out at 4G+128M -> 5 PDs. */
 	write_tables(map, BOARD_HIGH_RAM_START + 128 * BOARD_MiB, &end);
-	assert_int_equal(end, BOARD_BOOT_PD + 5 * 0x1000);
+	assert_int_equal(end, BOARD_BOOT_PD + 5 * PAGE_SIZE_4K);
 	check_identity(map, 5);
 	write_tables(map, 5 * BOARD_GiB + 1, &end);
-	assert_int_equal(end, BOARD_BOOT_PD + 6 * 0x1000);
+	assert_int_equal(end, BOARD_BOOT_PD + 6 * PAGE_SIZE_4K);
 	check_identity(map, 6);
 	/* The most the boot area holds ends right below the EBDA. */
 	write_tables(map, BOARD_BOOT_MAX_PDS * BOARD_GiB, &end);

@@ -59,7 +59,7 @@ static void test_plan_shadow(void **state)
 	/* PML4, one PDPT, 4 PDs (to 3.008 GiB: 4 GiB rounded), the mailbox PT. */
 	assert_int_equal(p.boot_pages, 1 + 1 + 4 + 1);
 	assert_int_equal(p.boot_root, p.pool_gpa);
-	assert_int_equal(p.pool_free, p.pool_gpa + 7 * BOARD_PAGE_SIZE);
+	assert_int_equal(p.pool_free, p.pool_gpa + 7 * PAGE_SIZE_4K);
 	mmu_plan_make(MMU_SHADOW, false, BOARD_MMU_POOL_MAX, *state, &p);
 	assert_int_equal(p.store_size, BOARD_MMU_STORE_MAX);
 }
@@ -96,13 +96,13 @@ static void test_regions(void **state)
 	assert_int_equal(mem_map_top(map), top);
 	assert_int_equal(mem_ram_ranges(map, NULL, 0), 1);
 	/* Bad regions are refused: overlap, unaligned, empty, wrapping. */
-	assert_int_equal(mem_map_add(map, 0, BOARD_PAGE_SIZE, MEM_MMU_MAILBOX, false), -EEXIST);
-	assert_int_equal(mem_map_add(map, p.pool_gpa + p.pool_size - BOARD_PAGE_SIZE,
-				     2 * BOARD_PAGE_SIZE, MEM_MMU_MAILBOX, false), -EEXIST);
-	assert_int_equal(mem_map_add(map, 0xE0000800, BOARD_PAGE_SIZE, MEM_MMU_MAILBOX, false),
+	assert_int_equal(mem_map_add(map, 0, PAGE_SIZE_4K, MEM_MMU_MAILBOX, false), -EEXIST);
+	assert_int_equal(mem_map_add(map, p.pool_gpa + p.pool_size - PAGE_SIZE_4K,
+				     2 * PAGE_SIZE_4K, MEM_MMU_MAILBOX, false), -EEXIST);
+	assert_int_equal(mem_map_add(map, 0xE0000800, PAGE_SIZE_4K, MEM_MMU_MAILBOX, false),
 			 -EINVAL);
 	assert_int_equal(mem_map_add(map, 0xE0000000, 0, MEM_MMU_MAILBOX, false), -EINVAL);
-	assert_int_equal(mem_map_add(map, UINT64_MAX - 0xFFF, 2 * BOARD_PAGE_SIZE,
+	assert_int_equal(mem_map_add(map, UINT64_MAX - 0xFFF, 2 * PAGE_SIZE_4K,
 				     MEM_MMU_MAILBOX, false), -EINVAL);
 	assert_int_equal(map->nr_slots, before + 3);
 }
@@ -169,7 +169,7 @@ static void test_idmap(void **state)
 	walk(map, s.tables_gpa, 5 * GiB, &r);
 	assert_int_equal(r.fault, PTW_PAGE_FAULT);
 	/* Tables that do not fit in one slot. */
-	s.tables_gpa = 64 * MiB - BOARD_PAGE_SIZE;
+	s.tables_gpa = 64 * MiB - PAGE_SIZE_4K;
 	assert_int_equal(idmap_build(map, &s), -EFAULT);
 }
 

@@ -23,20 +23,20 @@
 #define GiB (1ULL << 30)
 #define RAM_SIZE (64 * MiB)
 #define TABLE_BASE (1 * MiB) /* tables are bump-allocated from here */
-#define SZ_4K PTW_PAGE_4K
-#define SZ_2M PTW_PAGE_2M
-#define SZ_1G PTW_PAGE_1G
+#define SZ_4K PAGE_SIZE_4K
+#define SZ_2M PAGE_SIZE_2M
+#define SZ_1G PAGE_SIZE_1G
 
-#define P  PTW_PTE_P
-#define RW PTW_PTE_RW
-#define US PTW_PTE_US
-#define PS PTW_PTE_PS
-#define XD PTW_PTE_XD
-#define EC_P PTW_PFEC_P
-#define EC_W PTW_PFEC_W
-#define EC_U PTW_PFEC_U
-#define EC_RSVD PTW_PFEC_RSVD
-#define EC_ID PTW_PFEC_ID
+#define P  PTE_P
+#define RW PTE_RW
+#define US PTE_US
+#define PS PTE_PS
+#define XD PTE_NX
+#define EC_P PFEC_P
+#define EC_W PFEC_W
+#define EC_U PFEC_U
+#define EC_RSVD PFEC_RSVD
+#define EC_ID PFEC_ID
 
 #define CR0_PE (1ULL << 0)
 #define CR4_PAE (1ULL << 5)
@@ -135,7 +135,7 @@ static int test_setup(void **state)
 
 static unsigned int idx(uint64_t gva, int level)
 {
-	return (unsigned int)(gva >> (39 - 9 * level)) & 511;
+	return (unsigned int)PT_INDEX(gva, level);
 }
 
 static int size_level(uint64_t size)
@@ -250,7 +250,7 @@ static void test_translate_2m(void **state)
 	struct ptw_result r;
 
 	/* PAT (bit 12) is part of the entry, not of the address */
-	map(fx, gva, gpa, SZ_2M, P | RW | PTW_PTE_PAT_LARGE);
+	map(fx, gva, gpa, SZ_2M, P | RW | PTE_PAT_LARGE);
 	assert_int_equal(walk(fx, gva + 0x12345, PTW_READ, &r), 0);
 	assert_int_equal(r.gpa, gpa + 0x12345);
 	assert_int_equal(r.page_size, SZ_2M);
@@ -258,7 +258,7 @@ static void test_translate_2m(void **state)
 	assert_int_equal(r.entry_gpa[0], TABLE_BASE + idx(gva, 0) * 8);
 	assert_int_equal(r.entry_gpa[2], TABLE_BASE + 0x2000 + idx(gva, 2) * 8);
 	assert_int_equal(r.entry_gpa[3], 0);
-	assert_int_equal(r.pte, gpa | P | RW | PS | PTW_PTE_PAT_LARGE);
+	assert_int_equal(r.pte, gpa | P | RW | PS | PTE_PAT_LARGE);
 	assert_true(r.writable && !r.user && !r.nx);
 	assert_ok(fx, gva + SZ_2M - 1, PTW_WRITE, gpa + SZ_2M - 1);
 }
@@ -269,7 +269,7 @@ static void test_translate_1g(void **state)
 	uint64_t gva = 0x0000004000000000ULL, gpa = 0x0000008000000000ULL;
 	struct ptw_result r;
 
-	map(fx, gva, gpa, SZ_1G, P | US | PTW_PTE_PAT_LARGE | PTW_PTE_A | PTW_PTE_D);
+	map(fx, gva, gpa, SZ_1G, P | US | PTE_PAT_LARGE | PTE_A | PTE_D);
 	assert_int_equal(walk(fx, gva + 0x3FFFFFFF, PTW_USER, &r), 0);
 	assert_int_equal(r.gpa, gpa + 0x3FFFFFFF);
 	assert_int_equal(r.page_size, SZ_1G);
@@ -290,7 +290,7 @@ static void test_ignored_bits(void **state)
 	uint64_t junk = 0x7FF0000000000000ULL | 0xE00 | 0x78; /* 62:52, 11:9, 6:3 */
 
 	map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US | 0x100 | 0x80); /* G, PAT */
-	for (int l = 0; l < PTW_LEVELS; l++)
+	for (int l = 0; l < PT_LEVELS; l++)
 		set_bits(fx, GVA4K, l, junk, 0);
 	assert_ok(fx, GVA4K + 5, PTW_USER | PTW_WRITE, GPA4K + 5);
 	/* with CR3's PCID / PWT / PCD bits and bit 63 set */
@@ -305,7 +305,7 @@ static void test_not_present_each_level(void **state)
 	struct fx *fx = *state;
 	struct ptw_result r;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		for (size_t a = 0; a < NR_ACCESSES; a++) {
 			fx_reset(fx);
 			map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US);
@@ -319,7 +319,7 @@ static void test_not_present_each_level(void **state)
 		assert_int_equal(r.error_code, EC_W);
 		assert_int_equal(r.levels, level + 1);
 		assert_int_equal(r.entry_gpa[level], slot(fx, GVA4K, level));
-		for (int l = level + 1; l < PTW_LEVELS; l++)
+		for (int l = level + 1; l < PT_LEVELS; l++)
 			assert_int_equal(r.entry_gpa[l], 0);
 		assert_int_equal(r.pte, rd(fx, r.entry_gpa[level]));
 	}
@@ -332,7 +332,7 @@ static void test_write_readonly(void **state)
 	struct fx *fx = *state;
 	struct ptw_result r;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		fx_reset(fx);
 		map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US);
 		set_bits(fx, GVA4K, level, 0, RW);
@@ -355,7 +355,7 @@ static void test_user_supervisor_each_level(void **state)
 	struct fx *fx = *state;
 	struct ptw_result r;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		fx_reset(fx);
 		map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US);
 		set_bits(fx, GVA4K, level, 0, US);
@@ -380,7 +380,7 @@ static void test_nx_each_level(void **state)
 	struct fx *fx = *state;
 	struct ptw_result r;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		fx_reset(fx);
 		map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US);
 		assert_ok(fx, GVA4K, PTW_FETCH, GPA4K);
@@ -397,7 +397,7 @@ static void test_xd_reserved_without_nxe(void **state)
 {
 	struct fx *fx = *state;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		fx_reset(fx);
 		fx->regs.efer &= ~PTW_EFER_NXE;
 		map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US);
@@ -435,7 +435,7 @@ static void test_reserved_addr_bits(void **state)
 	struct fx *fx = *state;
 	struct ptw_result r;
 
-	for (int level = 0; level < PTW_LEVELS; level++) {
+	for (int level = 0; level < PT_LEVELS; level++) {
 		fx_reset(fx);
 		map(fx, GVA4K, GPA4K, SZ_4K, P | RW | US);
 		set_bits(fx, GVA4K, level, 1ULL << 51, 0);
@@ -712,7 +712,7 @@ static void test_names_and_format(void **state)
 /* A present entry that points to a table: the rights it contributes. */
 struct ref_node {
 	int level;
-	uint64_t prefix; /* gva bits 47:(39 - 9 * level) */
+	uint64_t prefix; /* gva bits 47:PT_LEVEL_SHIFT(level) */
 	uint64_t table;  /* for the builder only */
 	bool w, u, xd;
 };
@@ -761,7 +761,7 @@ static uint64_t sign_extend48(uint64_t va)
 
 static uint64_t prefix(uint64_t gva, int level)
 {
-	return (gva & VA_MASK) >> (39 - 9 * level);
+	return (gva & VA_MASK) >> PT_LEVEL_SHIFT(level);
 }
 
 static struct ref_node *find_node(struct model *m, int level, uint64_t gva)
@@ -890,7 +890,7 @@ static void ref_walk(struct model *m, const struct ptw_regs *regs, uint64_t gva,
 		o->fault = PTW_GP_NONCANONICAL;
 		return;
 	}
-	for (int l = 0; l < PTW_LEVELS; l++) {
+	for (int l = 0; l < PT_LEVELS; l++) {
 		struct ref_map *mp = find_map(m, l, gva);
 		struct ref_node *n = mp ? NULL : find_node(m, l, gva);
 

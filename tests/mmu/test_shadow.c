@@ -25,15 +25,15 @@
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
-#define SZ_4K PTW_PAGE_4K
-#define SZ_2M PTW_PAGE_2M
-#define SZ_1G PTW_PAGE_1G
+#define SZ_4K PAGE_SIZE_4K
+#define SZ_2M PAGE_SIZE_2M
+#define SZ_1G PAGE_SIZE_1G
 
 #define POOL_BASE (16 * MiB) /* guest page tables live here */
 #define POOL_SIZE (16 * MiB)
 #define STORE_GPA (64 * GiB)
 #define MAXPHY 40
-#define ADDR (((1ULL << MAXPHY) - 1) & ~0xFFFULL)
+#define ADDR (((1ULL << MAXPHY) - 1) & ~(SZ_4K - 1))
 #define TARGET_TOP (4 * GiB)   /* leaves may map below this ... */
 #define HOLE_LO (3 * GiB)      /* ... except in this hole */
 #define HOLE_HI (3 * GiB + 256 * MiB)
@@ -41,18 +41,18 @@
 #define MAX_TABLES 2048
 #define NROOTS 4
 
-#define P   PTW_PTE_P
-#define RW  PTW_PTE_RW
-#define US  PTW_PTE_US
-#define A   PTW_PTE_A
-#define D   PTW_PTE_D
-#define PS  PTW_PTE_PS
-#define XD  PTW_PTE_XD
-#define PWT (1ULL << 3)
-#define PCD (1ULL << 4)
-#define GL  (1ULL << 8)
-#define PAT4K (1ULL << 7)
-#define PATL PTW_PTE_PAT_LARGE
+#define P   PTE_P
+#define RW  PTE_RW
+#define US  PTE_US
+#define A   PTE_A
+#define D   PTE_D
+#define PS  PTE_PS
+#define XD  PTE_NX
+#define PWT PTE_PWT
+#define PCD PTE_PCD
+#define GL  PTE_G
+#define PAT4K PTE_PAT
+#define PATL PTE_PAT_LARGE
 #define TBL (P | RW | US)
 
 #define R_ PTW_READ
@@ -80,8 +80,8 @@ struct fx {
 	struct shadow_mmu *s;
 	struct ptw_regs regs; /* cr3 set per walk */
 	struct ptw_mem guest_mem, store_mem;
-	uint64_t tab[PTW_LEVELS][MAX_TABLES];
-	unsigned int ntab[PTW_LEVELS];
+	uint64_t tab[PT_LEVELS][MAX_TABLES];
+	unsigned int ntab[PT_LEVELS];
 	uint64_t roots[NROOTS], cr3[NROOTS];
 	unsigned int nroots;
 	uint64_t refuse_lo, refuse_hi; /* extra refused target range */
@@ -262,7 +262,7 @@ static uint64_t new_table(struct fx *fx, int level)
 
 static unsigned int idx(uint64_t gva, int level)
 {
-	return (unsigned int)(gva >> (39 - 9 * level)) & 511;
+	return (unsigned int)PT_INDEX(gva, level);
 }
 
 static int size_level(uint64_t size)
@@ -371,7 +371,7 @@ static bool refused_fetch(struct fx *fx, unsigned int k, uint64_t gva, unsigned 
 {
 	struct ptw_result g;
 
-	if (acc != R_ || fx->cfg.nxe || fx->cfg.smep || (hw_ec & PTW_PFEC_P))
+	if (acc != R_ || fx->cfg.nxe || fx->cfg.smep || (hw_ec & PFEC_P))
 		return false;
 	return gwalk(fx, fx->roots[k], gva, F_, &g) == 0 && !leaf_allowed(fx, &g);
 }
@@ -410,7 +410,7 @@ static enum shadow_fault_result resolve(struct fx *fx, unsigned int k, uint64_t 
 			assert_true((grc == -EFAULT && g.fault == PTW_BAD_TABLE_GPA) ||
 				    (grc == 0 && !leaf_allowed(fx, &g)) ||
 				    refused_fetch(fx, k, gva, acc, sh.error_code));
-			assert_true(ec & PTW_PFEC_RSVD);
+			assert_true(ec & PFEC_RSVD);
 		}
 		return res;
 	}
@@ -425,10 +425,10 @@ static uint64_t rand_gva(struct fx *fx)
 {
 	uint64_t gva = rnd(fx) & 0xFFF;
 
-	for (int l = 0; l < PTW_LEVELS; l++) {
+	for (int l = 0; l < PT_LEVELS; l++) {
 		uint64_t i = rn(fx, 10) ? hot[rn(fx, NHOT)] : rn(fx, 512);
 
-		gva |= i << (39 - 9 * l);
+		gva |= i << PT_LEVEL_SHIFT(l);
 	}
 	return canon(gva);
 }
@@ -495,10 +495,10 @@ static uint64_t any_table(struct fx *fx, int level)
 static uint64_t pick_table(struct fx *fx, int level)
 {
 	unsigned int r = rn(fx, 100);
-	int other = (int)rn(fx, PTW_LEVELS);
+	int other = (int)rn(fx, PT_LEVELS);
 
 	if (r < 6) /* outside the pool: not readable */
-		return (rnd(fx) % POOL_BASE) & ~0xFFFULL;
+		return (rnd(fx) % POOL_BASE) & ~(SZ_4K - 1);
 	if (r < 12 && fx->ntab[other]) /* the same table used at two levels */
 		return any_table(fx, other);
 	if ((r < 40 || pool_full(fx)) && fx->ntab[level]) /* shared subtree */
@@ -557,7 +557,7 @@ static void gen_roots(struct fx *fx, unsigned int n)
 /* One random guest page-table write of the kinds the issue lists. */
 static void mutate(struct fx *fx)
 {
-	int level = (int)rn(fx, PTW_LEVELS);
+	int level = (int)rn(fx, PT_LEVELS);
 	unsigned int r = rn(fx, 100), i = rn(fx, 10) ? hot[rn(fx, NHOT)] : rn(fx, 512);
 	uint64_t t, e, v;
 	uint8_t img[16];
@@ -776,15 +776,15 @@ static void test_target_refused(void **state)
 				resolve(fx, 0, gva, accesses[a]);
 			check_gva(fx, 0, gva, !lazy);
 		}
-		assert_int_equal(shadow_page_fault(fx->s, 0x2000, PTW_PFEC_W, &res, &ec), 0);
+		assert_int_equal(shadow_page_fault(fx->s, 0x2000, PFEC_W, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_REFUSED);
-		assert_int_equal(ec, PTW_PFEC_P | PTW_PFEC_RSVD | PTW_PFEC_W);
-		assert_int_equal(shadow_page_fault(fx->s, 0x400000, PTW_PFEC_ID, &res, &ec), 0);
+		assert_int_equal(ec, PFEC_P | PFEC_RSVD | PFEC_W);
+		assert_int_equal(shadow_page_fault(fx->s, 0x400000, PFEC_ID, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_REFUSED);
-		assert_int_equal(ec, PTW_PFEC_P | PTW_PFEC_RSVD | PTW_PFEC_ID);
+		assert_int_equal(ec, PFEC_P | PFEC_RSVD | PFEC_ID);
 		assert_int_equal(shadow_page_fault(fx->s, 5 * GiB, 0, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_REFUSED);
-		assert_int_equal(shadow_page_fault(fx->s, 0x1000, PTW_PFEC_W, &res, &ec), 0);
+		assert_int_equal(shadow_page_fault(fx->s, 0x1000, PFEC_W, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_FIXED);
 		assert_true(stats(fx).refused_faults >= 3);
 		assert_true(stats(fx).hidden_faults >= 1);
@@ -843,12 +843,12 @@ static void test_reserved_and_unreadable(void **state)
 			assert_true(stats(fx).rsvd_entries >= 3);
 			assert_true(stats(fx).unreadable_tables >= 1);
 		}
-		assert_int_equal(shadow_page_fault(fx->s, 0x1000, PTW_PFEC_U, &res, &ec), 0);
+		assert_int_equal(shadow_page_fault(fx->s, 0x1000, PFEC_U, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_GUEST_FAULT);
-		assert_int_equal(ec, PTW_PFEC_P | PTW_PFEC_RSVD | PTW_PFEC_U);
-		assert_int_equal(shadow_page_fault(fx->s, 1ULL << 39, PTW_PFEC_W, &res, &ec), 0);
+		assert_int_equal(ec, PFEC_P | PFEC_RSVD | PFEC_U);
+		assert_int_equal(shadow_page_fault(fx->s, 1ULL << 39, PFEC_W, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_GUEST_FAULT);
-		assert_int_equal(ec, PTW_PFEC_P | PTW_PFEC_RSVD | PTW_PFEC_W);
+		assert_int_equal(ec, PFEC_P | PFEC_RSVD | PFEC_W);
 		assert_int_equal(shadow_page_fault(fx->s, SZ_1G + 5, 0, &res, &ec), 0);
 		assert_int_equal(res, SHADOW_REFUSED);
 		assert_int_equal(shadow_page_fault(fx->s, 0x9000, 0, &res, &ec), 0);
@@ -871,7 +871,7 @@ static void test_fault_args(void **state)
 	fx->roots[0] = new_table(fx, 0);
 	load(fx, 0);
 	assert_int_equal(shadow_page_fault(fx->s, 0x0000800000000000ULL, 0, &res, &ec), -EINVAL);
-	assert_int_equal(shadow_page_fault(fx->s, 0, PTW_PFEC_W | PTW_PFEC_ID, &res, &ec),
+	assert_int_equal(shadow_page_fault(fx->s, 0, PFEC_W | PFEC_ID, &res, &ec),
 			 -EINVAL);
 	assert_int_equal(shadow_page_fault(fx->s, 0, 0, NULL, &ec), -EINVAL);
 	assert_int_equal(shadow_page_fault(NULL, 0, 0, &res, &ec), -EINVAL);
@@ -1073,7 +1073,7 @@ static void test_leaf_gone(void **state)
 
 		fx->regs.cr3 = fx->roots[0];
 		assert_int_equal(ptw_walk(&fx->guest_mem, &fx->regs, 0x1000, PTW_READ, &r), 0);
-		pte = r.entry_gpa[PTW_LEVELS - 1];
+		pte = r.entry_gpa[PT_LEVELS - 1];
 		gw64(fx, pte, rd(fx, pte) & ~(uint64_t)RW);     /* fewer rights */
 		assert_int_equal(gone.calls, 1);
 		assert_int_equal(gone.frame, 0x10000);
@@ -1193,7 +1193,7 @@ static void test_store_exhaustion(void **state)
 	check_gva(fx, 3, 0x1000, true);
 	check_consistent(fx, true);
 	/* root 3 is still current: a fault works on it */
-	assert_int_equal(shadow_page_fault(fx->s, 0x1000, PTW_PFEC_W, &res, &ec), 0);
+	assert_int_equal(shadow_page_fault(fx->s, 0x1000, PFEC_W, &res, &ec), 0);
 	assert_int_equal(res, SHADOW_FIXED);
 	shadow_reset(fx->s);
 	assert_int_equal(stats(fx).pages_in_use, 0);
@@ -1290,14 +1290,14 @@ static void test_wide_sharing(void **state)
 {
 	for (int lazy = 0; lazy < 2; lazy++) {
 		struct fx *fx = fx_new(lazy ? &lazy_opts : &eager_opts);
-		uint64_t t[PTW_LEVELS];
+		uint64_t t[PT_LEVELS];
 
 		(void)state;
-		for (int l = 0; l < PTW_LEVELS; l++)
+		for (int l = 0; l < PT_LEVELS; l++)
 			t[l] = new_table(fx, l);
 		fx->roots[0] = t[0];
 		for (uint64_t i = 0; i < 512; i++) {
-			for (int l = 0; l < PTW_LEVELS - 1; l++)
+			for (int l = 0; l < PT_LEVELS - 1; l++)
 				gw64(fx, t[l] + i * 8, t[l + 1] | TBL);
 			gw64(fx, t[3] + i * 8, (i * SZ_4K) | P | RW | US);
 		}

@@ -22,7 +22,7 @@ _Static_assert(BOARD_PCI_MMIO_BASE >= BOARD_MMIO_HOLE_START &&
 int pci_window_init(struct pci_window *w, uint64_t base, uint64_t end,
 		    const struct mem_map *mem)
 {
-	if (base >= end || (base | end) & (BOARD_PAGE_SIZE - 1)) {
+	if (base >= end || (base | end) & (PAGE_SIZE_4K - 1)) {
 		log_err("pci: bad MMIO window [0x%" PRIx64 ", 0x%" PRIx64 ")", base, end);
 		return -EINVAL;
 	}

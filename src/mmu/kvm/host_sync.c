@@ -39,8 +39,8 @@ static int store_flip(struct mmu_kvm *m)
  */
 static int invalidate_frames(struct mmu_kvm *m, uint64_t gpa, uint64_t size)
 {
-	uint64_t align = m->mem->backing == MEM_BACKING_HUGETLB ? BOARD_HUGE_PAGE_SIZE
-								 : BOARD_PAGE_SIZE;
+	uint64_t align = m->mem->backing == MEM_BACKING_HUGETLB ? PAGE_SIZE_2M
+								 : PAGE_SIZE_4K;
 
 	while (size) {
 		const struct mem_slot *s = mem_find_slot(m->mem, gpa);

@@ -111,7 +111,7 @@ static int create_shadow(struct mmu_kvm *m, const struct mmu_kvm_params *p)
 		.target_ok = target_ok, .target_ctx = m,
 		.leaf_gone = mmu_leaf_gone, .leaf_ctx = m,
 		.store = m->store->hva, .store_gpa = m->store->gpa,
-		.store_pages = m->store->size / BOARD_PAGE_SIZE,
+		.store_pages = m->store->size / PAGE_SIZE_4K,
 		.max_roots = 64,
 		/* The boot root is always complete: at its first instruction the
 		 * guest has no #PF handler to ask for lazy fills. */

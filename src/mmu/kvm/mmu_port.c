@@ -83,11 +83,11 @@ void mmu_note_flush(struct mmu_kvm *m, bool invalidate)
 static void fill_pins(struct mmu_kvm *m)
 {
 	for (unsigned int i = 0; i < m->nr_pins; i++) {
-		uint64_t gva = m->pins[i].gva & ~(BOARD_PAGE_SIZE - 1);
+		uint64_t gva = m->pins[i].gva & ~(PAGE_SIZE_4K - 1);
 		uint64_t last = m->pins[i].gva + m->pins[i].len - 1;
 
 		/* count pages: an address loop could wrap at the top */
-		for (uint64_t n = (last >> 12) - (gva >> 12) + 1; n; n--, gva += BOARD_PAGE_SIZE)
+		for (uint64_t n = (last >> 12) - (gva >> 12) + 1; n; n--, gva += PAGE_SIZE_4K)
 			shadow_prefill(m->shadow, gva);
 	}
 }
