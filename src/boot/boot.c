@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "abi/board.h"
+#include "base/util.h"
 #include "boot/devtree.h"
 #include "boot/linux_boot.h"
 #include "boot/loader.h"
@@ -27,7 +28,7 @@ static const struct {
 	{ "hello", minivmm_demo_guest_start, minivmm_demo_guest_end },
 	{ "mmu", minivmm_mmu_guest_start, minivmm_mmu_guest_end },
 };
-#define NR_BUILTINS (sizeof(builtin_guests) / sizeof(builtin_guests[0]))
+#define NR_BUILTINS ARRAY_SIZE(builtin_guests)
 
 #define BUILTIN_PREFIX "builtin:"
 
@@ -88,7 +89,7 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
  *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE.
  */
 static const char *const pvm_linux_params[] = { "noxsave" };
-#define NR_PVM_PARAMS (sizeof(pvm_linux_params) / sizeof(pvm_linux_params[0]))
+#define NR_PVM_PARAMS ARRAY_SIZE(pvm_linux_params)
 
 static char *linux_cmdline(const char *append, bool host_is_pvm)
 {

@@ -15,6 +15,7 @@
 #include <zstd.h>
 
 #include "base/log.h"
+#include "base/util.h"
 
 /* The kernel builds lz4 payloads with "lz4 -l": the legacy frame, a magic
  * then [le32 compressed size][block]..., each block at most 8 MiB out. */
@@ -41,7 +42,7 @@ static const struct {
 
 enum decompress_format decompress_detect(const uint8_t *in, size_t len)
 {
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
 		if (len >= formats[i].len && !memcmp(in, formats[i].magic, formats[i].len))
 			return formats[i].fmt;
 	return DECOMPRESS_UNKNOWN;
@@ -49,7 +50,7 @@ enum decompress_format decompress_detect(const uint8_t *in, size_t len)
 
 const char *decompress_format_name(enum decompress_format fmt)
 {
-	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(formats); i++)
 		if (formats[i].fmt == fmt)
 			return formats[i].name;
 	return "unknown";

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "cpu/exit.h"
+#include "base/util.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static const char *const reason_names[] = {
 
 const char *exit_reason_name(uint32_t reason)
 {
-	if (reason < sizeof(reason_names) / sizeof(reason_names[0]) && reason_names[reason])
+	if (reason < ARRAY_SIZE(reason_names) && reason_names[reason])
 		return reason_names[reason];
 	return "other";
 }

@@ -12,8 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define container_of(ptr, type, member) \
-	((type *)((char *)(ptr) - offsetof(type, member)))
+#include "base/util.h"	/* container_of, for the devices */
 
 struct device;
 

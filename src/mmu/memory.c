@@ -16,6 +16,7 @@
 
 #include "abi/board.h"
 #include "base/log.h"
+#include "base/util.h"
 
 #ifndef MAP_HUGE_2MB
 #define MAP_HUGE_2MB (21 << 26)
@@ -132,7 +133,7 @@ static const char *const backing_names[] = {
 
 int mem_backing_parse(const char *s, enum mem_backing *out)
 {
-	for (unsigned int i = 0; i < sizeof(backing_names) / sizeof(backing_names[0]); i++) {
+	for (unsigned int i = 0; i < ARRAY_SIZE(backing_names); i++) {
 		if (!strcmp(s, backing_names[i])) {
 			*out = (enum mem_backing)i;
 			return 0;
@@ -398,7 +399,7 @@ const char *mem_kind_name(enum mem_kind kind)
 		[MEM_PT_POOL] = "pt-pool", [MEM_SHADOW_STORE] = "shadow-store",
 	};
 
-	return (unsigned int)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "?";
+	return (unsigned int)kind < ARRAY_SIZE(names) ? names[kind] : "?";
 }
 
 int mem_map_add(struct mem_map *map, uint64_t gpa, uint64_t size, enum mem_kind kind,

@@ -25,6 +25,7 @@
 #include "abi/board.h"
 #include "base/log.h"
 #include "base/options.h"
+#include "base/util.h"
 
 const char *const compare_workload_names[COMPARE_NR_WORKLOADS] = {
 	"tlb-4k", "tlb-2m", "pt-churn", "as-switch", "demand",
@@ -81,7 +82,7 @@ static const struct opt_def copts[] = {
 };
 
 static const struct opt_table copt_table = {
-	.defs = copts, .nr_defs = sizeof(copts) / sizeof(copts[0]),
+	.defs = copts, .nr_defs = ARRAY_SIZE(copts),
 	.prefix = "compare: ", .help = "minivmm compare --help",
 };
 

@@ -6,6 +6,7 @@
  * tests fill one by hand) and writes only to the FILE it is given.
  */
 #include "report/compare.h"
+#include "base/util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -422,7 +423,7 @@ static const struct counter_col shadow_cols[] = {
 	{ "root evictions", "root_evictions", 1 }, { "peak pages", "pages_peak", 1 },
 	{ "vmm mmu ms", "time_ns", 1e-6 },
 };
-#define NR_SHADOW_COLS (sizeof(shadow_cols) / sizeof(shadow_cols[0]))
+#define NR_SHADOW_COLS ARRAY_SIZE(shadow_cols)
 
 /*
  * The medians of `section` counters for every workload and mode of layout l.
@@ -477,7 +478,7 @@ static const char *const kvm_cols[] = {
 	"mmu_unsync", "mmu_recycled", "tlb_flush", "invlpg", "exits", "insn_emulation",
 	"io_exits", "mmio_exits",
 };
-#define NR_KVM_COLS (sizeof(kvm_cols) / sizeof(kvm_cols[0]))
+#define NR_KVM_COLS ARRAY_SIZE(kvm_cols)
 
 /* Only the statistics this host's KVM has. */
 static void print_kvm(FILE *out, const struct compare *c, unsigned int l)

@@ -14,6 +14,7 @@
 #include "abi/mmu_port.h"
 #include "base/log.h"
 #include "base/options.h"
+#include "base/util.h"
 
 void cli_defaults(struct vm_config *cfg)
 {
@@ -138,7 +139,7 @@ static const struct opt_def options[] = {
 };
 
 static const struct opt_table option_table = {
-	.defs = options, .nr_defs = sizeof(options) / sizeof(options[0]),
+	.defs = options, .nr_defs = ARRAY_SIZE(options),
 	.prefix = "", .help = "--help",
 };
 

@@ -21,6 +21,7 @@
 #include "abi/mmu_port.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "cpu/x86.h"
 #include "devices/debug_exit.h"
 #include "devices/i8042.h"
@@ -123,7 +124,7 @@ static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 /* The VM owns every device it creates (destroyed in reverse at teardown). */
 static struct device *vm_own(struct vm *vm, struct device *dev)
 {
-	if (dev && vm->nr_devices < sizeof(vm->devices) / sizeof(vm->devices[0]))
+	if (dev && vm->nr_devices < ARRAY_SIZE(vm->devices))
 		vm->devices[vm->nr_devices++] = dev;
 	return dev;
 }

@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/options.h"
+#include "base/util.h"
 
 enum { ID_MEM, ID_KERNEL, ID_STATS, ID_HELP, ID_H, ID_EMPTY };
 
@@ -28,12 +29,12 @@ static const struct opt_def defs[] = {
 };
 
 static const struct opt_table table = {
-	.defs = defs, .nr_defs = sizeof(defs) / sizeof(defs[0]),
+	.defs = defs, .nr_defs = ARRAY_SIZE(defs),
 	.prefix = "", .help = "--help",
 };
 
 static const struct opt_table prefixed = {
-	.defs = defs, .nr_defs = sizeof(defs) / sizeof(defs[0]),
+	.defs = defs, .nr_defs = ARRAY_SIZE(defs),
 	.prefix = "sub: ", .help = "minivmm sub --help",
 };
 

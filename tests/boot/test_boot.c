@@ -23,6 +23,7 @@
 
 #include "abi/board.h"
 #include "base/log.h"
+#include "base/util.h"
 #include "boot/boot.h"
 #include "boot/linux_boot.h"
 #include "boot/loader.h"
@@ -170,7 +171,7 @@ static int group_teardown(void **state)
 	static const char *const files[] = { "guest.elf", "vmlinux", "bzImage", "junk",
 					     "trunc.elf", "initrd" };
 
-	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		snprintf(f->path, sizeof(f->path), "%s/%s", f->dir, files[i]);
 		unlink(f->path);
 	}

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "boot/decompress.h"
+#include "base/util.h"
 
 #define DATA_LEN   (300u * 1024)
 #define LZ4_MAGIC  0x184C2102u
@@ -183,7 +184,7 @@ static const struct {
 	{ DECOMPRESS_BZIP2, "bzip2", bzip2_stream },
 	{ DECOMPRESS_LZ4, "lz4", lz4_stream },
 };
-#define NR_FORMATS (sizeof(formats) / sizeof(formats[0]))
+#define NR_FORMATS ARRAY_SIZE(formats)
 
 /* Decompresses an exact-length copy of in[0, len). */
 static int run(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *out_len,
@@ -228,7 +229,7 @@ static void test_detect(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		uint8_t *p = malloc(cases[i].len + 1);
 
 		memcpy(p, cases[i].magic, cases[i].len);
@@ -301,7 +302,7 @@ static void test_corrupt(void **state)
 		int err;
 
 		/* Truncated streams. */
-		for (size_t c = 0; c < sizeof(cuts) / sizeof(cuts[0]); c++) {
+		for (size_t c = 0; c < ARRAY_SIZE(cuts); c++) {
 			err = run(s.p, cuts[c], 1u << 20, &out, &out_len, NULL);
 			if (err != -EINVAL)
 				fail_msg("%s cut at %zu: %d", formats[i].name, cuts[c], err);

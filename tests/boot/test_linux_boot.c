@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "base/util.h"
 #include "boot/linux_boot.h"
 #include "base/log.h"
 #include "mmu/memory.h"
@@ -516,7 +517,7 @@ static void test_truncated(void **state)
 		SETUP_SIZE + 1, SETUP_SIZE + PM_CODE, len - 17, len - 1,
 	};
 
-	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cuts); i++)
 		if (boot_buf(&f->ram, img, cuts[i], &default_in, &out) != -EINVAL)
 			fail_msg("cut at %zu not refused", cuts[i]);
 	assert_logged(f, "truncated bzImage");

@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "base/util.h"
 #include "boot/loader.h"
 #include "mmu/memory.h"
 #include "fake_mem.h"
@@ -290,7 +291,7 @@ static void test_probe_hostile_note_sizes(void **state)
 	};
 	struct img im;
 
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++) {
 		im = f->im;
 		note_at(&im, NOTE_OFF)->n_namesz = sizes[i][0];
 		note_at(&im, NOTE_OFF)->n_descsz = sizes[i][1];
@@ -501,7 +502,7 @@ static void test_load_placement_refusals(void **state)
 		BOARD_MMIO_HOLE_START, UINT64_MAX - BSS_END + 2, UINT64_MAX,
 	};
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		im = f->im;
 		ph(&im, 1)->p_paddr = bad[i];
 		im.u.eh.e_entry = bad[i];

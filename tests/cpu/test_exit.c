@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "devices/bus.h"
+#include "base/util.h"
 #include "cpu/exit.h"
 
 #include "fake_dev.h"
@@ -335,7 +336,7 @@ static void test_mmio_malformed(void **state)
 	struct fixture *f = *state;
 	static const uint32_t bad[] = { 0, 9, 16, UINT32_MAX };
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		set_mmio(f, FAKE_MMIO, bad[i], (uint8_t)(i & 1));
 		f->ctx.why[0] = '\0';
 		assert_int_equal(handle(f), VCPU_FAILED);

@@ -17,6 +17,7 @@
 
 #include "abi/board.h"
 #include "abi/paging.h"
+#include "base/util.h"
 #include "mmu/memory.h"
 #include "cpu/x86.h"
 #include "fake_mem.h"
@@ -357,7 +358,7 @@ static struct kvm_cpuid2 *cpuid_table(void)
 		  .edx = 0xEE },
 		{ .function = 0x80000001, .edx = 1u << 20 | 1u << 29 },
 	};
-	size_t n = sizeof(entries) / sizeof(entries[0]);
+	size_t n = ARRAY_SIZE(entries);
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(entries[0]));
 
 	assert_non_null(c);

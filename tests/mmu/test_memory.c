@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "abi/board.h"
+#include "base/util.h"
 #include "mmu/memory.h"
 #include "fake_mem.h"
 
@@ -194,7 +195,7 @@ static void test_layout_parse_refusals(void **state)
 	};
 	struct mem_layout_spec spec = chunks(12345);
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(mem_layout_parse(bad[i], &spec), -EINVAL);
 		assert_int_equal(spec.chunk_size, 12345);
 	}
@@ -212,13 +213,13 @@ static void test_backing_parse(void **state)
 	static const char *const bad[] = { "", "ANON", "huge", "memfd ", "shm" };
 	enum mem_backing b;
 
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		b = (enum mem_backing)99;
 		assert_int_equal(mem_backing_parse(ok[i].name, &b), 0);
 		assert_int_equal(b, ok[i].b);
 		assert_string_equal(mem_backing_name(b), ok[i].name);
 	}
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		b = MEM_BACKING_THP;
 		assert_int_equal(mem_backing_parse(bad[i], &b), -EINVAL);
 		assert_int_equal(b, MEM_BACKING_THP);

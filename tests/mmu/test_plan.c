@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "abi/mmu_port.h"
+#include "base/util.h"
 #include "mmu/idmap.h"
 #include "mmu/memory.h"
 #include "mmu/plan.h"
@@ -148,7 +149,7 @@ static void test_idmap(void **state)
 	/* Identity, 2 MiB pages, user and writable, below and above 4 GiB. */
 	static const uint64_t ok[] = { 0, 0x1234, 63 * MiB + 5, 0xC0200000, 4 * GiB + 0x3000,
 				       5 * GiB - 1 };
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(ok); i++) {
 		walk(map, s.tables_gpa, ok[i], &r);
 		assert_int_equal(r.fault, PTW_OK);
 		assert_int_equal(r.gpa, ok[i]);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "mmu/ptw.h"
+#include "base/util.h"
 
 #define MiB (1ULL << 20)
 #define GiB (1ULL << 30)
@@ -209,7 +210,7 @@ static const struct {
 	{ PTW_FETCH, EC_ID },
 	{ PTW_USER | PTW_FETCH, EC_U | EC_ID },
 };
-#define NR_ACCESSES (sizeof(accesses) / sizeof(accesses[0]))
+#define NR_ACCESSES ARRAY_SIZE(accesses)
 
 #define GVA4K 0x00007F1234567000ULL /* indices 254, 72, 418, 359 */
 #define GPA4K 0x0000003456789000ULL
@@ -568,7 +569,7 @@ static void test_noncanonical(void **state)
 	struct fx *fx = *state;
 	struct ptw_result r;
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		assert_int_equal(walk(fx, bad[i], PTW_USER | PTW_WRITE, &r), -EFAULT);
 		assert_int_equal(r.fault, PTW_GP_NONCANONICAL);
 		assert_int_equal(r.error_code, 0);

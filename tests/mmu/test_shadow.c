@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "mmu/ptw.h"
+#include "base/util.h"
 #include "mmu/shadow.h"
 
 #define MiB (1ULL << 20)
@@ -60,10 +61,10 @@
 #define U_ PTW_USER
 #define F_ PTW_FETCH
 static const unsigned int accesses[] = { R_, W_, U_, U_ | W_, F_, U_ | F_ };
-#define NACC (sizeof(accesses) / sizeof(accesses[0]))
+#define NACC ARRAY_SIZE(accesses)
 
 static const unsigned int hot[] = { 0, 1, 2, 255, 256, 510, 511 };
-#define NHOT (sizeof(hot) / sizeof(hot[0]))
+#define NHOT ARRAY_SIZE(hot)
 
 struct opts {
 	enum shadow_fill fill;
@@ -1411,7 +1412,7 @@ static void test_random_eager(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		random_eager(&cases[i], 400);
 }
 
@@ -1425,7 +1426,7 @@ static void test_random_lazy(void **state)
 	};
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
 		random_lazy(&cases[i], 400);
 }
 
