@@ -559,7 +559,9 @@ static void *submit_thread(void *arg)
 	return NULL;
 }
 
-/* Four threads submit at once; drain returns after every done. */
+/* Four threads submit at once and exit, their requests perhaps still in
+ * flight (io_uring cancels those; the backend reissues them); drain returns
+ * after every done. */
 static void test_concurrent_submit_and_drain(void **state)
 {
 	enum kind k = *(enum kind *)*state;

@@ -63,6 +63,7 @@ struct blk_req *blk_req_new(struct block_io *io)
 	r->done = 0;
 	r->rest = NULL;
 	r->zeroing = false;
+	r->retries = 0;
 	r->next = NULL;
 	return r;
 }

@@ -25,6 +25,7 @@ struct blk_req {
 	uint64_t done;               /* bytes transferred so far */
 	struct iovec *rest;          /* own copy, once a transfer came up short */
 	bool zeroing;                /* WRITE_ZEROES as writes */
+	unsigned int retries;        /* io_uring: reissues after -ECANCELED */
 	struct blk_req *next;        /* the threads backend's queue */
 	struct iovec zero_iov[BLK_ZERO_IOVS];
 };

@@ -11,6 +11,12 @@
  * thread (the completion thread, or the poll-mode owner), which liburing
  * allows alongside a submitter.  A short transfer, EINTR or EAGAIN puts
  * the request back on the ring from the completion side for the rest.
+ *
+ * io_uring ties work it hands to its async workers to the submitting
+ * thread, and cancels it (-ECANCELED) when that thread exits.  The VMM
+ * submits from its long-lived I/O thread, but submit is open to any
+ * thread, so a cancelled request is reissued from the completion side
+ * (a few times: nothing else here cancels, and READ/WRITE are idempotent).
  * lock guards in_flight, which counts a request from submit until its done
  * has returned: what drain waits for.
  */
@@ -31,6 +37,7 @@
 
 #define URING_DEPTH_MAX 4096u
 #define URING_CQ_FACTOR 8u            /* CQ entries per SQ entry */
+#define URING_CANCEL_RETRIES 3u
 
 struct uring_backend {
 	struct block_backend b;
@@ -137,7 +144,8 @@ static void complete(struct uring_backend *ub, struct blk_req *r, int res)
 {
 	int k;
 
-	if (res == -EINTR || res == -EAGAIN) {
+	if (res == -EINTR || res == -EAGAIN ||
+	    (res == -ECANCELED && r->retries++ < URING_CANCEL_RETRIES)) {
 		requeue(ub, r);
 	} else if (res == -EOPNOTSUPP && r->io->op == BLOCK_WRITE_ZEROES && !r->zeroing) {
 		atomic_store(&ub->no_zero_range, true);
