@@ -168,7 +168,7 @@ static int vm_create_devices(struct vm *vm)
 	struct irq_line com1_irq = { .set = irq_set, .ctx = vm, .gsi = BOARD_COM1_GSI };
 	struct power_ctl power = { .request = power_request, .ctx = vm };
 	struct byte_sink out = { .write = console_out, .ctx = vm };
-	struct device *kbd_data = NULL, *kbd_cmd = NULL, *post_dev = NULL;
+	struct device *kbd_data = NULL, *kbd_cmd = NULL, *post_dev = NULL, *pool_trap;
 	struct i8042 *kbc;
 	int err;
 
@@ -203,9 +203,10 @@ static int vm_create_devices(struct vm *vm)
 	err = vm_create_mmu(vm);
 	if (!err)
 		err = vm_place(vm, &vm->pio, BOARD_MMU_PORT, 4, mmu_kvm_port_device(vm->mmu));
-	if (!err && mmu_kvm_pool_device(vm->mmu))
+	pool_trap = err ? NULL : mmu_kvm_pool_device(vm->mmu);	/* shadow mode only */
+	if (pool_trap)
 		err = vm_place(vm, &vm->mmio, vm->mmu_plan.pool_gpa, vm->mmu_plan.pool_size,
-			       mmu_kvm_pool_device(vm->mmu));
+			       pool_trap);
 	return err;
 }
 

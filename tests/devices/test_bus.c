@@ -13,6 +13,7 @@
 #include "base/log.h"
 
 #include "fake_dev.h"
+#include "quiet_log.h"
 
 static const struct device_ops ops_any = {
 	.read = fake_read, .write = fake_write,
@@ -26,25 +27,6 @@ static const struct device_ops ops_w2 = {
 static const struct device_ops ops_w4 = {
 	.access_size = 4, .read = fake_read, .write = fake_write,
 };
-
-
-static FILE *quiet_log;
-
-static int setup(void **state)
-{
-	/* Keep expected warnings out of the test output. */
-	quiet_log = fopen("/dev/null", "w");
-	log_set_sink(quiet_log);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	log_set_sink(NULL);
-	if (quiet_log)
-		fclose(quiet_log);
-	return 0;
-}
 
 static void test_insert_refusals(void **state)
 {
@@ -344,5 +326,5 @@ int main(void)
 		cmocka_unit_test(test_access_at_top),
 	};
 
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, quiet_log_setup, quiet_log_teardown);
 }

@@ -23,23 +23,7 @@
 #include "devices/pci/window.h"
 
 #include "fake_dev.h"
-
-static FILE *quiet_log;
-
-static int quiet(void **state)
-{
-	quiet_log = fopen("/dev/null", "w");
-	log_set_sink(quiet_log);
-	return 0;
-}
-
-static int loud(void **state)
-{
-	log_set_sink(NULL);
-	if (quiet_log)
-		fclose(quiet_log);
-	return 0;
-}
+#include "quiet_log.h"
 
 /* ---- port helpers over the bus ---------------------------------------- */
 
@@ -738,5 +722,5 @@ int main(void)
 		cmocka_unit_test(test_intx_gating),
 	};
 
-	return cmocka_run_group_tests(tests, quiet, loud);
+	return cmocka_run_group_tests(tests, quiet_log_setup, quiet_log_teardown);
 }

@@ -22,24 +22,8 @@
 #include "devices/pci/msix.h"
 #include "devices/virtio/pci.h"
 
+#include "quiet_log.h"
 #include "virtio_driver.h"
-
-static FILE *quiet_log;
-
-static int quiet(void **state)
-{
-	quiet_log = fopen("/dev/null", "w");
-	log_set_sink(quiet_log);
-	return 0;
-}
-
-static int loud(void **state)
-{
-	log_set_sink(NULL);
-	if (quiet_log)
-		fclose(quiet_log);
-	return 0;
-}
 
 /* ---- a tiny virtio device type ----------------------------------------- */
 
@@ -801,5 +785,5 @@ int main(void)
 		cmocka_unit_test(test_create_refusals),
 	};
 
-	return cmocka_run_group_tests(tests, quiet, loud);
+	return cmocka_run_group_tests(tests, quiet_log_setup, quiet_log_teardown);
 }

@@ -72,7 +72,6 @@ static inline bool mmu_in_slot(const struct mem_slot *s, uint64_t gpa, uint64_t 
 
 /* mmu_port.c: the guest-facing devices. */
 void mmu_port_init(struct mmu_kvm *m);
-void mmu_note_flush(struct mmu_kvm *m, bool invalidate);
 
 /* host_sync.c: keeping a shadow-paging host KVM in step with the store. */
 void mmu_leaf_gone(void *ctx, uint64_t gpa, uint64_t size);

@@ -58,7 +58,7 @@ static void pend(struct mmu_kvm *m, unsigned int what)
  * keep them on bare x86, so a burst of unmaps followed by invalidations
  * costs one flush (and one host sync) instead of one per write.
  */
-void mmu_note_flush(struct mmu_kvm *m, bool invalidate)
+static void note_flush(struct mmu_kvm *m, bool invalidate)
 {
 	unsigned int why = shadow_take_flush(m->shadow);
 
@@ -110,7 +110,7 @@ static int64_t cmd_pin(struct mmu_kvm *m, uint64_t gva, uint64_t len)
 	m->pins[m->nr_pins].len = len;
 	m->nr_pins++;
 	fill_pins(m);
-	mmu_note_flush(m, true);
+	note_flush(m, true);
 	return MMU_OK;
 }
 
@@ -122,7 +122,7 @@ static int64_t cmd_load_root(struct mmu_kvm *m, uint64_t root)
 		m->guest_root = root;
 	if (!err && m->plan.lazy)
 		fill_pins(m);
-	mmu_note_flush(m, true);
+	note_flush(m, true);
 	if (err == -EFAULT) {
 		m->bad_roots++;
 		if (!m->warned_root)
@@ -142,7 +142,7 @@ static int64_t cmd_page_fault(struct mmu_kvm *m, uint64_t gva, uint64_t ec)
 	uint32_t guest_ec = 0;
 	int err = shadow_page_fault(m->shadow, gva, (uint32_t)ec, &res, &guest_ec);
 
-	mmu_note_flush(m, true);
+	note_flush(m, true);
 	if (err)
 		return err;
 	mb_put(m, MMU_MB_RESULT2, guest_ec);
@@ -189,7 +189,7 @@ static int64_t run_command(struct mmu_kvm *m, uint32_t cmd)
 		{
 			int err = shadow_invlpg(m->shadow, mb_get(m, MMU_MB_ARG0));
 
-			mmu_note_flush(m, true);
+			note_flush(m, true);
 			return err;
 		}
 	case MMU_CMD_FLUSH:
@@ -199,7 +199,7 @@ static int64_t run_command(struct mmu_kvm *m, uint32_t cmd)
 			int err = shadow_flush(m->shadow);
 
 			/* the guest asked for a flush: give it one */
-			mmu_note_flush(m, true);
+			note_flush(m, true);
 			pend(m, PEND_FLUSH);
 			return err;
 		}
@@ -261,7 +261,7 @@ static void pool_write(struct device *dev, uint64_t offset, const void *data, ui
 	pthread_mutex_lock(&m->lock);
 	memcpy(m->pool->hva + offset, data, len); /* the bus keeps [offset, +len) inside */
 	shadow_guest_write(m->shadow, m->plan.pool_gpa + offset, len);
-	mmu_note_flush(m, false);
+	note_flush(m, false);
 	pthread_mutex_unlock(&m->lock);
 }
 
