@@ -67,6 +67,8 @@
  * to 0 instead to describe KVM's default routing.
  */
 #define BOARD_IRQ0_IOAPIC_PIN   2
+/* KVM's in-kernel I/O APIC: 24 input pins, GSI n on pin n (but GSI 0). */
+#define BOARD_IOAPIC_PINS       24
 
 /* Boot GDT selectors (index << 3 | RPL). */
 #define BOARD_SEL_KCODE         0x08
@@ -107,6 +109,19 @@
  */
 #define BOARD_PCI_MMIO_BASE     0xF0000000ULL
 #define BOARD_PCI_MMIO_END      0xFE000000ULL
+/*
+ * INTx: each device's INTA# (the only pin minivmm's functions use) is wired
+ * to an I/O APIC pin above the ISA range, level-triggered and active low,
+ * slot s on GSI 16 + s % 8 (lines are shared from the ninth slot on, as
+ * level-triggered PCI interrupts may be).  The MP table lists every slot
+ * with this rule, on bus BOARD_PCI_MP_BUS (bus 0 of PCI, numbered after
+ * the ISA bus in the table).
+ */
+#define BOARD_PCI_INTX_GSI_BASE 16
+#define BOARD_PCI_INTX_GSIS     8
+#define BOARD_PCI_INTX_GSI(slot) (BOARD_PCI_INTX_GSI_BASE + (slot) % BOARD_PCI_INTX_GSIS)
+#define BOARD_PCI_MP_BUS        1
+#define BOARD_PCI_SLOTS         32
 
 /* ---- Memory-slot rules ------------------------------------------------ */
 

@@ -73,6 +73,22 @@ static void put_intsrc(struct writer *w, uint8_t type, uint8_t irq_type, uint8_t
 	put(w, &e, sizeof(e));
 }
 
+/* PCI INTA# of every slot on bus 0 (board.h's rule): level, active low.
+ * The source IRQ of a PCI bus is its device number << 2 | pin (0: INTA#). */
+static void put_pci_intx(struct writer *w, uint8_t ioapic_id)
+{
+	for (unsigned int slot = 1; slot < BOARD_PCI_SLOTS; slot++) {
+		struct mptable_intsrc e = {
+			.type = MPTABLE_ENTRY_IOINT, .irq_type = MPTABLE_IRQ_INT,
+			.flags = MPTABLE_IRQ_ACTIVE_LOW | MPTABLE_IRQ_LEVEL,
+			.src_bus = BOARD_PCI_MP_BUS, .src_irq = (uint8_t)(slot << 2),
+			.dst_apic = ioapic_id, .dst_pin = (uint8_t)BOARD_PCI_INTX_GSI(slot),
+		};
+
+		put(w, &e, sizeof(e));
+	}
+}
+
 /* Fills the configuration table (header and entries) at t; returns its length. */
 static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 {
@@ -82,6 +98,7 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 		.lapic_addr = (uint32_t)BOARD_LAPIC_BASE,
 	};
 	struct mptable_bus bus = { .type = MPTABLE_ENTRY_BUS, .bus_id = MPTABLE_ISA_BUS };
+	struct mptable_bus pci = { .type = MPTABLE_ENTRY_BUS, .bus_id = BOARD_PCI_MP_BUS };
 	struct mptable_ioapic io = {
 		.type = MPTABLE_ENTRY_IOAPIC, .id = ioapic_id, .version = MPTABLE_IOAPIC_VER,
 		.flags = 1, .addr = (uint32_t)BOARD_IOAPIC_BASE,
@@ -91,9 +108,11 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 	memcpy(h.oem_id, "MINIVMM ", sizeof(h.oem_id));
 	memcpy(h.product_id, "PC-LITE     ", sizeof(h.product_id));
 	memcpy(bus.bus_type, "ISA   ", sizeof(bus.bus_type));
+	memcpy(pci.bus_type, "PCI   ", sizeof(pci.bus_type));
 
 	put_processors(&w, nr_vcpus);
 	put(&w, &bus, sizeof(bus));
+	put(&w, &pci, sizeof(pci));
 	put(&w, &io, sizeof(io));
 	for (uint8_t irq = 0; irq < MPTABLE_ISA_IRQS; irq++) {
 		/* With IRQ 0 rerouted to pin 2, IRQ 2 (the cascade) gets no entry,
@@ -103,6 +122,7 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 		put_intsrc(&w, MPTABLE_ENTRY_IOINT, MPTABLE_IRQ_INT, irq, ioapic_id,
 			   irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : irq);
 	}
+	put_pci_intx(&w, ioapic_id);
 	/* The 8259 reaches the BSP through LINT0 (virtual wire); NMIs on LINT1. */
 	put_intsrc(&w, MPTABLE_ENTRY_LOCALINT, MPTABLE_IRQ_EXTINT, 0, 0xff, 0);
 	put_intsrc(&w, MPTABLE_ENTRY_LOCALINT, MPTABLE_IRQ_NMI, 0, 0xff, 1);
@@ -116,8 +136,9 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 
 /* Room the pointer and table take at most for n vCPUs. */
 #define MPTABLE_SIZE(n) (sizeof(struct mptable_floating) + sizeof(struct mptable_config) + \
-	(n) * sizeof(struct mptable_processor) + sizeof(struct mptable_bus) + \
-	sizeof(struct mptable_ioapic) + (MPTABLE_ISA_IRQS + 2) * sizeof(struct mptable_intsrc))
+	(n) * sizeof(struct mptable_processor) + 2 * sizeof(struct mptable_bus) + \
+	sizeof(struct mptable_ioapic) + \
+	(MPTABLE_ISA_IRQS + 2 + BOARD_PCI_SLOTS - 1) * sizeof(struct mptable_intsrc))
 _Static_assert(BOARD_LINUX_MPTABLE + MPTABLE_SIZE(MPTABLE_MAX_CPUS) <= BOARD_LINUX_MPTABLE_END,
 	       "the largest MP table fits the BIOS area board.h gives it");
 

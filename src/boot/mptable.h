@@ -84,6 +84,10 @@ struct mptable_intsrc {
 	uint8_t dst_pin;        /* INTIN# or LINTIN# */
 } __attribute__((packed));
 
+/* mptable_intsrc.flags: polarity (bits 0-1) and trigger mode (bits 2-3). */
+#define MPTABLE_IRQ_ACTIVE_LOW 0x0003
+#define MPTABLE_IRQ_LEVEL      0x000C
+
 enum mptable_irq_type {
 	MPTABLE_IRQ_INT = 0,
 	MPTABLE_IRQ_NMI = 1,
@@ -98,8 +102,9 @@ enum mptable_irq_type {
 /*
  * Writes the floating pointer at gpa (16-byte aligned) and the configuration
  * table right after it: one processor per vCPU (APIC id = index, vCPU 0 the
- * BSP), the ISA bus, the I/O APIC (id nr_vcpus), ISA IRQs 0-15 (IRQ 0 on pin
- * BOARD_IRQ0_IOAPIC_PIN), ExtINT on LINT0 and NMI on LINT1.  *end (may be
+ * BSP), the ISA bus, PCI bus 0 (as bus BOARD_PCI_MP_BUS), the I/O APIC (id
+ * nr_vcpus), ISA IRQs 0-15 (IRQ 0 on pin BOARD_IRQ0_IOAPIC_PIN), INTA# of
+ * every PCI slot (BOARD_PCI_INTX_GSI), ExtINT on LINT0 and NMI on LINT1.  *end (may be
  * NULL) receives the address after the table.  -EINVAL for a bad count or
  * alignment, -EFAULT when the range is not RAM.
  */

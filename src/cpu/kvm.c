@@ -11,6 +11,7 @@
 
 #include "abi/board.h"
 #include "base/log.h"
+#include "cpu/kvm_irq.h"
 
 int kvm_open(struct kvm *kvm, const char *dev)
 {
@@ -72,6 +73,7 @@ int kvm_create_vm(struct kvm *kvm)
 
 void kvm_close(struct kvm *kvm)
 {
+	kvm_irq_routing_free(kvm);
 	if (kvm->vm_fd >= 0)
 		close(kvm->vm_fd);
 	if (kvm->sys_fd >= 0)
@@ -122,44 +124,6 @@ int kvm_register_memory(struct kvm *kvm, const struct mem_map *mem)
 	return 0;
 }
 
-static void add_route(struct kvm_irq_routing *r, uint32_t gsi, uint32_t chip, uint32_t pin)
-{
-	struct kvm_irq_routing_entry *e = &r->entries[r->nr++];
-
-	memset(e, 0, sizeof(*e));
-	e->gsi = gsi;
-	e->type = KVM_IRQ_ROUTING_IRQCHIP;
-	e->u.irqchip.irqchip = chip;
-	e->u.irqchip.pin = pin;
-}
-
-/*
- * Wire the ISA interrupts as a PC does (and as the MP table describes):
- * GSI 0-15 reach the 8259s, GSI 0-23 the I/O APIC, except that the timer,
- * GSI 0, arrives on I/O APIC pin 2 and GSI 2 (the PIC cascade) nowhere.
- */
-static int set_pc_routing(struct kvm *kvm)
-{
-	struct kvm_irq_routing *r = calloc(1, sizeof(*r) + 48 * sizeof(r->entries[0]));
-	int err = 0;
-
-	if (!r)
-		return -ENOMEM;
-	for (uint32_t gsi = 0; gsi < 16; gsi++)
-		if (gsi != 2)
-			add_route(r, gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
-				  gsi % 8);
-	for (uint32_t gsi = 0; gsi < 24; gsi++)
-		if (gsi != 2)
-			add_route(r, gsi, KVM_IRQCHIP_IOAPIC, gsi == 0 ? BOARD_IRQ0_IOAPIC_PIN : gsi);
-	if (ioctl(kvm->vm_fd, KVM_SET_GSI_ROUTING, r) < 0) {
-		err = -errno;
-		log_err("KVM_SET_GSI_ROUTING failed: %s", strerror(errno));
-	}
-	free(r);
-	return err;
-}
-
 int kvm_setup_platform(struct kvm *kvm, uint64_t tss_addr, uint64_t identity_addr)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -178,8 +142,8 @@ int kvm_setup_platform(struct kvm *kvm, uint64_t tss_addr, uint64_t identity_add
 		return err;
 	}
 	kvm->irqchip = true;
-	if (kvm_check_extension(kvm, KVM_CAP_IRQ_ROUTING)) {
-		int err = set_pc_routing(kvm);
+	{
+		int err = kvm_irq_routing_init(kvm);
 
 		if (err)
 			return err;

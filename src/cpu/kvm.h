@@ -22,6 +22,8 @@ enum host_paging {
 	HOST_PAGING_PVM,       /* kvm_pvm: no VMX/SVM, KVM shadow-pages everything */
 };
 
+struct kvm_routes;
+
 struct kvm {
 	int sys_fd;
 	int vm_fd;
@@ -30,6 +32,7 @@ struct kvm {
 	bool readonly_mem;
 	bool irqchip;              /* in-kernel irqchip created */
 	enum host_paging paging;
+	struct kvm_routes *routes; /* cpu/kvm_irq.c: the GSI routing table */
 };
 
 int kvm_open(struct kvm *kvm, const char *dev);

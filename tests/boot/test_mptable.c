@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,8 +68,11 @@ static void read_table(const struct mem_map *m, uint64_t gpa, uint64_t end, stru
 
 static void check_table(const struct mem_map *m, unsigned int ncpu)
 {
-	const unsigned int nio = BOARD_IRQ0_IOAPIC_PIN == 2 ? 15 : 16;
-	unsigned int counts[5] = { 0 };
+	const unsigned int nisa = BOARD_IRQ0_IOAPIC_PIN == 2 ? 15 : 16;
+	const unsigned int npci = BOARD_PCI_SLOTS - 1;
+	const unsigned int nio = nisa + npci;
+	unsigned int counts[5] = { 0 }, pci_seen = 0;
+	bool pci_slot_seen[BOARD_PCI_SLOTS] = { false };
 	struct table t;
 	uint64_t end = 0;
 	size_t off;
@@ -91,8 +95,8 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 	assert_int_equal(t.h.lapic_addr, BOARD_LAPIC_BASE);
 	assert_int_equal(t.h.ext_length, 0);
 	assert_int_equal(sum(t.raw + 16, t.h.length), 0);
-	assert_int_equal(t.h.entry_count, ncpu + 1 + 1 + nio + 2);
-	assert_int_equal(t.h.length, 44 + 20 * ncpu + 8 * (1 + 1 + nio + 2));
+	assert_int_equal(t.h.entry_count, ncpu + 2 + 1 + nio + 2);
+	assert_int_equal(t.h.length, 44 + 20 * ncpu + 8 * (2 + 1 + nio + 2));
 
 	off = 16 + sizeof(struct mptable_config);
 	for (unsigned int i = 0; i < t.h.entry_count; i++) {
@@ -113,7 +117,10 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 			continue;
 		}
 		if (type == MPTABLE_ENTRY_BUS) {
-			assert_memory_equal(t.raw + off + 2, "ISA   ", 6);
+			/* ISA is bus 0, PCI bus 0 is the table's bus 1. */
+			assert_int_equal(t.raw[off + 1], counts[type] - 1);
+			assert_memory_equal(t.raw + off + 2,
+					    counts[type] == 1 ? "ISA   " : "PCI   ", 6);
 		} else if (type == MPTABLE_ENTRY_IOAPIC) {
 			struct mptable_ioapic io;
 
@@ -127,8 +134,25 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 
 			memcpy(&s, t.raw + off, sizeof(s));
 			assert_int_equal(s.irq_type, MPTABLE_IRQ_INT);
-			assert_int_equal(s.flags, 0);
 			assert_int_equal(s.dst_apic, ncpu);
+			if (s.src_bus == BOARD_PCI_MP_BUS) {
+				unsigned int slot = s.src_irq >> 2;
+
+				/* INTA# of slots 1..31, level, active low, on
+				 * the I/O APIC pins above the ISA range. */
+				assert_int_equal(s.src_irq & 3, 0);
+				assert_true(slot >= 1 && slot < BOARD_PCI_SLOTS);
+				assert_false(pci_slot_seen[slot]);
+				pci_slot_seen[slot] = true;
+				pci_seen++;
+				assert_int_equal(s.flags, MPTABLE_IRQ_ACTIVE_LOW | MPTABLE_IRQ_LEVEL);
+				assert_int_equal(s.dst_pin, BOARD_PCI_INTX_GSI(slot));
+				assert_true(s.dst_pin >= 16 && s.dst_pin < BOARD_IOAPIC_PINS);
+				off += 8;
+				continue;
+			}
+			assert_int_equal(s.src_bus, 0);
+			assert_int_equal(s.flags, 0);
 			assert_int_equal(s.dst_pin, s.src_irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : s.src_irq);
 			if (BOARD_IRQ0_IOAPIC_PIN == 2)
 				assert_int_not_equal(s.src_irq, 2);
@@ -144,7 +168,8 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 	}
 	assert_int_equal(off, t.len);
 	assert_int_equal(counts[MPTABLE_ENTRY_PROCESSOR], ncpu);
-	assert_int_equal(counts[MPTABLE_ENTRY_BUS], 1);
+	assert_int_equal(counts[MPTABLE_ENTRY_BUS], 2);
+	assert_int_equal(pci_seen, npci);
 	assert_int_equal(counts[MPTABLE_ENTRY_IOAPIC], 1);
 	assert_int_equal(counts[MPTABLE_ENTRY_IOINT], nio);
 	assert_int_equal(counts[MPTABLE_ENTRY_LOCALINT], 2);
