@@ -83,6 +83,10 @@ struct machine {
 	unsigned int last_update_vector;
 	bool line;
 	unsigned int line_changes;
+	/* The BAR listener's calls for BAR 0. */
+	unsigned int bar0_changes;
+	bool bar0_live;
+	uint64_t bar0_addr;
 };
 
 static const struct device_ops fake_ops = { .read = fake_read, .write = fake_write };
@@ -137,6 +141,17 @@ static void line_set(void *ctx, uint32_t gsi, bool level)
 	m->line_changes++;
 }
 
+static void bar_changed(void *ctx, unsigned int bar, bool live, uint64_t addr)
+{
+	struct machine *m = ctx;
+
+	if (bar != 0)
+		return;
+	m->bar0_changes++;
+	m->bar0_live = live;
+	m->bar0_addr = addr;
+}
+
 static struct machine *machine_new(void)
 {
 	static const struct pci_func_id id = {
@@ -165,6 +180,7 @@ static struct machine *machine_new(void)
 	assert_int_equal(pci_func_add_bar(&m->f, 2, BAR2_SIZE,
 					  PCI_BAR_F_64 | PCI_BAR_F_PREFETCH, &m->bar2), 0);
 	assert_int_equal(pci_msix_init(&m->f, NR_VEC, 2, TABLE_OFF, PBA_OFF, &sink), 0);
+	m->f.bar_listener = (struct pci_bar_listener){ .changed = bar_changed, .ctx = m };
 	assert_int_equal(pci_host_add(m->host, &m->f, TEST_SLOT), 0);
 	return m;
 }
@@ -353,8 +369,15 @@ static void test_bar_decoding_follows_the_guest(void **state)
 	/* Decoding is off until the driver sets COMMAND.MEMORY. */
 	assert_int_equal(mmio_in(m, a0 + 4, 4), 0xFFFFFFFF);
 	assert_int_equal(m->bar0.nr_calls, 0);
+	assert_int_equal(m->bar0_changes, 0);
 	cfg_out(&m->pio, TEST_SLOT, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
 	assert_int_equal(mmio_in(m, a0 + 4, 4), 0x47464544);
+	/* The listener heard it once, and nothing of unrelated writes. */
+	assert_int_equal(m->bar0_changes, 1);
+	assert_true(m->bar0_live);
+	assert_int_equal(m->bar0_addr, a0);
+	cfg_out(&m->pio, TEST_SLOT, PCI_INTERRUPT_LINE, 5, 1);
+	assert_int_equal(m->bar0_changes, 1);
 	assert_int_equal(m->bar0.calls[0].offset, 4);
 	/* An access running past the BAR's end is not decoded. */
 	assert_int_equal(mmio_in(m, a0 + BAR0_SIZE - 2, 4), 0xFFFFFFFF);
@@ -365,16 +388,24 @@ static void test_bar_decoding_follows_the_guest(void **state)
 	assert_int_equal(mmio_in(m, a0, 1), 0xFF);
 	assert_int_equal(mmio_in(m, moved + 8, 2), 0x4948);
 	assert_int_equal(m->bar0.calls[1].offset, 8);
+	assert_int_equal(m->bar0_changes, 2);
+	assert_int_equal(m->bar0_addr, moved);
 	/* Moved outside the window: nothing decodes it. */
 	cfg_out(&m->pio, TEST_SLOT, PCI_BAR0, 0x10000000, 4);
 	assert_int_equal(mmio_in(m, moved + 8, 2), 0xFFFF);
+	assert_int_equal(m->bar0_changes, 3);
+	assert_false(m->bar0_live);
 	assert_int_equal(m->bar0.nr_calls, 2);
 	/* Memory decoding off again. */
 	cfg_out(&m->pio, TEST_SLOT, PCI_BAR0, (uint32_t)a0, 4);
 	assert_int_equal(mmio_in(m, a0, 1), 0x40);
+	assert_int_equal(m->bar0_changes, 4);
+	assert_true(m->bar0_live);
 	cfg_out(&m->pio, TEST_SLOT, PCI_COMMAND, 0, 2);
 	assert_int_equal(mmio_in(m, a0, 1), 0xFF);
 	assert_int_equal(m->bar0.nr_calls, 3);
+	assert_int_equal(m->bar0_changes, 5);
+	assert_false(m->bar0_live);
 	machine_free(m);
 }
 

@@ -144,6 +144,19 @@ static const struct device_ops cfg_ops = {
 
 /* ---- the memory window ------------------------------------------------- */
 
+/* Tell f's listener where BAR b now decodes, if that changed. */
+static void bar_update(struct pci_func *f, unsigned int b, bool live, uint64_t addr)
+{
+	struct pci_bar *bar = &f->bars[b];
+
+	if (bar->live == live && (!live || bar->live_addr == addr))
+		return;
+	bar->live = live;
+	bar->live_addr = addr;
+	if (f->bar_listener.changed)
+		f->bar_listener.changed(f->bar_listener.ctx, b, live, addr);
+}
+
 /* With decode_lock held for writing. */
 static void rebuild_decode(struct pci_host *h)
 {
@@ -153,11 +166,11 @@ static void rebuild_decode(struct pci_host *h)
 
 		for (unsigned int b = 0; f && b < PCI_NR_BARS; b++) {
 			uint64_t addr, size = f->bars[b].size;
+			bool live = pci_bar_decode(f, b, &addr) && addr >= h->win.base &&
+				    addr < h->win.end && size <= h->win.end - addr;
 
-			if (!pci_bar_decode(f, b, &addr))
-				continue;
-			if (addr < h->win.base || addr >= h->win.end ||
-			    size > h->win.end - addr)
+			bar_update(f, b, live, addr);
+			if (!live)
 				continue;
 			h->decode[h->nr_decode++] = (struct decode){
 				.base = addr, .size = size, .dev = f->bars[b].dev,

@@ -77,6 +77,20 @@ struct pci_bar {
 	bool is64;              /* also uses the next BAR register */
 	/* Handles accesses of any width (1..8) at any offset inside the BAR. */
 	struct device *dev;
+	/* Where the host bridge last decoded it (for the listener). */
+	bool live;
+	uint64_t live_addr;
+};
+
+/* Told when a BAR starts decoding, moves, or stops decoding (memory
+ * decoding off, moved out of the window): the platform keeps things that
+ * sit at BAR addresses outside the device model (a queue notify address's
+ * ioeventfd) in step.  Called by the host bridge under its decode lock,
+ * on the thread of the configuration write; it must not access the
+ * function's configuration space. */
+struct pci_bar_listener {
+	void (*changed)(void *ctx, unsigned int bar, bool live, uint64_t addr);
+	void *ctx;
 };
 
 struct pci_func_id {
@@ -99,6 +113,7 @@ struct pci_func {
 	bool intx_level;                /* what the function wants */
 	bool intx_driven;               /* what the line was last set to */
 	struct pci_msix *msix;          /* NULL without MSI-X */
+	struct pci_bar_listener bar_listener; /* optional; set before plugging in */
 };
 
 /* intx may be NULL (no INTx pin); otherwise it is copied, the pin is INTA#
