@@ -75,6 +75,10 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       default: the embedded demo guest\n"
 "  -initrd FILE         initial ramdisk (Linux guests)\n"
 "  -append STRING       kernel command line / test-guest parameters\n"
+"  -drive SPEC          a virtio-blk disk on PCI (repeatable: vda, vdb, ...):\n"
+"                       file=IMG,if=virtio[,format=raw][,readonly=on]\n"
+"                       [,cache=writeback|none|unsafe][,aio=io_uring|threads]\n"
+"                       [,serial=STR]  (raw images only; docs/devices.md)\n"
 "  --no-host-decompress let a bzImage decompress itself in the guest (default:\n"
 "                       minivmm decompresses it on the host)\n"
 "Memory:\n"
@@ -109,7 +113,7 @@ enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
 	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
-	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE,
+	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE,
 };
 
 /* Every option; compare-layouts reads the same ones. */
@@ -119,6 +123,7 @@ static const struct opt_def options[] = {
 	{ "kernel", OPT_KERNEL, OPT_ARG_REQUIRED },
 	{ "initrd", OPT_INITRD, OPT_ARG_REQUIRED },
 	{ "append", OPT_APPEND, OPT_ARG_REQUIRED },
+	{ "drive", OPT_DRIVE, OPT_ARG_REQUIRED },
 	{ "mem-layout", OPT_LAYOUT, OPT_ARG_REQUIRED },
 	{ "mem-backing", OPT_BACKING, OPT_ARG_REQUIRED },
 	{ "show-layout", OPT_SHOW_LAYOUT, OPT_ARG_OPTIONAL },
@@ -199,6 +204,15 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_APPEND:
 		cfg->append = v;
+		return 0;
+	case OPT_DRIVE:
+		if (cfg->nr_drives == CONFIG_MAX_DRIVES) {
+			log_err("-drive: at most %d drives", CONFIG_MAX_DRIVES);
+			return -EINVAL;
+		}
+		if (drive_parse(v, &cfg->drives[cfg->nr_drives], NULL, 0))
+			return -EINVAL;
+		cfg->nr_drives++;
 		return 0;
 	case OPT_LAYOUT:
 		if (mem_layout_parse(v, &cfg->layout)) {

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backends/block/drive.h"
 #include "mmu/memory.h"
 #include "mmu/plan.h"
 
@@ -27,6 +28,7 @@ enum show_layout {
 #define CONFIG_MAX_COMPARE 8
 #define CONFIG_MAX_TRANSLATE 8
 #define CONFIG_MAX_VCPUS 255 /* 8-bit APIC IDs */
+#define CONFIG_MAX_DRIVES 8   /* -drive: one PCI slot each, vda..vdh */
 
 struct vm_config {
 	enum vm_command command;
@@ -52,6 +54,8 @@ struct vm_config {
 	const char *kvm_device;
 	struct mem_layout_spec compare[CONFIG_MAX_COMPARE];
 	unsigned int nr_compare;
+	struct drive_config drives[CONFIG_MAX_DRIVES]; /* -drive, in order */
+	unsigned int nr_drives;
 };
 
 #endif

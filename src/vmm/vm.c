@@ -210,6 +210,27 @@ static int vm_create_devices(struct vm *vm)
 	return err;
 }
 
+/* The PCI platform: the host bridge (always, as on a PC) and a virtio-blk
+ * function per -drive, in command-line order (vda, vdb, ...). */
+static int vm_create_pci(struct vm *vm)
+{
+	const struct vm_config *cfg = vm->cfg;
+	struct vm_pci_params p = {
+		.kvm = &vm->kvm, .mem = &vm->mem, .pio = &vm->pio, .mmio = &vm->mmio,
+		.nr_vcpus = vm->nr_vcpus,
+	};
+	int err = evloop_create(&vm->io);
+
+	p.loop = vm->io;
+	if (!err)
+		err = vm_pci_create(&p, &vm->pci);
+	for (unsigned int i = 0; !err && i < cfg->nr_drives; i++) {
+		err = vm_pci_add_drive(vm->pci, &cfg->drives[i]);
+		vm->config_error = err == -EINVAL;
+	}
+	return err;
+}
+
 static enum vcpu_action vm_after_exit(void *ctx, struct vcpu *vcpu)
 {
 	struct vm *vm = ctx;
@@ -300,6 +321,8 @@ static int vm_build(struct vm *vm)
 	if (!err)
 		err = vm_create_devices(vm);
 	if (!err)
+		err = vm_create_pci(vm);
+	if (!err)
 		err = vm_create_vcpus(vm);
 	return err;
 }
@@ -312,6 +335,8 @@ static void vm_destroy(struct vm *vm)
 	free(vm->cpuid);
 	boot_info_free(&vm->boot);
 	console_destroy(&vm->console);
+	vm_pci_destroy(vm->pci);
+	evloop_destroy(vm->io);
 	for (unsigned int i = vm->nr_devices; i-- > 0;)
 		device_destroy(vm->devices[i]);
 	bus_destroy(&vm->pio);
@@ -412,6 +437,8 @@ static int vm_run(struct vm *vm)
 	}
 	if (!err)
 		err = console_start(&vm->console, vm->com1);
+	if (!err)
+		err = evloop_start(vm->io, "minivmm-io");
 	start_ns = now_ns();
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = vcpu_start(&vm->vcpus[i]);
@@ -426,6 +453,15 @@ static int vm_run(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	vm->run_ns = now_ns() - start_ns;
+	/* Nothing lost: the I/O thread stops taking kicks, then every request
+	 * in flight completes and the images are flushed. */
+	evloop_stop(vm->io);
+	if (vm_pci_quiesce(vm->pci) && vm->stop_kind != VM_STOP_CRASH) {
+		/* Whatever stopped the VM, data the guest wrote may be lost:
+		 * that decides the exit status. */
+		vm->stop_kind = VM_STOP_ERROR;
+		vm->stop_status = VM_EXIT_SETUP_FAILED;
+	}
 	console_stop(&vm->console);
 	if (sig_fd >= 0)
 		close(sig_fd);

@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "base/evloop.h"
 #include "boot/boot.h"
 #include "cpu/kvm.h"
 #include "cpu/vcpu.h"
@@ -18,6 +19,7 @@
 #include "vmm/console.h"
 #include "vmm/guest_watch.h"
 #include "vmm/vm.h"
+#include "vmm/vm_pci.h"
 
 enum vm_stop_kind {
 	VM_STOP_NONE,
@@ -40,6 +42,8 @@ struct vm {
 	struct post *post;
 	struct device *devices[8];   /* everything on a bus, for teardown */
 	unsigned int nr_devices;
+	struct evloop *io;           /* the I/O thread: kicks, disk completions */
+	struct vm_pci *pci;          /* host bridge + virtio functions */
 	struct console console;
 	struct guest_watch watch;    /* explains known guest failure patterns */
 	struct kvm_cpuid2 *cpuid;

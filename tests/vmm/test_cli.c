@@ -293,6 +293,38 @@ static void test_messages(void **state)
 	assert_layouts_message("unknown option '--frobnicate' (see --help)", "--frobnicate");
 }
 
+static void test_drives(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "-m", "1G"), 0);
+	assert_int_equal(cfg.nr_drives, 0);
+	assert_int_equal(parse(&cfg, "-drive", "file=a.img,if=virtio",
+			       "--drive", "file=b,,c.img,if=virtio,readonly=on,cache=none,"
+			       "aio=threads,serial=S1"), 0);
+	assert_int_equal(cfg.nr_drives, 2);
+	assert_string_equal(cfg.drives[0].file, "a.img");
+	assert_false(cfg.drives[0].readonly);
+	assert_int_equal(cfg.drives[0].cache, DRIVE_CACHE_WRITEBACK);
+	assert_string_equal(cfg.drives[1].file, "b,c.img");
+	assert_true(cfg.drives[1].readonly);
+	assert_int_equal(cfg.drives[1].cache, DRIVE_CACHE_NONE);
+	assert_int_equal(cfg.drives[1].aio, DRIVE_AIO_THREADS);
+	assert_string_equal(cfg.drives[1].serial, "S1");
+	/* The parser's own refusals reach the user as one -drive: line. */
+	assert_message("-drive: missing if=virtio (QEMU's default, if=ide, is not emulated)",
+		       "-drive", "file=a.img");
+	assert_refused("-drive", "file=a.img,if=virtio,format=qcow2");
+	assert_refused("-drive", "");
+	assert_message("-drive: at most 8 drives",
+		       "-drive", "file=1,if=virtio", "-drive", "file=2,if=virtio",
+		       "-drive", "file=3,if=virtio", "-drive", "file=4,if=virtio",
+		       "-drive", "file=5,if=virtio", "-drive", "file=6,if=virtio",
+		       "-drive", "file=7,if=virtio", "-drive", "file=8,if=virtio",
+		       "-drive", "file=9,if=virtio");
+}
+
 static void test_compare_layouts(void **state)
 {
 	struct vm_config cfg;
@@ -513,6 +545,7 @@ int main(void)
 		cmocka_unit_test(test_missing_value),
 		cmocka_unit_test(test_unknown_and_stray),
 		cmocka_unit_test(test_messages),
+		cmocka_unit_test(test_drives),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
