@@ -3,6 +3,7 @@
  * What the VM reports when it stops: --stats (text or JSON) and --translate.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +35,16 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 	fprintf(out, "  unclaimed accesses: pio %lu, mmio %lu\n",
 		(unsigned long)atomic_load(&vm->pio.unclaimed),
 		(unsigned long)atomic_load(&vm->mmio.unclaimed));
+	if (vm->pci) {
+		struct vm_pci_stats ps;
+
+		vm_pci_get_stats(vm->pci, &ps);
+		if (ps.nr_functions)
+			fprintf(out, "  PCI: %u virtio function(s), %u ioeventfd(s); "
+				"I/O thread: %" PRIu64 " kicks, %" PRIu64 " MSI-X messages, "
+				"%" PRIu64 " events\n", ps.nr_functions, ps.nr_ioeventfds,
+				ps.kicks, ps.msis, evloop_dispatched(vm->io));
+	}
 	if (vm->post && post_last_code(vm->post) >= 0)
 		fprintf(out, "  last POST code: 0x%02x\n", post_last_code(vm->post));
 	if (vm->mmu)
@@ -96,6 +107,19 @@ static json_t *vm_stats_json(struct vm *vm, int status)
 		}
 	}
 	json_object_set_new(root, "kvm_vcpu", stats_kvm_json(&vcpu_sum, NULL));
+	{
+		struct vm_pci_stats ps;
+		json_t *pci = json_object();
+
+		vm_pci_get_stats(vm->pci, &ps);
+		json_object_set_new(pci, "functions", json_integer(ps.nr_functions));
+		json_object_set_new(pci, "ioeventfds", json_integer(ps.nr_ioeventfds));
+		json_object_set_new(pci, "kicks", json_integer((json_int_t)ps.kicks));
+		json_object_set_new(pci, "msix_messages", json_integer((json_int_t)ps.msis));
+		json_object_set_new(pci, "io_thread_events",
+				    json_integer((json_int_t)evloop_dispatched(vm->io)));
+		json_object_set_new(root, "pci", pci);
+	}
 	stats_kvm_values_free(&vcpu_sum);
 	if (vm->mmu)
 		mmu_kvm_stats_json(vm->mmu, root);
