@@ -114,13 +114,13 @@
  * to an I/O APIC pin above the ISA range, level-triggered and active low,
  * slot s on GSI 16 + s % 8 (lines are shared from the ninth slot on, as
  * level-triggered PCI interrupts may be).  The MP table lists every slot
- * with this rule, on bus BOARD_PCI_MP_BUS (bus 0 of PCI, numbered after
- * the ISA bus in the table).
+ * with this rule, on bus BOARD_PCI_MP_BUS: Linux takes an MP bus id for
+ * the PCI bus number, so PCI bus 0 is MP bus 0 (and ISA is bus 1).
  */
 #define BOARD_PCI_INTX_GSI_BASE 16
 #define BOARD_PCI_INTX_GSIS     8
 #define BOARD_PCI_INTX_GSI(slot) (BOARD_PCI_INTX_GSI_BASE + (slot) % BOARD_PCI_INTX_GSIS)
-#define BOARD_PCI_MP_BUS        1
+#define BOARD_PCI_MP_BUS        0
 #define BOARD_PCI_SLOTS         32
 
 /* ---- Memory-slot rules ------------------------------------------------ */

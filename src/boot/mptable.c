@@ -17,7 +17,9 @@ _Static_assert(sizeof(struct mptable_bus) == 8 && sizeof(struct mptable_ioapic) 
 	       sizeof(struct mptable_intsrc) == 8, "MP entries are 8 bytes");
 
 #define MPTABLE_SPEC_REV      4
-#define MPTABLE_ISA_BUS       0
+/* Linux matches a PCI interrupt entry's source bus against the PCI bus
+ * number itself, so PCI bus 0 must be MP bus 0; ISA takes the next id. */
+#define MPTABLE_ISA_BUS       (BOARD_PCI_MP_BUS + 1)
 #define MPTABLE_ISA_IRQS      16
 #define MPTABLE_IOAPIC_VER    0x11   /* KVM's in-kernel I/O APIC */
 #define MPTABLE_LAPIC_VER     0x14   /* KVM's in-kernel local APIC */
@@ -111,8 +113,8 @@ static size_t build_config(uint8_t *t, unsigned int nr_vcpus)
 	memcpy(pci.bus_type, "PCI   ", sizeof(pci.bus_type));
 
 	put_processors(&w, nr_vcpus);
-	put(&w, &bus, sizeof(bus));
 	put(&w, &pci, sizeof(pci));
+	put(&w, &bus, sizeof(bus));
 	put(&w, &io, sizeof(io));
 	for (uint8_t irq = 0; irq < MPTABLE_ISA_IRQS; irq++) {
 		/* With IRQ 0 rerouted to pin 2, IRQ 2 (the cascade) gets no entry,

@@ -79,6 +79,11 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       file=IMG,if=virtio[,format=raw][,readonly=on]\n"
 "                       [,cache=writeback|none|unsafe][,aio=io_uring|threads]\n"
 "                       [,serial=STR]  (raw images only; docs/devices.md)\n"
+"  -device NAME[,OPTS]  virtio-rng-pci[,max-bytes=N][,period=MS]: entropy from\n"
+"                       getrandom(2), at most N bytes per MS milliseconds;\n"
+"                       virtconsole (or virtio-serial-pci): see --console=virtio\n"
+"  --console C          serial (default: COM1, ttyS0) | virtio (virtio-console,\n"
+"                       hvc0: many bytes per exit; boot with console=hvc0)\n"
 "  --no-host-decompress let a bzImage decompress itself in the guest (default:\n"
 "                       minivmm decompresses it on the host)\n"
 "Memory:\n"
@@ -113,7 +118,7 @@ enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
 	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
-	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE,
+	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 };
 
 /* Every option; compare-layouts reads the same ones. */
@@ -124,6 +129,8 @@ static const struct opt_def options[] = {
 	{ "initrd", OPT_INITRD, OPT_ARG_REQUIRED },
 	{ "append", OPT_APPEND, OPT_ARG_REQUIRED },
 	{ "drive", OPT_DRIVE, OPT_ARG_REQUIRED },
+	{ "device", OPT_DEVICE, OPT_ARG_REQUIRED },
+	{ "console", OPT_CONSOLE, OPT_ARG_REQUIRED },
 	{ "mem-layout", OPT_LAYOUT, OPT_ARG_REQUIRED },
 	{ "mem-backing", OPT_BACKING, OPT_ARG_REQUIRED },
 	{ "show-layout", OPT_SHOW_LAYOUT, OPT_ARG_OPTIONAL },
@@ -176,6 +183,77 @@ static int parse_ram(const char *v, uint64_t *out)
 	return 0;
 }
 
+/* "key=NUMBER" from a -device option list; 0 or -EINVAL (logged). */
+static int parse_device_num(const char *dev, const char *opt, uint64_t max, uint64_t *out)
+{
+	const char *eq = strchr(opt, '=');
+	char *end;
+
+	if (!eq || eq[1] == '\0') {
+		log_err("-device %s: '%s' has no value", dev, opt);
+		return -EINVAL;
+	}
+	errno = 0;
+	*out = strtoull(eq + 1, &end, 0);
+	if (errno || *end || eq[1] == '-' || *out == 0 || *out > max) {
+		log_err("-device %s: '%s' is not a number between 1 and %llu", dev, opt,
+			(unsigned long long)max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_rng(struct vm_config *cfg, char *opts)
+{
+	for (char *save = NULL, *o = strtok_r(opts, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (!strncmp(o, "max-bytes=", 10)) {
+			if (parse_device_num("virtio-rng-pci", o, UINT32_MAX, &cfg->rng_max_bytes))
+				return -EINVAL;
+		} else if (!strncmp(o, "period=", 7)) {
+			if (parse_device_num("virtio-rng-pci", o, 3600 * 1000, &v))
+				return -EINVAL;
+			cfg->rng_period_ms = (uint32_t)v;
+		} else {
+			log_err("-device virtio-rng-pci: unknown option '%s' (known: max-bytes, "
+				"period)", o);
+			return -EINVAL;
+		}
+	}
+	cfg->virtio_rng = true;
+	return 0;
+}
+
+/* -device NAME[,OPTS]: the devices a user may add besides -drive. */
+static int parse_device(struct vm_config *cfg, const char *v)
+{
+	char buf[256], *opts;
+	size_t n = strcspn(v, ",");
+
+	if (strlen(v) >= sizeof(buf)) {
+		log_err("-device: description too long");
+		return -EINVAL;
+	}
+	strcpy(buf, v);
+	buf[n] = '\0';
+	opts = v[n] ? buf + n + 1 : buf + n;
+	if (!strcmp(buf, "virtio-rng-pci") || !strcmp(buf, "virtio-rng"))
+		return parse_rng(cfg, opts);
+	if (!strcmp(buf, "virtconsole") || !strcmp(buf, "virtio-serial-pci") ||
+	    !strcmp(buf, "virtio-serial")) {
+		if (*opts) {
+			log_err("-device %s: takes no options (the console is stdin/stdout)", buf);
+			return -EINVAL;
+		}
+		cfg->console = CONSOLE_VIRTIO;
+		return 0;
+	}
+	log_err("-device: unknown device '%s' (known: virtio-rng-pci, virtconsole; disks "
+		"are -drive)", buf);
+	return -EINVAL;
+}
+
 /* An optional "=json" / "=text" (absent: text). */
 static int parse_format(const char *opt, const char *v, bool *json)
 {
@@ -204,6 +282,18 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_APPEND:
 		cfg->append = v;
+		return 0;
+	case OPT_DEVICE:
+		return parse_device(cfg, v);
+	case OPT_CONSOLE:
+		if (!strcmp(v, "serial")) {
+			cfg->console = CONSOLE_SERIAL;
+		} else if (!strcmp(v, "virtio")) {
+			cfg->console = CONSOLE_VIRTIO;
+		} else {
+			log_err("--console: '%s' is not serial or virtio", v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_DRIVE:
 		if (cfg->nr_drives == CONFIG_MAX_DRIVES) {

@@ -19,6 +19,12 @@ enum vm_command {
 
 enum stats_format { STATS_OFF, STATS_TEXT, STATS_JSON };
 
+/* Which device the host's stdin/stdout console is attached to. */
+enum console_kind {
+	CONSOLE_SERIAL,   /* COM1 (ttyS0) */
+	CONSOLE_VIRTIO,   /* virtio-console port 0 (hvc0); COM1 output still shown */
+};
+
 enum show_layout {
 	SHOW_LAYOUT_NONE,
 	SHOW_LAYOUT_TEXT,
@@ -56,6 +62,10 @@ struct vm_config {
 	unsigned int nr_compare;
 	struct drive_config drives[CONFIG_MAX_DRIVES]; /* -drive, in order */
 	unsigned int nr_drives;
+	enum console_kind console;  /* --console, -device virtconsole */
+	bool virtio_rng;            /* -device virtio-rng-pci */
+	uint64_t rng_max_bytes;     /* per rng_period_ms; 0: the device default */
+	uint32_t rng_period_ms;
 };
 
 #endif

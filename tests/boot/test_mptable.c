@@ -117,10 +117,11 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 			continue;
 		}
 		if (type == MPTABLE_ENTRY_BUS) {
-			/* ISA is bus 0, PCI bus 0 is the table's bus 1. */
+			/* PCI bus 0 is MP bus 0 (Linux reads the id as the
+			 * PCI bus number); ISA is bus 1. */
 			assert_int_equal(t.raw[off + 1], counts[type] - 1);
 			assert_memory_equal(t.raw + off + 2,
-					    counts[type] == 1 ? "ISA   " : "PCI   ", 6);
+					    counts[type] == 1 ? "PCI   " : "ISA   ", 6);
 		} else if (type == MPTABLE_ENTRY_IOAPIC) {
 			struct mptable_ioapic io;
 
@@ -151,7 +152,7 @@ static void check_table(const struct mem_map *m, unsigned int ncpu)
 				off += 8;
 				continue;
 			}
-			assert_int_equal(s.src_bus, 0);
+			assert_int_equal(s.src_bus, BOARD_PCI_MP_BUS + 1);
 			assert_int_equal(s.flags, 0);
 			assert_int_equal(s.dst_pin, s.src_irq == 0 ? BOARD_IRQ0_IOAPIC_PIN : s.src_irq);
 			if (BOARD_IRQ0_IOAPIC_PIN == 2)

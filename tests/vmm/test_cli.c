@@ -325,6 +325,36 @@ static void test_drives(void **state)
 		       "-drive", "file=9,if=virtio");
 }
 
+static void test_devices(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "-m", "1G"), 0);
+	assert_false(cfg.virtio_rng);
+	assert_int_equal(cfg.console, CONSOLE_SERIAL);
+	assert_int_equal(parse(&cfg, "-device", "virtio-rng-pci"), 0);
+	assert_true(cfg.virtio_rng);
+	assert_int_equal(cfg.rng_max_bytes, 0);
+	assert_int_equal(parse(&cfg, "-device", "virtio-rng-pci,max-bytes=4096,period=500"), 0);
+	assert_int_equal(cfg.rng_max_bytes, 4096);
+	assert_int_equal(cfg.rng_period_ms, 500);
+	assert_int_equal(parse(&cfg, "-device", "virtconsole"), 0);
+	assert_int_equal(cfg.console, CONSOLE_VIRTIO);
+	assert_int_equal(parse(&cfg, "--console=virtio", "--console", "serial"), 0);
+	assert_int_equal(cfg.console, CONSOLE_SERIAL);
+	assert_message("-device: unknown device 'e1000' (known: virtio-rng-pci, virtconsole; "
+		       "disks are -drive)", "-device", "e1000,netdev=n0");
+	assert_message("-device virtio-rng-pci: unknown option 'rng=r0' (known: max-bytes, "
+		       "period)", "-device", "virtio-rng-pci,rng=r0");
+	assert_message("-device virtio-rng-pci: 'max-bytes=0' is not a number between 1 and "
+		       "4294967295", "-device", "virtio-rng-pci,max-bytes=0");
+	assert_refused("-device", "virtio-rng-pci,period=");
+	assert_refused("-device", "virtio-rng-pci,period=-5");
+	assert_refused("-device", "virtconsole,chardev=c0");
+	assert_refused("--console", "hvc0");
+}
+
 static void test_compare_layouts(void **state)
 {
 	struct vm_config cfg;
@@ -546,6 +576,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_and_stray),
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_drives),
+		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
