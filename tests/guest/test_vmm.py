@@ -179,6 +179,50 @@ def case_sigint(vmm, guests):
     expect("stopped by SIGINT" in err, "no SIGINT message", out, err)
 
 
+def case_drive_errors(vmm, guests):
+    """Every way a -drive can be wrong ends with one line naming it and
+    status 2, before any guest code runs; a second minivmm on an image in
+    use is refused while the first runs (and a readonly user too)."""
+    hello = os.path.join(guests, "hello.elf")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        ok = os.path.join(tmp, "ok.img")
+        with open(ok, "wb") as f:
+            f.truncate(1 << 20)
+        odd = os.path.join(tmp, "odd.img")
+        with open(odd, "wb") as f:
+            f.write(b"\0" * 1000)
+        qcow = os.path.join(tmp, "disk.qcow2")
+        with open(qcow, "wb") as f:
+            f.write(b"QFI\xfb" + b"\0" * 4092)
+        cases = [
+            (os.path.join(tmp, "missing.img"), "no such file"),
+            (tmp, "is a directory"),
+            (odd, "is not a multiple of"),
+            (qcow, "qemu-img convert"),
+        ]
+        for path, msg in cases:
+            _, err = expect_run(vmm, ["-kernel", hello, "-drive", f"file={path},if=virtio"], 2,
+                                stderr=[msg])
+            lines = [ln for ln in err.splitlines() if ln.strip()]
+            expect(len(lines) == 1, f"{path}: {len(lines)} lines of errors", "", err)
+        # The lock: a guest that spins holds ok.img until SIGINT.
+        first = subprocess.Popen([vmm, "-kernel", os.path.join(guests, "bad.elf"), "-append",
+                                  "mode=loop", "-drive", f"file={ok},if=virtio"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            time.sleep(1.0)
+            expect(first.poll() is None, "the first minivmm did not keep running")
+            for extra in ("", ",readonly=on"):
+                expect_run(vmm, ["-kernel", hello, "-drive", f"file={ok},if=virtio{extra}"], 2,
+                           stderr=["image is in use"])
+        finally:
+            first.send_signal(signal.SIGINT)
+            out, err = first.communicate(timeout=30)
+        expect(first.returncode == 130, f"first minivmm: status {first.returncode}", out, err)
+        # Released at exit: the image is usable again.
+        expect_run(vmm, ["-kernel", hello, "-drive", f"file={ok},if=virtio"], 0)
+
+
 def read_until(fd, needle, timeout):
     buf = b""
     end = time.time() + timeout
@@ -234,6 +278,7 @@ CASES = {
     "stats": (case_stats, True),
     "sigint": (case_sigint, True),
     "tty-console": (case_tty_console, True),
+    "drive-errors": (case_drive_errors, True),
 }
 
 
