@@ -76,7 +76,7 @@ static void wake(struct console *con)
 	(void)r;
 }
 
-static void rx_space(void *ctx)
+void console_rx_space(void *ctx)
 {
 	wake(ctx);
 }
@@ -150,12 +150,13 @@ static void *console_thread(void *arg)
 		uint64_t v;
 
 		if (con->pending_off < con->pending_len)
-			con->pending_off += uart_receive(con->uart, con->pending + con->pending_off,
-							 con->pending_len - con->pending_off);
-		/* Read the host only once the UART took everything read so far;
+			con->pending_off += con->target.receive(con->target.ctx,
+								con->pending + con->pending_off,
+								con->pending_len - con->pending_off);
+		/* Read the host only once the target took everything read so far;
 		 * otherwise wait for the guest to make receive space. */
 		want_input = !con->in_eof && con->pending_off == con->pending_len;
-		/* Input held back by the UART: retry soon, as well as on its
+		/* Input held back by the target: retry soon, as well as on its
 		 * notification. */
 		if (poll(fds, want_input ? 2 : 1,
 			 con->pending_off < con->pending_len ? CONSOLE_RETRY_MS : -1) < 0) {
@@ -175,12 +176,11 @@ static void *console_thread(void *arg)
 	return NULL;
 }
 
-int console_start(struct console *con, struct uart *uart)
+int console_start(struct console *con, const struct console_target *target)
 {
 	int err;
 
-	con->uart = uart;
-	uart_set_rx_space_notify(uart, rx_space, con);
+	con->target = *target;
 	if (con->is_tty) {
 		err = make_raw(con->in_fd);
 		if (err)

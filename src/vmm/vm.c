@@ -88,6 +88,11 @@ static void console_out(void *ctx, const uint8_t *buf, size_t len)
 	guest_watch_feed(&vm->watch, buf, len);
 }
 
+static size_t com1_receive(void *ctx, const uint8_t *buf, size_t len)
+{
+	return uart_receive(ctx, buf, len);
+}
+
 static void console_quit(void *ctx)
 {
 	vm_request_stop(ctx, VM_STOP_USER_QUIT, 0, "quit from the console (Ctrl-A x)");
@@ -178,6 +183,10 @@ static int vm_create_devices(struct vm *vm)
 	if (!vm->com1)
 		return -ENOMEM;
 	uart_hold_input(vm->com1, CONSOLE_SETTLE_NS);
+	if (vm->cfg->console == CONSOLE_SERIAL) {
+		vm->console_target = (struct console_target){ .receive = com1_receive, .ctx = vm->com1 };
+		uart_set_rx_space_notify(vm->com1, console_rx_space, &vm->console);
+	}
 	err = vm_place(vm, &vm->pio, BOARD_COM1_BASE, BOARD_COM1_SIZE,
 		       vm_own(vm, uart_device(vm->com1)));
 	kbc = i8042_create(&power);
@@ -436,7 +445,7 @@ static int vm_run(struct vm *vm)
 		err = -errno;
 	}
 	if (!err)
-		err = console_start(&vm->console, vm->com1);
+		err = console_start(&vm->console, &vm->console_target);
 	if (!err)
 		err = evloop_start(vm->io, "minivmm-io");
 	start_ns = now_ns();

@@ -45,6 +45,7 @@ struct vm {
 	struct evloop *io;           /* the I/O thread: kicks, disk completions */
 	struct vm_pci *pci;          /* host bridge + virtio functions */
 	struct console console;
+	struct console_target console_target; /* COM1 or the virtio console */
 	struct guest_watch watch;    /* explains known guest failure patterns */
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu *vcpus;
