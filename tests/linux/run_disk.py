@@ -216,7 +216,7 @@ def scenario_kill(a, kernel, initrd, tmp, sig):
     g.p.send_signal(sig)
     status = g.finish(120)
     out, err = g.console(), g.stderr()
-    print(f"status {status} after SIG{signal.Signals(sig).name}")
+    print(f"status {status} after {signal.Signals(sig).name}")
     if sig == signal.SIGTERM:
         testlib.expect(status == 128 + signal.SIGTERM,
                        f"exit status {status}, expected {128 + signal.SIGTERM}", out, err)
