@@ -2,7 +2,8 @@
 # /init of minivmm's Linux test initramfs (busybox-static); build.sh packs it.
 # Prints the MINIVMM-MARKER lines the linux test suite checks, then reboots
 # (the VMM exits on the reset), or first runs a console shell when the kernel
-# command line has minivmm.shell=1.
+# command line has minivmm.shell=1.  With minivmm.run=vdX it mounts /dev/vdX
+# at /mnt/vdX, runs its run.sh there and reports run_status= (disk tests).
 # Reads /proc with shell built-ins: every fork and system call is guest work.
 
 mount -t proc proc /proc
@@ -32,4 +33,17 @@ case " $cmdline " in
 	setsid cttyhack sh
 	;;
 esac
+for arg in $cmdline; do
+	case $arg in
+	minivmm.run=*)
+		dev=${arg#minivmm.run=}
+		mkdir -p /mnt/$dev
+		mount /dev/$dev /mnt/$dev || mount -o ro /dev/$dev /mnt/$dev
+		(cd /mnt/$dev && sh ./run.sh)
+		echo "MINIVMM-MARKER run_status=$?"
+		sync
+		umount /mnt/$dev
+		;;
+	esac
+done
 exec reboot -f
