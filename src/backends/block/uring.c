@@ -8,8 +8,10 @@
  *
  * Locking: sq_lock serialises the submission side (get an SQE, prep it,
  * submit), which any thread may use; the completion side belongs to one
- * thread (the completion thread, or the poll-mode owner), which liburing
- * allows alongside a submitter.  A short transfer, EINTR or EAGAIN puts
+ * thread at a time, which liburing allows alongside a submitter: the
+ * completion thread, or in poll mode whoever holds cq_lock — the event
+ * loop's process(), or a drain from another thread (a guest's device reset
+ * on a vCPU thread), which then reaps completions itself.  A short transfer, EINTR or EAGAIN puts
  * the request back on the ring from the completion side for the rest.
  *
  * io_uring ties work it hands to its async workers to the submitting
@@ -44,6 +46,7 @@ struct uring_backend {
 	struct block_image img;
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
+	pthread_mutex_t cq_lock;         /* poll mode: the completion side */
 	pthread_mutex_t lock;
 	pthread_cond_t idle;             /* in_flight dropped to 0 */
 	unsigned int in_flight;
@@ -263,15 +266,19 @@ static void wait_idle(struct uring_backend *ub)
 		pthread_mutex_unlock(&ub->lock);
 		return;
 	}
+	/* Holding cq_lock, no one else reaps: a completion cannot be taken
+	 * between the count and the wait. */
+	pthread_mutex_lock(&ub->cq_lock);
 	while (nr_in_flight(ub)) {
 		int e = io_uring_wait_cqe(&ub->ring, &cqe);
 
 		if (e < 0 && e != -EINTR && e != -EAGAIN) {
 			log_err("drive file=%s: io_uring wait: %s", ub->img.path, strerror(-e));
-			return;
+			break;
 		}
 		reap(ub);
 	}
+	pthread_mutex_unlock(&ub->cq_lock);
 }
 
 static int uring_drain(struct block_backend *b)
@@ -297,7 +304,9 @@ static void uring_process(struct block_backend *b)
 	/* Reset the eventfd first: a completion after it signals again. */
 	if (read(ub->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_debug("drive file=%s: eventfd read: %s", ub->img.path, strerror(errno));
+	pthread_mutex_lock(&ub->cq_lock);
 	reap(ub);
+	pthread_mutex_unlock(&ub->cq_lock);
 }
 
 static void uring_free(struct uring_backend *ub)
@@ -307,6 +316,7 @@ static void uring_free(struct uring_backend *ub)
 		close(ub->efd);
 	pthread_cond_destroy(&ub->idle);
 	pthread_mutex_destroy(&ub->lock);
+	pthread_mutex_destroy(&ub->cq_lock);
 	pthread_mutex_destroy(&ub->sq_lock);
 	free(ub);
 }
@@ -413,12 +423,14 @@ int block_uring_create(struct block_image *img, const struct block_backend_opts 
 	ub->efd = -1;
 	ub->poll_mode = opts && opts->poll_mode;
 	pthread_mutex_init(&ub->sq_lock, NULL);
+	pthread_mutex_init(&ub->cq_lock, NULL);
 	pthread_mutex_init(&ub->lock, NULL);
 	pthread_cond_init(&ub->idle, NULL);
 	e = ring_init(ub, depth, img->path);
 	if (e) {
 		pthread_cond_destroy(&ub->idle);
 		pthread_mutex_destroy(&ub->lock);
+		pthread_mutex_destroy(&ub->cq_lock);
 		pthread_mutex_destroy(&ub->sq_lock);
 		free(ub);
 		return e;
