@@ -27,6 +27,7 @@
 #include "devices/i8042.h"
 #include "devices/post.h"
 #include "devices/uart.h"
+#include "devices/virtio/console.h"
 #include "report/layout_report.h"
 
 static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
@@ -91,6 +92,11 @@ static void console_out(void *ctx, const uint8_t *buf, size_t len)
 static size_t com1_receive(void *ctx, const uint8_t *buf, size_t len)
 {
 	return uart_receive(ctx, buf, len);
+}
+
+static size_t vcon_receive(void *ctx, const uint8_t *buf, size_t len)
+{
+	return virtio_console_input(ctx, buf, len);
 }
 
 static void console_quit(void *ctx)
@@ -237,6 +243,17 @@ static int vm_create_pci(struct vm *vm)
 		err = vm_pci_add_drive(vm->pci, &cfg->drives[i]);
 		vm->config_error = err == -EINVAL;
 	}
+	if (!err && cfg->console == CONSOLE_VIRTIO) {
+		struct byte_sink out = { .write = console_out, .ctx = vm };
+
+		err = vm_pci_add_console(vm->pci, &out, console_rx_space, &vm->console,
+					 &vm->vcon);
+		vm->console_target = (struct console_target){ .receive = vcon_receive,
+							      .ctx = vm->vcon };
+	}
+	if (!err && cfg->virtio_rng)
+		err = vm_pci_add_rng(vm->pci, cfg->rng_max_bytes,
+				     cfg->rng_period_ms * 1000000ull);
 	return err;
 }
 

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "abi/board.h"
@@ -26,8 +28,11 @@
 #include "base/log.h"
 #include "cpu/kvm_irq.h"
 #include "devices/pci/host.h"
+#include "base/clock.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/pci.h"
+#include "devices/virtio/rng.h"
 
 #define VM_PCI_QUEUE_SIZE 256
 
@@ -67,6 +72,8 @@ struct vm_pci {
 	unsigned int intx_count[BOARD_IOAPIC_PINS];
 	atomic_uint_fast64_t kicks, msis;
 	atomic_uint nr_ioeventfds;
+	struct virtio_rng *rng;          /* -device virtio-rng-pci */
+	int rng_timer_fd;
 	struct log_ratelimit rl;
 };
 
@@ -343,6 +350,86 @@ int vm_pci_add_drive(struct vm_pci *pci, const struct drive_config *d)
 	return add_function(pci, vdev, b);
 }
 
+/* ---- virtio-rng and virtio-console ----------------------------------------- */
+
+static ssize_t rng_fill(void *ctx, void *buf, size_t len)
+{
+	ssize_t r;
+
+	(void)ctx;
+	do
+		r = getrandom(buf, len, GRND_NONBLOCK);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+static uint64_t rng_now(void *ctx)
+{
+	(void)ctx;
+	return now_ns();
+}
+
+static void rng_arm(void *ctx, uint64_t delay_ns)
+{
+	struct vm_pci *pci = ctx;
+	struct itimerspec its = {
+		.it_value = { .tv_sec = (time_t)(delay_ns / 1000000000ull),
+			      .tv_nsec = (long)(delay_ns % 1000000000ull) },
+	};
+
+	if (timerfd_settime(pci->rng_timer_fd, 0, &its, NULL) < 0 &&
+	    log_ratelimit_ok(&pci->rl, "rng timer"))
+		log_warn("virtio-rng: timerfd: %s", strerror(errno));
+}
+
+static void rng_timer_ready(void *ctx)
+{
+	struct vm_pci *pci = ctx;
+	uint64_t n;
+
+	if (read(pci->rng_timer_fd, &n, sizeof(n)) == sizeof(n))
+		virtio_rng_timer(pci->rng);
+}
+
+int vm_pci_add_rng(struct vm_pci *pci, uint64_t max_bytes, uint64_t period_ns)
+{
+	struct virtio_rng_params p = {
+		.mem = pci->p.mem, .fill = rng_fill, .now_ns = rng_now, .arm = rng_arm,
+		.ctx = pci, .max_bytes = max_bytes, .period_ns = period_ns,
+	};
+	int err;
+
+	if (pci->rng)
+		return -EEXIST;
+	pci->rng_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (pci->rng_timer_fd < 0)
+		return -errno;
+	err = evloop_add(pci->p.loop, pci->rng_timer_fd, rng_timer_ready, pci);
+	if (!err)
+		err = virtio_rng_create(&p, &pci->rng);
+	if (err)
+		return err;
+	err = add_function(pci, virtio_rng_dev(pci->rng), NULL);
+	if (err)
+		pci->rng = NULL;      /* freed by add_function */
+	return err;
+}
+
+int vm_pci_add_console(struct vm_pci *pci, const struct byte_sink *out,
+		       void (*rx_ready)(void *ctx), void *rx_ctx, struct virtio_console **con)
+{
+	struct virtio_console_params p = {
+		.mem = pci->p.mem, .out = *out, .rx_ready = rx_ready, .rx_ctx = rx_ctx,
+	};
+	int err = virtio_console_create(&p, con);
+
+	if (!err)
+		err = add_function(pci, virtio_console_dev(*con), NULL);
+	if (err)
+		*con = NULL;
+	return err;
+}
+
 /* ---- the platform --------------------------------------------------------- */
 
 int vm_pci_create(const struct vm_pci_params *p, struct vm_pci **out)
@@ -355,6 +442,7 @@ int vm_pci_create(const struct vm_pci_params *p, struct vm_pci **out)
 		return -ENOMEM;
 	pci->p = *p;
 	pci->rl.burst = 16;
+	pci->rng_timer_fd = -1;
 	pthread_mutex_init(&pci->intx_lock, NULL);
 	pci->host = pci_host_create(BOARD_PCI_MMIO_BASE, BOARD_PCI_MMIO_END, p->mem);
 	if (!pci->host) {
@@ -403,6 +491,8 @@ void vm_pci_destroy(struct vm_pci *pci)
 	for (unsigned int i = pci->nr_funcs; i-- > 0;)
 		virtio_free(pci->funcs[i]);
 	pci_host_destroy(pci->host);
+	if (pci->rng_timer_fd >= 0)
+		close(pci->rng_timer_fd);
 	pthread_mutex_destroy(&pci->intx_lock);
 	free(pci);
 }
@@ -416,4 +506,11 @@ void vm_pci_get_stats(const struct vm_pci *pci, struct vm_pci_stats *out)
 	out->msis = atomic_load(&pci->msis);
 	out->nr_functions = pci->nr_funcs;
 	out->nr_ioeventfds = atomic_load(&pci->nr_ioeventfds);
+	if (pci->rng) {
+		struct virtio_rng_stats rs;
+
+		virtio_rng_get_stats(pci->rng, &rs);
+		out->rng_bytes = rs.bytes;
+		out->rng_throttled = rs.throttled;
+	}
 }

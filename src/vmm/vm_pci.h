@@ -35,9 +35,19 @@ int vm_pci_create(const struct vm_pci_params *p, struct vm_pci **out)
  * the user got wrong (missing, in use, not raw) is -EINVAL (usage). */
 int vm_pci_add_drive(struct vm_pci *pci, const struct drive_config *d)
 	__attribute__((warn_unused_result));
-/* Any other virtio device type (console, rng): the function takes vdev
- * over (destroyed with the platform).  0 or -errno. */
+/* Any other virtio device type: the function takes vdev over (destroyed
+ * with the platform).  0 or -errno. */
 int vm_pci_add_virtio(struct vm_pci *pci, struct virtio_dev *vdev)
+	__attribute__((warn_unused_result));
+/* virtio-rng fed from getrandom(2), at most max_bytes per period_ns (0:
+ * the device's defaults); its timer is a timerfd on the I/O thread. */
+int vm_pci_add_rng(struct vm_pci *pci, uint64_t max_bytes, uint64_t period_ns)
+	__attribute__((warn_unused_result));
+/* virtio-console (hvc0): output to out; rx_ready(rx_ctx) when the guest
+ * posted receive buffers.  *con is for virtio_console_input(). */
+struct virtio_console;
+int vm_pci_add_console(struct vm_pci *pci, const struct byte_sink *out,
+		       void (*rx_ready)(void *ctx), void *rx_ctx, struct virtio_console **con)
 	__attribute__((warn_unused_result));
 /* After the vCPUs and the I/O thread stopped: complete every request in
  * flight and flush the images (the VM's "nothing lost" step).  0, or the
@@ -49,6 +59,8 @@ void vm_pci_destroy(struct vm_pci *pci);
 struct vm_pci_stats {
 	uint64_t kicks;               /* ioeventfd kicks served on the I/O thread */
 	uint64_t msis;                /* MSI-X messages sent through irqfds */
+	uint64_t rng_bytes;           /* virtio-rng: entropy handed out */
+	uint64_t rng_throttled;       /* times its rate limit held requests back */
 	unsigned int nr_functions;
 	unsigned int nr_ioeventfds;   /* notify addresses KVM answers itself */
 };

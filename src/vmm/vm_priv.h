@@ -44,6 +44,7 @@ struct vm {
 	unsigned int nr_devices;
 	struct evloop *io;           /* the I/O thread: kicks, disk completions */
 	struct vm_pci *pci;          /* host bridge + virtio functions */
+	struct virtio_console *vcon; /* --console=virtio; owned by pci */
 	struct console console;
 	struct console_target console_target; /* COM1 or the virtio console */
 	struct guest_watch watch;    /* explains known guest failure patterns */
