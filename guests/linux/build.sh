@@ -6,8 +6,13 @@
 #   - a busybox-static initramfs whose /init (guests/linux/init.sh) prints
 #     MINIVMM-MARKER lines and reboots.
 #
-# usage: guests/linux/build.sh [OUTDIR]
-#   OUTDIR defaults to $MINIVMM_LINUX_OUT, else build/linux under the repo root.
+# usage: guests/linux/build.sh [--peer] [OUTDIR]
+#   OUTDIR defaults to $MINIVMM_LINUX_OUT, else build/linux under the repo root
+#   (build/linux-peer with --peer).
+#   --peer (or MINIVMM_LINUX_PEER=1): the peer variant, which QEMU can boot on
+#   PVM hosts too: guests/linux/peer-patches/*.patch on top (the int3
+#   self-test skipped, the fwait in fpu__drop a nop; README.md says why),
+#   with its own cache key.
 #   Outputs: bzImage, vmlinux (uncompressed ELF), initramfs.cpio (+ .gz),
 #   kernel.version (`uname -r` of the kernel), kernel.config (its .config).
 #
@@ -22,7 +27,16 @@ set -euo pipefail
 self=$(realpath "${BASH_SOURCE[0]}")
 here=$(dirname "$self")
 repo=$(cd "$here/../.." && pwd)
-out=${1:-${MINIVMM_LINUX_OUT:-$repo/build/linux}}
+peer=${MINIVMM_LINUX_PEER:-0}
+if [ "${1:-}" = --peer ]; then
+	peer=1
+	shift
+fi
+if [ "$peer" = 1 ]; then
+	out=${1:-${MINIVMM_LINUX_OUT:-$repo/build/linux-peer}}
+else
+	out=${1:-${MINIVMM_LINUX_OUT:-$repo/build/linux}}
+fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
@@ -78,8 +92,11 @@ ensure_packages() {
 }
 
 patches() {
-	[ -d "$patch_dir" ] || return 0
-	find "$patch_dir" -maxdepth 1 -name '*.patch' -type f | LC_ALL=C sort
+	local d
+	for d in "$patch_dir" $([ "$peer" = 1 ] && echo "$here/peer-patches"); do
+		[ -d "$d" ] || continue
+		find "$d" -maxdepth 1 -name '*.patch' -type f | LC_ALL=C sort
+	done
 }
 
 kernel_key() {
@@ -87,6 +104,7 @@ kernel_key() {
 		sha256sum <"$self"
 		sha256sum <"$fragment"
 		local p
+		printf 'peer %s\n' "$peer"
 		while IFS= read -r p; do
 			printf 'patch %s\n' "${p##*/}"
 			sha256sum <"$p"

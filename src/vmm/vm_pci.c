@@ -35,6 +35,8 @@
 #include "devices/virtio/rng.h"
 
 #define VM_PCI_QUEUE_SIZE 256
+#define VM_PCI_RNG_QUEUE_SIZE 64
+#define VM_PCI_CONSOLE_QUEUE_SIZE 128
 
 struct vm_virtio;
 
@@ -394,8 +396,10 @@ static void rng_timer_ready(void *ctx)
 int vm_pci_add_rng(struct vm_pci *pci, uint64_t max_bytes, uint64_t period_ns)
 {
 	struct virtio_rng_params p = {
-		.mem = pci->p.mem, .fill = rng_fill, .now_ns = rng_now, .arm = rng_arm,
-		.ctx = pci, .max_bytes = max_bytes, .period_ns = period_ns,
+		.mem = pci->p.mem, .queue_size = VM_PCI_RNG_QUEUE_SIZE,
+		.entropy = { .fill = rng_fill }, .clock = { .now_ns = rng_now },
+		.wakeup = { .arm = rng_arm, .ctx = pci },
+		.bytes_per_period = max_bytes, .period_ns = period_ns,
 	};
 	int err;
 
@@ -420,6 +424,8 @@ int vm_pci_add_console(struct vm_pci *pci, const struct byte_sink *out,
 {
 	struct virtio_console_params p = {
 		.mem = pci->p.mem, .out = *out, .rx_ready = rx_ready, .rx_ctx = rx_ctx,
+		.rx_queue_size = VM_PCI_CONSOLE_QUEUE_SIZE,
+		.tx_queue_size = VM_PCI_CONSOLE_QUEUE_SIZE,
 	};
 	int err = virtio_console_create(&p, con);
 
@@ -506,11 +512,4 @@ void vm_pci_get_stats(const struct vm_pci *pci, struct vm_pci_stats *out)
 	out->msis = atomic_load(&pci->msis);
 	out->nr_functions = pci->nr_funcs;
 	out->nr_ioeventfds = atomic_load(&pci->nr_ioeventfds);
-	if (pci->rng) {
-		struct virtio_rng_stats rs;
-
-		virtio_rng_get_stats(pci->rng, &rs);
-		out->rng_bytes = rs.bytes;
-		out->rng_throttled = rs.throttled;
-	}
 }

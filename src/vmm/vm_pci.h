@@ -59,8 +59,6 @@ void vm_pci_destroy(struct vm_pci *pci);
 struct vm_pci_stats {
 	uint64_t kicks;               /* ioeventfd kicks served on the I/O thread */
 	uint64_t msis;                /* MSI-X messages sent through irqfds */
-	uint64_t rng_bytes;           /* virtio-rng: entropy handed out */
-	uint64_t rng_throttled;       /* times its rate limit held requests back */
 	unsigned int nr_functions;
 	unsigned int nr_ioeventfds;   /* notify addresses KVM answers itself */
 };

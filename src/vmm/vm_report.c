@@ -44,9 +44,6 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 				"I/O thread: %" PRIu64 " kicks, %" PRIu64 " MSI-X messages, "
 				"%" PRIu64 " events\n", ps.nr_functions, ps.nr_ioeventfds,
 				ps.kicks, ps.msis, evloop_dispatched(vm->io));
-		if (ps.rng_bytes || ps.rng_throttled)
-			fprintf(out, "  virtio-rng: %" PRIu64 " bytes of entropy, rate limit hit "
-				"%" PRIu64 " times\n", ps.rng_bytes, ps.rng_throttled);
 	}
 	if (vm->post && post_last_code(vm->post) >= 0)
 		fprintf(out, "  last POST code: 0x%02x\n", post_last_code(vm->post));
@@ -119,9 +116,6 @@ static json_t *vm_stats_json(struct vm *vm, int status)
 		json_object_set_new(pci, "ioeventfds", json_integer(ps.nr_ioeventfds));
 		json_object_set_new(pci, "kicks", json_integer((json_int_t)ps.kicks));
 		json_object_set_new(pci, "msix_messages", json_integer((json_int_t)ps.msis));
-		json_object_set_new(pci, "rng_bytes", json_integer((json_int_t)ps.rng_bytes));
-		json_object_set_new(pci, "rng_throttled",
-				    json_integer((json_int_t)ps.rng_throttled));
 		json_object_set_new(pci, "io_thread_events",
 				    json_integer((json_int_t)evloop_dispatched(vm->io)));
 		json_object_set_new(root, "pci", pci);

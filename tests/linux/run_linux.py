@@ -108,7 +108,9 @@ def main():
     problems = []
     if p.returncode != 0:
         problems.append(f"exit status {p.returncode}, expected 0")
-    if not first:
+    # hvc0 registers late; a tiny kernel's log buffer has dropped the
+    # first lines by the time they are replayed to it.
+    if not first and console != "hvc0":
         problems.append("no 'Linux version' line on the console")
     if markers.get("kernel") != version:
         problems.append(f"kernel={markers.get('kernel')!r}, expected {version!r}")

@@ -1,4 +1,34 @@
 // SPDX-License-Identifier: MIT
+/*
+ * virtio-rng (virtio 1.x, 5.4), written from the specification.
+ *
+ * A kick (or the wake-up timer) serves available requests in order.  A
+ * request asks for want = min(its writable bytes, VIRTIO_RNG_MAX_REQUEST,
+ * bytes_per_period) bytes; it is served once the bucket holds want tokens,
+ * so a request is never answered with a dribble and never starves (want
+ * never exceeds the bucket).  Until then it stays popped and pending, later
+ * requests wait behind it, and the device arms the wake-up for the moment
+ * the tokens will be there.
+ *
+ * The bytes are written by the entropy source straight into guest memory.
+ * When the source fails the request is answered with used length 0 (the
+ * driver ignores the buffer's contents) and no tokens are spent.  Note that
+ * 5.4.6.1 asks the device to place at least one byte; a 0-length answer is
+ * the honest one when the host has none (Linux's driver asks again).
+ *
+ * The bucket is kept in byte-nanoseconds (tokens * period_ns), so refilling
+ * for any elapsed time is exact; it survives a device reset, so a guest
+ * cannot refill it by resetting.
+ *
+ * Hostile input: virtqueue.c rejects malformed rings; a readable buffer in
+ * a request is a driver bug too.  Either breaks the queue (NEEDS_RESET, one
+ * rate-limited log line).
+ *
+ * Locking: one mutex guards the queue, the pending request and the bucket.
+ * The timer only touches the queue once it is known enabled (q_live: a kick
+ * or activation saw it), because an enabled queue's registers stay frozen
+ * until a reset, which goes through this lock first.
+ */
 #include "devices/virtio/rng.h"
 
 #include <errno.h>
@@ -9,21 +39,26 @@
 #include "base/log.h"
 #include "base/util.h"
 
-/* Smallest grant worth a timer: a typical hwrng read. */
-#define RNG_MIN_GRANT 64u
+typedef unsigned __int128 u128;
 
 struct virtio_rng {
 	struct virtio_dev vdev;
 	struct virtq queue;
-	struct virtio_rng_params p;
-	pthread_mutex_t lock;
-	bool active;
-	uint64_t tokens;             /* bytes that may be handed out now */
-	uint64_t last_ns;            /* when tokens were last refilled */
-	uint64_t carry;              /* refill remainder, in byte·ns units */
-	struct virtq_chain chain;    /* scratch, under lock */
-	struct virtio_rng_stats stats;
+	struct virtio_rng_entropy entropy;
+	struct virtio_rng_clock clock;
+	struct virtio_rng_wakeup wakeup;
+	uint64_t rate;                /* bytes per period */
+	uint64_t period_ns;
 	struct log_ratelimit rl;
+	pthread_mutex_t lock;
+	/* Under lock. */
+	bool active;
+	bool q_live;                  /* the queue is enabled: the timer may use it */
+	bool pending;                 /* chain holds a popped, unanswered request */
+	struct virtq_chain chain;
+	u128 level;                   /* tokens * period_ns */
+	u128 capacity;                /* rate * period_ns */
+	uint64_t last_ns;             /* when level was last brought up to date */
 };
 
 static struct virtio_rng *to_rng(struct virtio_dev *d)
@@ -31,135 +66,152 @@ static struct virtio_rng *to_rng(struct virtio_dev *d)
 	return container_of(d, struct virtio_rng, vdev);
 }
 
-/* Add what accrued since last_ns; the bucket holds at most max_bytes. */
-static void refill(struct virtio_rng *r)
+struct virtio_dev *virtio_rng_dev(struct virtio_rng *r)
 {
-	uint64_t now = r->p.now_ns(r->p.ctx);
-	uint64_t dt = now > r->last_ns ? now - r->last_ns : 0;
-	unsigned __int128 acc;
+	return &r->vdev;
+}
 
+/* ---- token bucket (lock held) ----------------------------------------- */
+
+static void bucket_refill(struct virtio_rng *r)
+{
+	uint64_t now = r->clock.now_ns(r->clock.ctx);
+
+	/* A clock that stepped back credits nothing until it catches up. */
+	if (now <= r->last_ns)
+		return;
+	r->level += (u128)(now - r->last_ns) * r->rate;
+	if (r->level > r->capacity)
+		r->level = r->capacity;
 	r->last_ns = now;
-	if (r->tokens >= r->p.max_bytes)
-		return;
-	acc = (unsigned __int128)dt * r->p.max_bytes + r->carry;
-	if (acc / r->p.period_ns >= r->p.max_bytes - r->tokens) {
-		r->tokens = r->p.max_bytes;
-		r->carry = 0;
-		return;
-	}
-	r->tokens += (uint64_t)(acc / r->p.period_ns);
-	r->carry = (uint64_t)(acc % r->p.period_ns);
 }
 
-/* Fill the chain's writable part with up to `budget` bytes; the count. */
-static uint64_t fill_chain(struct virtio_rng *r, uint64_t budget)
+/* 0 when want tokens are there, else the nanoseconds until they are. */
+static uint64_t bucket_wait(struct virtio_rng *r, uint64_t want)
 {
-	const struct virtq_chain *c = &r->chain;
-	uint64_t done = 0;
+	u128 need = (u128)want * r->period_ns;
 
-	for (unsigned int i = c->nr_out; i < c->nr_out + c->nr_in && done < budget; i++) {
-		size_t want = c->iov[i].iov_len;
-		ssize_t got;
-
-		if (want > budget - done)
-			want = (size_t)(budget - done);
-		got = r->p.fill(r->p.ctx, c->iov[i].iov_base, want);
-		if (got < 0) {
-			if (log_ratelimit_ok(&r->rl, "virtio-rng source"))
-				log_warn("virtio-rng: entropy source failed: %s", strerror((int)-got));
-			return done;
-		}
-		done += (uint64_t)got;
-		if ((size_t)got < want)
-			return done;
-	}
-	return done;
+	bucket_refill(r);
+	if (r->level >= need)
+		return 0;
+	return (uint64_t)((need - r->level + r->rate - 1) / r->rate);
 }
 
-/* Under lock: serve chains while tokens last.  Returns whether to notify;
- * *broken on a malformed ring. */
-static bool serve_locked(struct virtio_rng *r, bool *broken)
+static void bucket_take(struct virtio_rng *r, uint64_t bytes)
 {
-	bool notify = false, dry = false;
-
-	refill(r);
-	for (;;) {
-		uint64_t n;
-		int got;
-
-		if (r->tokens == 0) {
-			dry = true;
-			break;
-		}
-		got = virtq_pop(&r->queue, &r->chain);
-		if (got < 0) {
-			*broken = true;
-			break;
-		}
-		if (got == 0) {
-			if (virtq_set_avail_event(&r->queue))
-				continue;
-			break;
-		}
-		n = fill_chain(r, r->tokens);
-		r->tokens -= n;
-		r->stats.bytes += n;
-		r->stats.requests++;
-		if (virtq_push(&r->queue, r->chain.head, (uint32_t)n) == 0)
-			notify = true;
-	}
-	if (dry) {
-		/* Come back when a useful grant has accrued. */
-		uint64_t grant = r->p.max_bytes < RNG_MIN_GRANT ? r->p.max_bytes : RNG_MIN_GRANT;
-		uint64_t delay = (uint64_t)(((unsigned __int128)grant * r->p.period_ns +
-					      r->p.max_bytes - 1) / r->p.max_bytes);
-
-		r->stats.throttled++;
-		r->p.arm(r->p.ctx, delay ? delay : 1);
-	}
-	return notify && virtq_should_notify(&r->queue);
+	r->level -= (u128)bytes * r->period_ns;
 }
 
-static void serve(struct virtio_rng *r)
+/* ---- requests (lock held) --------------------------------------------- */
+
+static void fill_failed(struct virtio_rng *r, ssize_t ret)
+{
+	if (log_ratelimit_ok(&r->rl, "virtio-rng entropy failure"))
+		log_warn("virtio-rng: entropy source failed (%s); request answered with 0 bytes",
+			 ret < 0 ? strerror((int)-ret) : "no bytes");
+}
+
+/* Fill the first want writable bytes of the chain: want, or 0 on failure. */
+static uint32_t fill_chain(struct virtio_rng *r, const struct virtq_chain *c, uint64_t want)
+{
+	uint64_t left = want;
+
+	for (unsigned int i = c->nr_out; i < c->nr_out + c->nr_in && left; i++) {
+		uint8_t *p = c->iov[i].iov_base;
+		size_t seg = c->iov[i].iov_len < left ? c->iov[i].iov_len : (size_t)left;
+
+		left -= seg;
+		while (seg) {
+			ssize_t got = r->entropy.fill(r->entropy.ctx, p, seg);
+
+			if (got <= 0 || (size_t)got > seg) {
+				fill_failed(r, got < 0 ? got : 0);
+				return 0;
+			}
+			p += got;
+			seg -= (size_t)got;
+		}
+	}
+	return (uint32_t)want;
+}
+
+static uint64_t request_want(const struct virtio_rng *r, const struct virtq_chain *c)
+{
+	uint64_t want = c->in_len;
+
+	if (want > VIRTIO_RNG_MAX_REQUEST)
+		want = VIRTIO_RNG_MAX_REQUEST;
+	return want < r->rate ? want : r->rate;
+}
+
+static void process_locked(struct virtio_rng *r)
 {
 	const struct virtio_notify *n = &r->vdev.notify;
-	bool notify = false, broken = false;
+	struct virtq *q = &r->queue;
+	bool pushed = false;
 
-	pthread_mutex_lock(&r->lock);
-	if (r->active && r->queue.enabled && !r->queue.broken)
-		notify = serve_locked(r, &broken);
-	pthread_mutex_unlock(&r->lock);
-	if (notify && n->queue)
+	for (;;) {
+		uint64_t want, wait;
+		uint32_t got;
+
+		if (!r->pending) {
+			int ret = virtq_pop(q, &r->chain);
+
+			if (ret < 0)
+				break;
+			if (ret == 0) {
+				if (virtq_set_avail_event(q))
+					continue;
+				break;
+			}
+			if (r->chain.nr_out) {
+				q->broken = true;
+				if (log_ratelimit_ok(&r->rl, "malformed virtio-rng request"))
+					log_warn("virtio-rng: readable buffer in a request; device needs reset");
+				break;
+			}
+			r->pending = true;
+		}
+		want = request_want(r, &r->chain);
+		wait = want ? bucket_wait(r, want) : 0;
+		if (wait) {
+			r->wakeup.arm(r->wakeup.ctx, wait);
+			break;
+		}
+		got = want ? fill_chain(r, &r->chain, want) : 0;
+		bucket_take(r, got);
+		r->pending = false;
+		if (virtq_push(q, r->chain.head, got))
+			break;
+		pushed = true;
+	}
+	if (pushed && virtq_should_notify(q) && n->queue)
 		n->queue(n->ctx, 0);
-	if (broken && n->needs_reset)
+	if (q->broken && n->needs_reset)
 		n->needs_reset(n->ctx);
 }
 
 void virtio_rng_timer(struct virtio_rng *r)
 {
-	serve(r);
+	pthread_mutex_lock(&r->lock);
+	if (r->active && r->q_live)
+		process_locked(r);
+	pthread_mutex_unlock(&r->lock);
 }
 
-static void rng_queue_notify(struct virtio_dev *d, unsigned int q)
-{
-	if (q == 0)
-		serve(to_rng(d));
-}
+/* ---- device type ops -------------------------------------------------- */
 
-static void rng_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
+static void rng_queue_notify(struct virtio_dev *d, unsigned int qi)
 {
-	(void)d;
-	(void)off;
-	memset(data, 0, len);      /* virtio-rng has no configuration space */
-}
+	struct virtio_rng *r = to_rng(d);
 
-static void rng_config_write(struct virtio_dev *d, uint32_t off, const void *data,
-			     uint32_t len)
-{
-	(void)d;
-	(void)off;
-	(void)data;
-	(void)len;
+	if (qi != 0)
+		return;
+	pthread_mutex_lock(&r->lock);
+	r->q_live = true;       /* a kick comes only for an enabled queue */
+	if (r->active)
+		process_locked(r);
+	pthread_mutex_unlock(&r->lock);
 }
 
 static int rng_activate(struct virtio_dev *d, uint64_t features)
@@ -172,6 +224,10 @@ static int rng_activate(struct virtio_dev *d, uint64_t features)
 	r->queue.features = virtio_ring_features(features);
 	r->active = true;
 	pthread_mutex_unlock(&r->lock);
+	/* Requests made available before DRIVER_OK, which the driver may not
+	 * have kicked for. */
+	if (r->queue.enabled)
+		rng_queue_notify(d, 0);
 	return 0;
 }
 
@@ -181,7 +237,10 @@ static void rng_reset(struct virtio_dev *d)
 
 	pthread_mutex_lock(&r->lock);
 	r->active = false;
+	r->q_live = false;
+	r->pending = false;
 	virtq_reset(&r->queue);
+	/* The bucket stays as it is; an armed wake-up finds nothing to do. */
 	pthread_mutex_unlock(&r->lock);
 }
 
@@ -194,51 +253,66 @@ static void rng_destroy(struct virtio_dev *d)
 }
 
 static const struct virtio_dev_ops rng_ops = {
-	.config_read = rng_config_read,
-	.config_write = rng_config_write,
 	.activate = rng_activate,
 	.queue_notify = rng_queue_notify,
 	.reset = rng_reset,
 	.destroy = rng_destroy,
 };
 
-int virtio_rng_create(const struct virtio_rng_params *p, struct virtio_rng **out)
-{
-	struct virtio_rng *r;
+/* ---- creation --------------------------------------------------------- */
 
-	if (!p->mem || !p->fill || !p->now_ns || !p->arm)
+static int check_params(const struct virtio_rng_params *p, uint64_t rate, uint64_t period)
+{
+	uint16_t s = p->queue_size;
+
+	if (!p->mem || !p->entropy.fill || !p->clock.now_ns || !p->wakeup.arm)
 		return -EINVAL;
-	r = calloc(1, sizeof(*r));
-	if (!r)
-		return -ENOMEM;
-	r->p = *p;
-	if (!r->p.max_bytes)
-		r->p.max_bytes = VIRTIO_RNG_DEFAULT_BYTES;
-	if (!r->p.period_ns)
-		r->p.period_ns = VIRTIO_RNG_DEFAULT_PERIOD;
-	pthread_mutex_init(&r->lock, NULL);
-	virtq_init(&r->queue, p->mem, VIRTIO_RNG_QUEUE_SIZE);
-	r->tokens = r->p.max_bytes;          /* start full */
-	r->last_ns = p->now_ns(p->ctx);
-	r->rl.burst = 4;
-	r->vdev = (struct virtio_dev){
-		.ops = &rng_ops, .name = "virtio-rng", .device_id = VIRTIO_ID_RNG,
-		.host_features = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC |
-				 1ull << VIRTIO_F_EVENT_IDX,
-		.config_size = 0, .nr_queues = 1, .queues = &r->queue,
-	};
-	*out = r;
+	if (s < 2 || s > VIRTQ_MAX_SIZE || s & (s - 1))
+		return -EINVAL;
+	if (rate > VIRTIO_RNG_MAX_BYTES || period > VIRTIO_RNG_MAX_PERIOD_NS)
+		return -EINVAL;
 	return 0;
 }
 
-struct virtio_dev *virtio_rng_dev(struct virtio_rng *r)
+int virtio_rng_create(const struct virtio_rng_params *p, struct virtio_rng **out)
 {
-	return &r->vdev;
-}
+	uint64_t rate = p->bytes_per_period ? p->bytes_per_period : VIRTIO_RNG_DEFAULT_BYTES;
+	uint64_t period = p->period_ns ? p->period_ns : VIRTIO_RNG_DEFAULT_PERIOD_NS;
+	struct virtio_rng *r;
 
-void virtio_rng_get_stats(struct virtio_rng *r, struct virtio_rng_stats *out)
-{
-	pthread_mutex_lock(&r->lock);
-	*out = r->stats;
-	pthread_mutex_unlock(&r->lock);
+	*out = NULL;
+	if (check_params(p, rate, period)) {
+		log_err("virtio-rng: invalid parameters (memory map, callbacks, queue size or"
+			" rate beyond %llu bytes per %llu ns)",
+			(unsigned long long)VIRTIO_RNG_MAX_BYTES,
+			(unsigned long long)VIRTIO_RNG_MAX_PERIOD_NS);
+		return -EINVAL;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	if (pthread_mutex_init(&r->lock, NULL)) {
+		free(r);
+		return -ENOMEM;
+	}
+	virtq_init(&r->queue, p->mem, p->queue_size);
+	r->entropy = p->entropy;
+	r->clock = p->clock;
+	r->wakeup = p->wakeup;
+	r->rate = rate;
+	r->period_ns = period;
+	r->capacity = (u128)rate * period;
+	r->level = r->capacity;       /* start full: a booting guest seeds at once */
+	r->last_ns = r->clock.now_ns(r->clock.ctx);
+	r->rl.burst = 10;
+	r->vdev.ops = &rng_ops;
+	r->vdev.name = "virtio-rng";
+	r->vdev.device_id = VIRTIO_ID_RNG;
+	r->vdev.host_features = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_INDIRECT_DESC |
+				1ull << VIRTIO_F_EVENT_IDX;
+	r->vdev.config_size = 0;
+	r->vdev.nr_queues = 1;
+	r->vdev.queues = &r->queue;
+	*out = r;
+	return 0;
 }
