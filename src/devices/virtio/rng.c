@@ -11,10 +11,10 @@
  * the tokens will be there.
  *
  * The bytes are written by the entropy source straight into guest memory.
- * When the source fails the request is answered with used length 0 (the
- * driver ignores the buffer's contents) and no tokens are spent.  Note that
- * 5.4.6.1 asks the device to place at least one byte; a 0-length answer is
- * the honest one when the host has none (Linux's driver asks again).
+ * When the source fails, no tokens are spent and the request is not
+ * answered (5.4.6.1: the device must place at least one byte): it waits,
+ * and the device arms the wake-up to ask the source again after
+ * VIRTIO_RNG_RETRY_NS.
  *
  * The bucket is kept in byte-nanoseconds (tokens * period_ns), so refilling
  * for any elapsed time is exact; it survives a device reset, so a guest
@@ -107,7 +107,7 @@ static void bucket_take(struct virtio_rng *r, uint64_t bytes)
 static void fill_failed(struct virtio_rng *r, ssize_t ret)
 {
 	if (log_ratelimit_ok(&r->rl, "virtio-rng entropy failure"))
-		log_warn("virtio-rng: entropy source failed (%s); request answered with 0 bytes",
+		log_warn("virtio-rng: entropy source failed (%s); retrying the request later",
 			 ret < 0 ? strerror((int)-ret) : "no bytes");
 }
 
@@ -179,6 +179,12 @@ static void process_locked(struct virtio_rng *r)
 			break;
 		}
 		got = want ? fill_chain(r, &r->chain, want) : 0;
+		if (want && !got) {
+			/* The device must place at least one byte (5.4.6.1):
+			 * the request waits, the source is asked again. */
+			r->wakeup.arm(r->wakeup.ctx, VIRTIO_RNG_RETRY_NS);
+			break;
+		}
 		bucket_take(r, got);
 		r->pending = false;
 		if (virtq_push(q, r->chain.head, got))

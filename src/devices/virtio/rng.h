@@ -32,6 +32,9 @@
 /* Most bytes one request gets: bounds the time one fill holds the device
  * (about 0.13 ms with getrandom(2) on a slow host). */
 #define VIRTIO_RNG_MAX_REQUEST       (16u * 1024)
+/* After the entropy source fails, the request waits this long and the
+ * source is asked again (the spec forbids answering with no bytes). */
+#define VIRTIO_RNG_RETRY_NS          (10 * 1000 * 1000ull)
 
 struct virtio_rng;
 
