@@ -109,6 +109,7 @@ static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 	case VCPU_SHUTDOWN:
 	case VCPU_FAILED:
 	case VCPU_UNEMULATED:
+	case VCPU_DEBUG:
 		/* Dump now, from the thread that owns the vCPU and while it is
 		 * out of KVM_RUN, before anyone else touches it. */
 		vcpu_dump_state(vcpu, stderr);
