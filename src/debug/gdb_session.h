@@ -56,8 +56,8 @@ struct gdb_target_ops {
 	/* Guest-physical memory; bytes done (short at the first non-RAM one). */
 	size_t (*read_phys)(void *t, uint64_t gpa, void *buf, size_t len);
 	size_t (*write_phys)(void *t, uint64_t gpa, const void *buf, size_t len);
-	/* Run again; a short note for the user (e.g. a step the host cannot
-	 * make) may be written to note.  0 or -errno. */
+	/* Run again; 0 or -errno, when nothing runs.  A short note for the
+	 * user (why a step was refused) may be written to note. */
 	int (*resume)(void *t, const struct gdb_resume_req *req, char *note, size_t note_len);
 	void (*kill)(void *t);
 	/* What the host's KVM supports, for "monitor caps". */

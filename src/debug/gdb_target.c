@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cpu/vcpu_emulate.h"
+#include "cpu/x86.h"
 
 #define DR7_GE            0x600ULL   /* GE and the always-one bit 10 */
 #define DR6_BREAKPOINTS   0xFULL     /* B0-B3: which DR matched */
@@ -62,9 +63,29 @@ static int set_state(void *t, unsigned int cpu, const struct gdb_x86_state *s)
 	return err;
 }
 
+static bool canonical(uint64_t va, unsigned int bits)
+{
+	int64_t s = (int64_t)(va << (64 - bits)) >> (64 - bits);
+
+	return (uint64_t)s == va;
+}
+
+/* KVM_TRANSLATE walks non-canonical addresses as if they were canonical:
+ * refuse them first (57 bits only with 5-level paging on). */
+static bool canonical_for(struct vcpu *v, uint64_t va)
+{
+	struct kvm_sregs sregs;
+
+	if (canonical(va, 48))
+		return true;
+	return canonical(va, 57) && !vcpu_get_sregs(v, &sregs) && (sregs.cr4 & X86_CR4_LA57);
+}
+
 int gdb_vm_translate(struct gdbstub *g, unsigned int cpu, uint64_t gva, uint64_t *gpa)
 {
-	if (cpu < g->p.nr_vcpus && !vcpu_translate(&g->p.vcpus[cpu], gva, gpa))
+	if (cpu >= g->p.nr_vcpus || !canonical_for(&g->p.vcpus[cpu], gva))
+		return -EFAULT;
+	if (!vcpu_translate(&g->p.vcpus[cpu], gva, gpa))
 		return 0;
 	/* The kernel image before its own page tables map it: only segments
 	 * linked in the upper half (a vmlinux), never identity or per-CPU
@@ -97,19 +118,23 @@ static size_t write_phys(void *t, uint64_t gpa, const void *buf, size_t len)
 	return mem_write(stub(t)->p.mem, gpa, buf, len) ? 0 : len;
 }
 
-/* Steps the host cannot make in the vCPU's current ring: say so. */
-static void note_step(struct gdbstub *g, unsigned int cpu, char *note, size_t len)
+/* A step the host cannot make in the vCPU's current ring (PVM: ring 3 runs
+ * natively; KVM_GUESTDBG_SINGLESTEP would only stop at its next exit,
+ * maybe never): refused with a note, the vCPUs stay stopped. */
+static bool cannot_step(struct gdbstub *g, unsigned int cpu, char *note, size_t len)
 {
 	struct kvm_sregs sregs;
 	int ring;
 
 	if (vcpu_get_sregs(&g->p.vcpus[cpu], &sregs))
-		return;
+		return false;
 	ring = (sregs.cs.selector & 3) ? 1 : 0;
-	if (!g->caps.step[ring] && !note[0])
-		snprintf(note, len, "minivmm: this host's KVM cannot single-step guest ring %d "
-			 "(docs/debugging.md): vCPU %u runs to its next exit\n",
-			 ring ? 3 : 0, cpu);
+	if (g->caps.step[ring])
+		return false;
+	snprintf(note, len, "minivmm: this host's KVM cannot single-step guest ring %d "
+		 "(docs/debugging.md); vCPU %u stays where it is: use a breakpoint in ring 0 "
+		 "and continue\n", ring ? 3 : 0, cpu);
+	return true;
 }
 
 static uint32_t debug_control(struct gdbstub *g, const struct gdb_resume_req *req,
@@ -137,14 +162,15 @@ static int resume(void *t, const struct gdb_resume_req *req, char *note, size_t 
 		dr[i] = req->hw[i];
 		dr7 |= 2ULL << (2 * i);	/* Gi; RW and LEN 0: execution */
 	}
+	for (unsigned int i = 0; !req->detach && i < g->p.nr_vcpus; i++)
+		if (req->act[i] == GDB_STEP && cannot_step(g, i, note, note_len))
+			return -EOPNOTSUPP;
 	for (unsigned int i = 0; i < g->p.nr_vcpus; i++) {
 		enum gdb_resume act = req->detach ? GDB_CONTINUE : req->act[i];
 		int err = vcpu_set_guest_debug(&g->p.vcpus[i], debug_control(g, req, act), dr, dr7);
 
 		if (err)
 			return err;
-		if (act == GDB_STEP)
-			note_step(g, i, note, note_len);
 		vcpu_pause_hold(g->p.pause, &g->p.vcpus[i], act == GDB_STAY);
 	}
 	pthread_mutex_lock(&g->lock);

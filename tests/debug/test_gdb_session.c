@@ -29,6 +29,7 @@ struct fake {
 	struct gdb_resume_req last;
 	int resumes, kills;
 	char note[64];
+	int fail;             /* resume fails with this -errno */
 };
 
 static unsigned int f_nr(void *t)
@@ -95,9 +96,11 @@ static int f_resume(void *t, const struct gdb_resume_req *req, char *note, size_
 {
 	struct fake *f = t;
 
+	snprintf(note, len, "%s", f->note);
+	if (f->fail)
+		return f->fail;
 	f->last = *req;
 	f->resumes++;
-	snprintf(note, len, "%s", f->note);
 	return 0;
 }
 
@@ -430,6 +433,12 @@ static void test_resume(void **state)
 	pkt_len(x, "vCont;s:1;c", 11, &a);
 	assert_string_equal(x->s.console, "cannot step ring 3\n");
 	assert_int_equal(x->f.resumes, 7);
+	/* A resume the target refuses: an error, with the note. */
+	x->f.fail = -EOPNOTSUPP;
+	snprintf(x->f.note, sizeof(x->f.note), "cannot step ring 3 here\n");
+	assert_string_equal(pkt(x, "vCont;s:1"), "E5f");
+	assert_string_equal(x->s.console, "cannot step ring 3 here\n");
+	x->f.fail = 0;
 	assert_string_equal(pkt(x, "vCont;c:4"), "E01");	/* no such thread */
 	assert_string_equal(pkt(x, "vCont;x"), "E01");
 	assert_string_equal(pkt(x, "vCont;c:1x"), "E01");
