@@ -285,18 +285,30 @@ static void say_goodbye(struct gdbstub *g)
 	close_client(g, "closed: the VM has stopped");
 }
 
+/* One gdb at a time: a second one is told so by a closed connection. */
+static void refuse_client(struct gdbstub *g)
+{
+	int fd = accept4(g->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	close(fd);
+	log_warn("gdb: a second client refused: one gdb at a time");
+}
+
 static void *stub_thread(void *arg)
 {
 	struct gdbstub *g = arg;
 
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ .fd = g->quit_fd, .events = POLLIN },
 			{ .fd = g->stop_fd, .events = POLLIN },
-			{ .fd = g->client_fd >= 0 ? g->client_fd : g->listen_fd, .events = POLLIN },
+			{ .fd = g->listen_fd, .events = POLLIN },
+			{ .fd = g->client_fd, .events = POLLIN },	/* -1: ignored */
 		};
 
-		if (poll(fds, 3, -1) < 0) {
+		if (poll(fds, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_err("gdb: poll failed: %s; the stub stops", strerror(errno));
@@ -306,10 +318,14 @@ static void *stub_thread(void *arg)
 			break;
 		if (fds[1].revents)
 			vcpu_stopped(g);
-		if (fds[2].revents && g->client_fd >= 0 && fds[2].fd == g->client_fd)
+		if (fds[3].revents && g->client_fd >= 0)
 			client_input(g);
-		else if (fds[2].revents && fds[2].fd == g->listen_fd)
-			accept_client(g);
+		if (fds[2].revents) {
+			if (g->client_fd >= 0)
+				refuse_client(g);
+			else
+				accept_client(g);
+		}
 	}
 	say_goodbye(g);
 	return NULL;

@@ -163,9 +163,19 @@ def case_hostile(vmm_path, elf, tmp):
         c.send(b"$m1000,")
         c.close()
         vmm.wait_for("err", r"client disconnected; the guest runs on", TIMEOUT)
-        # The next client is taken, and stops the guest again.
+        # The next client is taken, and stops the guest again; a second
+        # one at the same time is turned away.
         c = Rsp(sock)
         expect(c.ask(b"qfThreadInfo") == b"m1", "second client: thread list")
+        other = Rsp(sock)
+        try:
+            other.ask(b"?")
+            expect(False, "a second simultaneous client was served")
+        except (EOFError, ConnectionError):
+            pass
+        other.close()
+        vmm.wait_for("err", r"a second client refused", TIMEOUT)
+        expect(c.ask(b"qC") == b"QC1", "the first client lost its session")
         c.send(frame(b"k"))
         c.ack()
         status = vmm.finish(TIMEOUT)
@@ -188,6 +198,17 @@ def case_usage(vmm_path, elf, tmp):
         return
     testlib.expect_run([vmm_path, "-kernel", elf, "-gdb", f"unix:{tmp}/no/such/dir/g.sock"],
                        1, stderr=["gdb: cannot listen on unix:"])
+    # -S with no gdb ever coming: a signal still ends minivmm.
+    sock = os.path.join(tmp, "wait.sock")
+    vmm = Vmm([vmm_path, "-kernel", elf, "-S", "-gdb", f"unix:{sock}"])
+    try:
+        vmm.wait_for("err", r"listening on unix:", TIMEOUT)
+        vmm.p.send_signal(signal.SIGTERM)
+        status = vmm.finish(TIMEOUT)
+    finally:
+        vmm.kill()
+    expect(status == 143, f"-S and SIGTERM: status {status}", vmm.out, vmm.err)
+    expect(not os.path.exists(sock), "the socket file was left behind")
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
