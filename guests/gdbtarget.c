@@ -3,11 +3,11 @@
  * The gdb stub's test guest (tests/guest/test_gdb.py), built with DWARF so
  * gdb knows its functions, variables and types.
  *
- * gdb_poke() runs in ring 0 (through ring0_call): on PVM hosts only ring 0
- * can be stopped and stepped (ring 3 runs natively and its #BP and #DB go
- * to the guest; docs/debugging.md), on VMX/SVM hosts both rings can.  The
- * test stops in it, reads gdb_counter, writes gdb_counter and gdb_message,
- * steps, and detaches; what the guest prints afterwards shows the writes.
+ * gdb_poke() runs in ring 0 (through ring0_call), main() and printf() in
+ * ring 3: on PVM hosts the two rings are stopped in different ways
+ * (docs/debugging.md), and the tests stop in both.  They read gdb_counter,
+ * write gdb_counter and gdb_message, step, and detach; what the guest
+ * prints afterwards shows the writes.
  *
  * Bootargs: spin=1 loops forever in ring 3 after the rounds (for Ctrl-C).
  */

@@ -15,7 +15,6 @@
 #include "cpu/vcpu_emulate.h"
 #include "cpu/x86.h"
 
-#define DR7_GE            0x600ULL   /* GE and the always-one bit 10 */
 #define DR6_BREAKPOINTS   0xFULL     /* B0-B3: which DR matched */
 #define VECTOR_BP         3
 #define CANONICAL_HIGH    0xFFFF800000000000ULL
@@ -118,60 +117,25 @@ static size_t write_phys(void *t, uint64_t gpa, const void *buf, size_t len)
 	return mem_write(stub(t)->p.mem, gpa, buf, len) ? 0 : len;
 }
 
-/* A step the host cannot make in the vCPU's current ring (PVM: ring 3 runs
- * natively; KVM_GUESTDBG_SINGLESTEP would only stop at its next exit,
- * maybe never): refused with a note, the vCPUs stay stopped. */
-static bool cannot_step(struct gdbstub *g, unsigned int cpu, char *note, size_t len)
-{
-	struct kvm_sregs sregs;
-	int ring;
-
-	if (vcpu_get_sregs(&g->p.vcpus[cpu], &sregs))
-		return false;
-	ring = (sregs.cs.selector & 3) ? 1 : 0;
-	if (g->caps.step[ring])
-		return false;
-	snprintf(note, len, "minivmm: this host's KVM cannot single-step guest ring %d "
-		 "(docs/debugging.md); vCPU %u stays where it is: use a breakpoint in ring 0 "
-		 "and continue\n", ring ? 3 : 0, cpu);
-	return true;
-}
-
-static uint32_t debug_control(struct gdbstub *g, const struct gdb_resume_req *req,
-			      enum gdb_resume act)
-{
-	uint32_t c = 0;
-
-	if (req->detach)
-		return 0;
-	if (req->nr_sw)
-		c |= KVM_GUESTDBG_USE_SW_BP;
-	if (req->nr_hw)
-		c |= KVM_GUESTDBG_USE_HW_BP;
-	if (act == GDB_STEP)
-		c |= KVM_GUESTDBG_SINGLESTEP | (g->caps.flags & KVM_GUESTDBG_BLOCKIRQ);
-	return c ? c | KVM_GUESTDBG_ENABLE : 0;
-}
-
+/* Every vCPU is planned before any is touched: a refused step leaves the
+ * machine as it was. */
 static int resume(void *t, const struct gdb_resume_req *req, char *note, size_t note_len)
 {
 	struct gdbstub *g = stub(t);
-	uint64_t dr[4] = { 0 }, dr7 = req->nr_hw ? DR7_GE : 0;
 
-	for (unsigned int i = 0; i < req->nr_hw && i < 4; i++) {
-		dr[i] = req->hw[i];
-		dr7 |= 2ULL << (2 * i);	/* Gi; RW and LEN 0: execution */
-	}
-	for (unsigned int i = 0; !req->detach && i < g->p.nr_vcpus; i++)
-		if (req->act[i] == GDB_STEP && cannot_step(g, i, note, note_len))
-			return -EOPNOTSUPP;
 	for (unsigned int i = 0; i < g->p.nr_vcpus; i++) {
-		enum gdb_resume act = req->detach ? GDB_CONTINUE : req->act[i];
-		int err = vcpu_set_guest_debug(&g->p.vcpus[i], debug_control(g, req, act), dr, dr7);
+		int err = gdb_vcpu_plan(g, i, req, note, note_len);
 
 		if (err)
 			return err;
-		vcpu_pause_hold(g->p.pause, &g->p.vcpus[i], act == GDB_STAY);
+	}
+	for (unsigned int i = 0; i < g->p.nr_vcpus; i++) {
+		int err = gdb_vcpu_apply(g, i);
+
+		if (err)
+			return err;
+		vcpu_pause_hold(g->p.pause, &g->p.vcpus[i],
+				!req->detach && req->act[i] == GDB_STAY);
 	}
 	pthread_mutex_lock(&g->lock);
 	g->running = !req->detach;
@@ -203,7 +167,7 @@ const struct gdb_target_ops gdb_vm_target_ops = {
 
 /* On the vCPU's thread: record the first stop since gdb resumed, and stop
  * everyone; the vCPU itself parks before its next KVM_RUN. */
-static enum vcpu_action report(struct gdbstub *g, struct vcpu *vcpu, enum gdb_stop_kind kind)
+enum vcpu_action gdb_vm_report(struct gdbstub *g, struct vcpu *vcpu, enum gdb_stop_kind kind)
 {
 	uint64_t one = 1;
 	bool first = false;
@@ -243,14 +207,16 @@ enum vcpu_action gdbstub_trap(void *ctx, struct vcpu *vcpu, enum vcpu_action why
 
 	/* PVM: a ring-0 int3 is an emulation failure at the int3 itself. */
 	if (why == VCPU_UNEMULATED)
-		return planted_at_rip(g, vcpu) ? report(g, vcpu, GDB_STOP_SWBREAK) : why;
+		return planted_at_rip(g, vcpu) ? gdb_vm_report(g, vcpu, GDB_STOP_SWBREAK) : why;
 	if (why != VCPU_DEBUG)
 		return why;
 	if (d->exception == VECTOR_BP) {
 		if (planted_at_rip(g, vcpu))
-			return report(g, vcpu, GDB_STOP_SWBREAK);
+			return gdb_vm_report(g, vcpu, GDB_STOP_SWBREAK);
 		/* The guest's own int3 (KVM_GUESTDBG_USE_SW_BP takes them all). */
 		return vcpu_reflect_int3(vcpu) ? VCPU_FAILED : VCPU_CONTINUE;
 	}
-	return report(g, vcpu, (d->dr6 & DR6_BREAKPOINTS) ? GDB_STOP_HWBREAK : GDB_STOP_SIGNAL);
+	if (gdb_vcpu_trap(g, vcpu, &why))	/* a watched guest vector */
+		return why;
+	return gdb_vm_report(g, vcpu, (d->dr6 & DR6_BREAKPOINTS) ? GDB_STOP_HWBREAK : GDB_STOP_SIGNAL);
 }

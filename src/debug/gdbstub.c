@@ -99,8 +99,11 @@ static bool stop_running(struct gdbstub *g, struct gdb_stop *st)
 	g->running = false;
 	g->stop_pending = false;
 	pthread_mutex_unlock(&g->lock);
-	if (was_running)
+	if (was_running) {
 		pause_vcpus(g);
+		for (unsigned int i = 0; i < g->p.nr_vcpus; i++)
+			gdb_vcpu_stopped(g, i);
+	}
 	return pending;
 }
 
@@ -348,6 +351,11 @@ static void say_caps(struct gdbstub *g)
 	}
 	log_info("gdb: host KVM (%s paging): %s", host_paging_name(g->p.kvm->paging),
 		 g->caps_text);
+	gdb_vcpu_caps(g);
+	if (g->vec_bp || g->vec_step)
+		log_info("gdb: ring 3 breakpoints%s through the guest's %s handlers "
+			 "(docs/debugging.md)", g->vec_step ? " and steps" : "",
+			 g->vec_step ? "#BP and #DB" : "#BP");
 	g->ops = gdb_vm_target_ops;
 	g->ops.hw_breakpoints = (g->caps.flags & KVM_GUESTDBG_USE_HW_BP) &&
 				(g->caps.hw_bp[0] || g->caps.hw_bp[1]);
@@ -371,10 +379,13 @@ int gdbstub_create(const struct gdbstub_params *p, struct gdbstub **out)
 		return -EINVAL;
 	}
 	g->session = calloc(1, sizeof(*g->session));
+	g->vdbg = calloc(p->nr_vcpus ? p->nr_vcpus : 1, sizeof(*g->vdbg));
 	g->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	g->quit_fd = eventfd(0, EFD_CLOEXEC);
-	if (!g->session || g->stop_fd < 0 || g->quit_fd < 0)
+	if (!g->session || !g->vdbg || g->stop_fd < 0 || g->quit_fd < 0)
 		return -ENOMEM;
+	for (unsigned int i = 0; i < p->nr_vcpus; i++)
+		g->vdbg[i].slot[0] = g->vdbg[i].slot[1] = -1;
 	say_caps(g);
 	gdb_session_init(g->session, &g->ops, g);
 	err = gdb_listen_open(&l, g->where, sizeof(g->where));
@@ -434,5 +445,6 @@ void gdbstub_destroy(struct gdbstub *g)
 		close(g->quit_fd);
 	pthread_mutex_destroy(&g->lock);
 	free(g->session);
+	free(g->vdbg);
 	free(g);
 }

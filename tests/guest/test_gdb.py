@@ -8,8 +8,8 @@ client for what gdb never sends.  One case per invocation:
              print variables, write memory, stepi, info registers, detach;
              the guest's output shows the writes
   interrupt  TCP port 0 (the port is read from minivmm's line): a hardware
-             breakpoint, Ctrl-C while the guest spins in ring 3, a step
-             there (refused where the host cannot step ring 3), kill
+             breakpoint, a breakpoint and a step in ring-3 code, Ctrl-C
+             while the guest spins in ring 3, a step there, kill
   hostile    noise, bad checksums, an overlong packet, run-length and
              escapes, bad packets, packets while running, Ctrl-C, a client
              that vanishes mid-packet, a second client, 'k'
@@ -75,11 +75,17 @@ def case_interrupt(vmm_path, elf, tmp):
     g = None
     try:
         port = int(vmm.wait_for("err", r"listening on tcp:127\.0\.0\.1:(\d+)", TIMEOUT).group(1))
-        step0, step3, hw0, _ = gdblib.host_caps(vmm)
+        _, step3, hw0, _ = gdblib.host_caps(vmm)
+        ring3 = step3 or "steps through the guest's #BP and #DB" in vmm.err
         expect(port != 0, "minivmm printed port 0", vmm.out, vmm.err)
         cmds = ["hbreak gdb_poke" if hw0 else "break gdb_poke", "continue",
-                "print n", "delete", "continue",
-                "info registers rip cs", "stepi", "print spins > 0", "kill"]
+                "print n", "delete",
+                # Ring 3: a breakpoint and a step there.
+                "break printf", "continue", "bt", "stepi", "info registers rip cs",
+                "delete", "continue",
+                # Ctrl-C while the guest spins in ring 3, a step, kill.
+                "info registers rip cs", "stepi", "info registers rip",
+                "print spins > 0", "kill"]
         g = subprocess.Popen(gdblib.gdb_cmd(gdb, elf, f"127.0.0.1:{port}", cmds),
                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True, errors="replace")
@@ -100,7 +106,12 @@ def case_interrupt(vmm_path, elf, tmp):
                      "$2 = 1", "[Inferior 1 (Remote target) killed]"], "gdb", vmm.err)
     if hw0:
         expect("Hardware assisted breakpoint 1" in out, "no hardware breakpoint", out)
-    if not step3:
+    if ring3:
+        expect_all(out, ["Breakpoint 2, printf (fmt=", "re:^#1  0x[0-9a-f]+ in main ",
+                         "re:^rip +0x[0-9a-f]+ +0x[0-9a-f]+ <printf\\+[1-9]"],
+                   "gdb (ring-3 breakpoint and step)", vmm.err)
+        expect("Remote failure reply" not in out, "a ring-3 step was refused", out)
+    else:
         expect_all(out, ["cannot single-step guest ring 3", "Remote failure reply: E5f"],
                    "gdb (this host cannot step ring 3)")
     expect(status == 0, f"minivmm status {status} after gdb's kill", vmm.out, vmm.err)
