@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc libc6-dev binutils make pkg-config meson ninja-build python3
   linux-libc-dev libfdt-dev liburing-dev libcmocka-dev libjansson-dev
-  device-tree-compiler
+  device-tree-compiler gdb
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
 )
 

@@ -75,6 +75,8 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
 	out->protocol = BOOT_TEST_GUEST;
 	out->entry = li.entry;
 	out->arg = BOARD_BOOT_FDT;
+	memcpy(out->segs, li.segs, sizeof(out->segs));
+	out->nr_segs = li.nr_segs;
 	img->start = li.start;
 	img->end = li.end;
 	snprintf(out->description, sizeof(out->description), "test guest %s", what);
@@ -139,6 +141,8 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 	out->protocol = BOOT_LINUX;
 	out->entry = lb.entry;
 	out->arg = lb.boot_params;
+	memcpy(out->segs, lb.segs, sizeof(out->segs));
+	out->nr_segs = lb.nr_segs;
 	img->start = lb.kernel_start;
 	img->end = lb.kernel_end;
 	snprintf(out->description, sizeof(out->description), "%s", lb.format);

@@ -14,6 +14,7 @@
 
 #include <linux/kvm.h>
 
+#include "boot/loader.h"
 #include "vmm/config.h"
 #include "mmu/memory.h"
 #include "mmu/plan.h"
@@ -31,6 +32,10 @@ struct boot_info {
 	uint8_t *fdt;             /* the machine's device tree (malloc'd) */
 	size_t fdt_size;
 	char description[128];    /* what was booted, for messages */
+	/* The kernel ELF's segments as loaded (virtual -> physical), for the
+	 * gdb stub; none for a bzImage the guest decompresses itself. */
+	struct loader_segment segs[LOADER_MAX_SEGMENTS];
+	unsigned int nr_segs;
 };
 
 /*

@@ -252,6 +252,8 @@ static int load_elf(const struct mem_map *mem, const struct linux_boot_in *in,
 	out->entry = li.entry;
 	out->kernel_start = li.start;
 	out->kernel_end = li.end;
+	memcpy(out->segs, li.segs, sizeof(out->segs));
+	out->nr_segs = li.nr_segs;
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "boot/loader.h"
 #include "mmu/memory.h"
 
 /* The real-mode kernel header, at offset 0x1f1 of both the image and the
@@ -109,6 +110,9 @@ struct linux_boot_out {
 	uint64_t kernel_start, kernel_end; /* in-guest decompression: + init_size */
 	uint64_t initrd_start, initrd_size;
 	char format[96];                /* "bzImage 6.1.0, gzip payload ..." */
+	/* The vmlinux ELF's segments (none when the guest decompresses). */
+	struct loader_segment segs[LOADER_MAX_SEGMENTS];
+	unsigned int nr_segs;
 };
 
 /*

@@ -239,6 +239,7 @@ int loader_load_elf(const struct mem_map *mem, const uint8_t *buf, size_t len,
 	}
 	out->start = UINT64_MAX;
 	out->end = 0;
+	out->nr_segs = 0;
 	for (unsigned int i = 0; i < eh->e_phnum; i++) {
 		const Elf64_Phdr *p = &ph[i];
 
@@ -253,6 +254,9 @@ int loader_load_elf(const struct mem_map *mem, const uint8_t *buf, size_t len,
 			out->start = p->p_paddr;
 		if (p->p_paddr + p->p_memsz > out->end)
 			out->end = p->p_paddr + p->p_memsz;
+		if (out->nr_segs < LOADER_MAX_SEGMENTS)
+			out->segs[out->nr_segs++] = (struct loader_segment){
+				.vaddr = p->p_vaddr, .paddr = p->p_paddr, .size = p->p_memsz };
 	}
 	out->entry = eh->e_entry;
 	return 0;

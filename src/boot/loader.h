@@ -26,10 +26,21 @@ enum image_kind {
 	IMAGE_ELF_BAD,      /* ELF magic, but truncated or not x86-64 ET_EXEC */
 };
 
+/* Where a PT_LOAD segment's virtual addresses landed in guest RAM: a
+ * debugger translates kernel addresses with it before the guest's own page
+ * tables map them (docs/debugging.md). */
+struct loader_segment {
+	uint64_t vaddr, paddr, size;
+};
+
+#define LOADER_MAX_SEGMENTS 8
+
 struct loaded_image {
 	uint64_t entry;
 	uint64_t start; /* lowest loaded address */
 	uint64_t end;   /* one past the highest (including bss) */
+	struct loader_segment segs[LOADER_MAX_SEGMENTS]; /* the first PT_LOADs */
+	unsigned int nr_segs;
 };
 
 /* Reads a whole file (at most LOADER_MAX_FILE); caller frees *buf. */

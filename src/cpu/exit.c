@@ -97,6 +97,11 @@ enum vcpu_action vcpu_handle_exit(struct kvm_run *run, size_t run_size, struct e
 		return VCPU_CONTINUE;
 	case KVM_EXIT_INTR:
 		return VCPU_CONTINUE;
+	case KVM_EXIT_DEBUG:
+		/* Only with KVM_SET_GUEST_DEBUG, i.e. a debugger attached. */
+		snprintf(ctx->why, sizeof(ctx->why), "debug exit (exception %u) with no debugger",
+			 run->debug.arch.exception);
+		return VCPU_DEBUG;
 	case KVM_EXIT_SHUTDOWN:
 		snprintf(ctx->why, sizeof(ctx->why),
 			 "guest triple fault (KVM_EXIT_SHUTDOWN)");

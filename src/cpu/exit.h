@@ -22,6 +22,7 @@ enum vcpu_action {
 	VCPU_FAILED,   /* internal error, failed entry, unknown exit */
 	VCPU_UNEMULATED, /* KVM could not emulate the instruction at RIP; the
 			  * vCPU thread may complete it (emulate.h) */
+	VCPU_DEBUG,    /* KVM_EXIT_DEBUG: for the attached debugger (src/debug) */
 };
 
 #define EXIT_REASON_MAX 64

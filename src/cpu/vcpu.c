@@ -120,6 +120,67 @@ int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 	return 0;
 }
 
+int vcpu_get_fpu(struct vcpu *vcpu, struct kvm_fpu *fpu)
+{
+	return ioctl(vcpu->fd, KVM_GET_FPU, fpu) < 0 ? -errno : 0;
+}
+
+int vcpu_set_fpu(struct vcpu *vcpu, const struct kvm_fpu *fpu)
+{
+	return ioctl(vcpu->fd, KVM_SET_FPU, fpu) < 0 ? -errno : 0;
+}
+
+struct one_msr {
+	struct kvm_msrs head;
+	struct kvm_msr_entry entry;
+};
+
+int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value)
+{
+	struct one_msr m = { .head.nmsrs = 1, .entry.index = index };
+	int r = ioctl(vcpu->fd, KVM_GET_MSRS, &m);
+
+	if (r < 0)
+		return -errno;
+	if (r != 1)
+		return -EINVAL;
+	*value = m.entry.data;
+	return 0;
+}
+
+int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value)
+{
+	struct one_msr m = { .head.nmsrs = 1, .entry = { .index = index, .data = value } };
+	int r = ioctl(vcpu->fd, KVM_SET_MSRS, &m);
+
+	if (r < 0)
+		return -errno;
+	return r == 1 ? 0 : -EINVAL;
+}
+
+int vcpu_set_guest_debug(struct vcpu *vcpu, uint32_t control, const uint64_t dr[4],
+			 uint64_t dr7)
+{
+	struct kvm_guest_debug dbg = { .control = control };
+
+	for (int i = 0; dr && i < 4; i++)
+		dbg.arch.debugreg[i] = dr[i];
+	dbg.arch.debugreg[7] = dr7;
+	return ioctl(vcpu->fd, KVM_SET_GUEST_DEBUG, &dbg) < 0 ? -errno : 0;
+}
+
+/* The debugger sees debug exits and failed emulations first. */
+static enum vcpu_action debug_first(struct vcpu *vcpu, enum vcpu_action action)
+{
+	const struct vcpu_env *env = vcpu->env;
+
+	if ((action == VCPU_DEBUG || action == VCPU_UNEMULATED) && env->debug_trap)
+		action = env->debug_trap(env->debug_ctx, vcpu, action);
+	if (action == VCPU_DEBUG)	/* no debugger wanted it */
+		action = VCPU_FAILED;
+	return action;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -127,21 +188,37 @@ static void *vcpu_thread(void *arg)
 	enum vcpu_action action = VCPU_CONTINUE;
 
 	while (action == VCPU_CONTINUE && !atomic_load(env->stopping)) {
+		bool park = env->pause && vcpu_should_park(env->pause, vcpu);
+
+		/* Before parking, complete a pending I/O or MMIO exit without
+		 * running guest code (KVM_RUN with immediate_exit, the KVM API's
+		 * way), so the registers others read meanwhile are final. */
+		if (park)
+			vcpu->run->immediate_exit = 1;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				if (park)
+					vcpu_park(env->pause, vcpu, env->stopping);
+				/* Kicks set it; a kick that lands after this
+				 * line finds its request flag checked above. */
+				vcpu->run->immediate_exit = 0;
 				continue;
+			}
 			snprintf(vcpu->exit.why, sizeof(vcpu->exit.why), "KVM_RUN failed: %s",
 				 strerror(errno));
 			action = VCPU_FAILED;
 			break;
 		}
-		action = vcpu_handle_exit(vcpu->run, vcpu->run_size, &vcpu->exit);
+		action = debug_first(vcpu, vcpu_handle_exit(vcpu->run, vcpu->run_size,
+							     &vcpu->exit));
 		if (action == VCPU_UNEMULATED)
 			action = vcpu_complete_unemulated(vcpu) ? VCPU_FAILED : VCPU_CONTINUE;
 		if (action == VCPU_CONTINUE && env->after_exit)
 			action = env->after_exit(env->ctx, vcpu);
 	}
 	vcpu->result = action;
+	if (env->pause)
+		vcpu_pause_leave(env->pause);
 	if (action != VCPU_CONTINUE && env->stopped)
 		env->stopped(env->ctx, vcpu);
 	return NULL;
@@ -149,9 +226,14 @@ static void *vcpu_thread(void *arg)
 
 int vcpu_start(struct vcpu *vcpu)
 {
-	int err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
+	int err;
 
+	if (vcpu->env->pause)
+		vcpu_pause_enter(vcpu->env->pause);
+	err = pthread_create(&vcpu->thread, NULL, vcpu_thread, vcpu);
 	if (err) {
+		if (vcpu->env->pause)
+			vcpu_pause_leave(vcpu->env->pause);
 		log_err("vCPU %u: cannot start thread: %s", vcpu->id, strerror(err));
 		return -err;
 	}

@@ -14,6 +14,7 @@
 
 #include "cpu/exit.h"
 #include "cpu/kvm.h"
+#include "cpu/vcpu_pause.h"
 #include "mmu/memory.h"
 
 struct vcpu;
@@ -29,6 +30,16 @@ struct vcpu_env {
 	 * may fail the vCPU, with the reason in vcpu->exit.why. */
 	enum vcpu_action (*after_exit)(void *ctx, struct vcpu *vcpu);
 	void *ctx;
+	/* Optional: vCPUs park here when asked (vcpu_pause.h). */
+	struct vcpu_pause *pause;
+	/* Optional: an attached debugger (src/debug).  Called on the vCPU
+	 * thread for VCPU_DEBUG (KVM_EXIT_DEBUG) and VCPU_UNEMULATED exits (a
+	 * breakpoint it planted in ring 0 on hosts that cannot emulate int3)
+	 * before anything else: returns VCPU_CONTINUE when it took the exit
+	 * (it then pauses the vCPUs), else the action to carry on with. */
+	enum vcpu_action (*debug_trap)(void *debug_ctx, struct vcpu *vcpu,
+				       enum vcpu_action why);
+	void *debug_ctx;
 };
 
 struct vcpu {
@@ -42,6 +53,7 @@ struct vcpu {
 	struct exit_ctx exit;          /* owned by the vCPU thread */
 	enum vcpu_action result;       /* why the thread ended */
 	bool guest_smap;               /* SMAP in the CPUID the guest was given */
+	atomic_bool held;              /* stays parked across resumes (vcpu_pause.h) */
 };
 
 /* Install the kick signal handler; call once before starting vCPUs. */
@@ -58,6 +70,15 @@ int vcpu_get_regs(struct vcpu *vcpu, struct kvm_regs *regs);
 int vcpu_tsc_khz(struct vcpu *vcpu);
 int vcpu_set_state(struct vcpu *vcpu, const struct kvm_sregs *sregs,
 		   const struct kvm_regs *regs);
+/* x87/SSE state, and one MSR: 0 or -errno. */
+int vcpu_get_fpu(struct vcpu *vcpu, struct kvm_fpu *fpu);
+int vcpu_set_fpu(struct vcpu *vcpu, const struct kvm_fpu *fpu);
+int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value);
+int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value);
+/* KVM_SET_GUEST_DEBUG: control is KVM_GUESTDBG_* (0 turns debugging off),
+ * dr[0..3] the breakpoint addresses and dr7 their enables (USE_HW_BP). */
+int vcpu_set_guest_debug(struct vcpu *vcpu, uint32_t control, const uint64_t dr[4],
+			 uint64_t dr7);
 
 int vcpu_start(struct vcpu *vcpu);
 /* Make KVM_RUN return promptly (the stopping flag must already be set). */

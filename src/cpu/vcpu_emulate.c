@@ -102,6 +102,18 @@ static int inject_exception(struct vcpu *vcpu, uint8_t vector)
 	return 0;
 }
 
+int vcpu_reflect_int3(struct vcpu *vcpu)
+{
+	struct kvm_regs regs;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0)
+		return -errno;
+	regs.rip += 1;
+	if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return inject_exception(vcpu, 3);
+}
+
 /*
  * KVM gave up on the instruction at RIP.  Complete it when the architecture
  * defines its result (emulate.h); otherwise describe it for the crash report.

@@ -13,4 +13,8 @@ struct vcpu;
  * architecturally defined (vcpu_emulate.c); 0 or -errno. */
 int vcpu_complete_unemulated(struct vcpu *vcpu);
 
+/* RIP += 1 and a #BP injected: the guest's own int3 (at RIP) handed back
+ * to it, for a debugger that intercepted it; 0 or -errno. */
+int vcpu_reflect_int3(struct vcpu *vcpu);
+
 #endif

@@ -27,6 +27,7 @@
 #define X86_CR4_OSXMMEXCPT (1ULL << 10)
 #define X86_CR4_OSXSAVE (1ULL << 18)
 #define X86_CR4_SMAP (1ULL << 21)
+#define X86_CR4_LA57 (1ULL << 12)
 #define X86_EFER_SCE (1ULL << 0)
 #define X86_EFER_LME (1ULL << 8)
 #define X86_EFER_LMA (1ULL << 10)

@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "base/options.h"
 #include "base/util.h"
+#include "debug/gdb_listen.h"
 
 void cli_defaults(struct vm_config *cfg)
 {
@@ -106,6 +107,11 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       (the guest's own, also in shadow mode) and print each\n"
 "                       level, beside KVM's translation (repeatable)\n"
 "  --kvm-device PATH    KVM device node (default /dev/kvm)\n"
+"Debugging (docs/debugging.md):\n"
+"  -gdb tcp:HOST:PORT   gdb remote stub on TCP (PORT 0: any free port; the\n"
+"                       address is printed) or -gdb unix:PATH on a Unix socket\n"
+"  -s                   -gdb tcp:127.0.0.1:1234\n"
+"  -S                   vCPUs wait for gdb to continue them (with -s or -gdb)\n"
 "  -h, --help           this text\n"
 "  -V, --version        version\n"
 "\n"
@@ -119,6 +125,7 @@ enum opt_id {
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
 	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
+	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 };
 
 /* Every option; compare-layouts reads the same ones. */
@@ -148,6 +155,9 @@ static const struct opt_def options[] = {
 	{ "V", OPT_VERSION, OPT_ARG_NONE },
 	{ "json", OPT_JSON, OPT_ARG_NONE },
 	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, OPT_ARG_NONE },
+	{ "gdb", OPT_GDB, OPT_ARG_REQUIRED },
+	{ "s", OPT_GDB_DEFAULT, OPT_ARG_NONE },
+	{ "S", OPT_GDB_WAIT, OPT_ARG_NONE },
 };
 
 static const struct opt_table option_table = {
@@ -389,6 +399,21 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 	case OPT_NO_HOST_DECOMPRESS:
 		cfg->no_host_decompress = true;
 		return 0;
+	case OPT_GDB:
+	case OPT_GDB_DEFAULT: {
+		struct gdb_listen l;
+		char why[160];
+
+		cfg->gdb = id == OPT_GDB ? v : GDB_DEFAULT_LISTEN;
+		if (gdb_listen_parse(cfg->gdb, &l, why, sizeof(why))) {
+			log_err("-gdb: %s", why);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	case OPT_GDB_WAIT:
+		cfg->gdb_wait = true;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -433,6 +458,10 @@ static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *c
 	if (cfg->mmu == MMU_SHADOW && cfg->nr_vcpus != 1) {
 		log_err("--mmu=shadow runs one vCPU (the shadow MMU is per vCPU); drop -smp %u",
 			cfg->nr_vcpus);
+		return -EINVAL;
+	}
+	if (cfg->gdb_wait && !cfg->gdb) {
+		log_err("-S waits for gdb: give -s or -gdb too");
 		return -EINVAL;
 	}
 	if (cfg->stats_file && cfg->stats == STATS_OFF)

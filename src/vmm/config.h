@@ -57,6 +57,8 @@ struct vm_config {
 	unsigned int nr_translate;
 	bool no_host_decompress;  /* bzImage: run the kernel's own decompressor */
 	bool json;                /* compare-layouts --json */
+	const char *gdb;          /* -gdb / -s: where the gdb stub listens */
+	bool gdb_wait;            /* -S: vCPUs wait for gdb's first continue */
 	const char *kvm_device;
 	struct mem_layout_spec compare[CONFIG_MAX_COMPARE];
 	unsigned int nr_compare;

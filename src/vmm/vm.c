@@ -104,6 +104,11 @@ static void console_quit(void *ctx)
 	vm_request_stop(ctx, VM_STOP_USER_QUIT, 0, "quit from the console (Ctrl-A x)");
 }
 
+static void gdb_kill(void *ctx)
+{
+	vm_request_stop(ctx, VM_STOP_USER_QUIT, 0, "killed by gdb");
+}
+
 static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 {
 	struct vm *vm = ctx;
@@ -120,6 +125,7 @@ static void vcpu_stopped(void *ctx, struct vcpu *vcpu)
 	case VCPU_SHUTDOWN:
 	case VCPU_FAILED:
 	case VCPU_UNEMULATED:
+	case VCPU_DEBUG:
 		/* Dump now, from the thread that owns the vCPU and while it is
 		 * out of KVM_RUN, before anyone else touches it. */
 		vcpu_dump_state(vcpu, stderr);
@@ -274,7 +280,7 @@ static int vm_create_vcpus(struct vm *vm)
 	vm->vcpu_env = (struct vcpu_env){
 		.pio = &vm->pio, .mmio = &vm->mmio, .mem = &vm->mem,
 		.stopping = &vm->stopping, .stopped = vcpu_stopped, .ctx = vm,
-		.after_exit = vm->mmu ? vm_after_exit : NULL,
+		.after_exit = vm->mmu ? vm_after_exit : NULL, .pause = &vm->pause,
 	};
 	vm->vcpus = calloc(vm->nr_vcpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
@@ -300,6 +306,22 @@ static int vm_create_vcpus(struct vm *vm)
 	if (vm->mmu)
 		sregs.cr3 = mmu_kvm_entry_cr3(vm->mmu);
 	return vcpu_set_state(&vm->vcpus[0], &sregs, &regs);
+}
+
+/* -gdb / -s: the stub, and the vCPUs' trap hook into it. */
+static int vm_create_gdb(struct vm *vm)
+{
+	struct gdbstub_params p = {
+		.listen = vm->cfg->gdb, .kvm = &vm->kvm, .vcpus = vm->vcpus,
+		.nr_vcpus = vm->nr_vcpus, .pause = &vm->pause, .mem = &vm->mem,
+		.segs = vm->boot.segs, .nr_segs = vm->boot.nr_segs,
+		.kill = gdb_kill, .ctx = vm,
+	};
+	int err = gdbstub_create(&p, &vm->gdb);
+
+	vm->vcpu_env.debug_trap = gdbstub_trap;
+	vm->vcpu_env.debug_ctx = vm->gdb;
+	return err;
 }
 
 /*
@@ -350,11 +372,14 @@ static int vm_build(struct vm *vm)
 		err = vm_create_pci(vm);
 	if (!err)
 		err = vm_create_vcpus(vm);
+	if (!err && cfg->gdb)
+		err = vm_create_gdb(vm);
 	return err;
 }
 
 static void vm_destroy(struct vm *vm)
 {
+	gdbstub_destroy(vm->gdb);
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
@@ -373,6 +398,7 @@ static void vm_destroy(struct vm *vm)
 	if (vm->stop_fd >= 0)
 		close(vm->stop_fd);
 	pthread_mutex_destroy(&vm->stop_lock);
+	vcpu_pause_destroy(&vm->pause);
 	free(vm);
 }
 
@@ -393,10 +419,26 @@ static struct vm *vm_alloc(const struct vm_config *cfg)
 		free(vm);
 		return NULL;
 	}
+	/* -S: the vCPU threads park before their first KVM_RUN. */
+	if (vcpu_pause_init(&vm->pause, cfg->gdb_wait)) {
+		close(vm->stop_fd);
+		free(vm);
+		return NULL;
+	}
 	return vm;
 }
 
 /* ---- Running ----------------------------------------------------------- */
+
+void vm_pause(struct vm *vm)
+{
+	vcpu_pause_all(&vm->pause, vm->vcpus, vm->nr_vcpus);
+}
+
+void vm_resume(struct vm *vm)
+{
+	vcpu_resume_all(&vm->pause);
+}
 
 /* Wait until a device, a vCPU, the console or a signal stops the VM. */
 static void vm_wait(struct vm *vm, int sig_fd)
@@ -468,12 +510,15 @@ static int vm_run(struct vm *vm)
 	start_ns = now_ns();
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = vcpu_start(&vm->vcpus[i]);
+	if (!err && vm->gdb)
+		err = gdbstub_start(vm->gdb);
 	if (err)
 		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_SETUP_FAILED, "start-up failed");
 	else
 		vm_wait(vm, sig_fd);
 
 	atomic_store(&vm->stopping, true);
+	vcpu_pause_wake(&vm->pause);	/* parked vCPUs see `stopping` */
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
@@ -488,6 +533,8 @@ static int vm_run(struct vm *vm)
 		vm->stop_kind = VM_STOP_ERROR;
 		vm->stop_status = VM_EXIT_SETUP_FAILED;
 	}
+	gdbstub_stop(vm->gdb, vm_exit_status(vm),
+		     vm->stop_kind == VM_STOP_SIGNAL ? vm->stop_status - 128 : 0);
 	console_stop(&vm->console);
 	if (sig_fd >= 0)
 		close(sig_fd);

@@ -12,6 +12,8 @@
 #include "boot/boot.h"
 #include "cpu/kvm.h"
 #include "cpu/vcpu.h"
+#include "cpu/vcpu_pause.h"
+#include "debug/gdbstub.h"
 #include "devices/bus.h"
 #include "mmu/kvm/mmu_kvm.h"
 #include "mmu/memory.h"
@@ -62,8 +64,18 @@ struct vm {
 	struct mmu_kvm *mmu;         /* test guests: --mmu glue; else NULL */
 	uint64_t run_ns;             /* wall time the vCPUs ran */
 	struct vcpu_env vcpu_env;    /* what every vCPU is handed */
+	struct vcpu_pause pause;     /* vm_pause / vm_resume, the gdb stub */
+	struct gdbstub *gdb;         /* -gdb / -s: the stub, else NULL */
 	bool config_error;           /* the build failed on a bad configuration */
 };
+
+/*
+ * Stop every vCPU outside KVM_RUN (I/O completed, registers final) and wait
+ * until they are; then let them run again.  Not from a vCPU thread.  The
+ * mechanism is cpu/vcpu_pause.h; the gdb stub uses it directly.
+ */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 
 /* vm_report.c */
 void vm_report_stats(struct vm *vm, int status);

@@ -407,8 +407,8 @@ static void test_load_two_segments(void **state)
 
 	im.u.eh.e_phnum = 3;
 	*ph(&im, 2) = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_W,
-				    .p_offset = CODE_OFF + 8, .p_paddr = 4 * MiB,
-				    .p_filesz = 8, .p_memsz = 0x3000 };
+				    .p_offset = CODE_OFF + 8, .p_vaddr = 0xffffffff80400000ULL,
+				    .p_paddr = 4 * MiB, .p_filesz = 8, .p_memsz = 0x3000 };
 	/* Entry in the middle of the first segment's bss: still executable. */
 	im.u.eh.e_entry = LOAD_ADDR + BSS_END - 1;
 	assert_int_equal(load(&f->ram, &im, &out), 0);
@@ -420,6 +420,14 @@ static void test_load_two_segments(void **state)
 	assert_int_equal(ram[4 * MiB + 8], 0);
 	assert_int_equal(ram[4 * MiB + 0x2FFF], 0);
 	assert_int_equal(ram[4 * MiB + 0x3000], 0xAA);
+	/* Where each segment's virtual addresses landed (for the gdb stub). */
+	assert_int_equal(out.nr_segs, 2);
+	assert_int_equal(out.segs[0].vaddr, LOAD_ADDR);
+	assert_int_equal(out.segs[0].paddr, LOAD_ADDR);
+	assert_int_equal(out.segs[0].size, BSS_END);
+	assert_true(out.segs[1].vaddr == 0xffffffff80400000ULL);
+	assert_int_equal(out.segs[1].paddr, 4 * MiB);
+	assert_int_equal(out.segs[1].size, 0x3000);
 
 	/* Entry in the data segment is refused. */
 	im.u.eh.e_entry = 4 * MiB;

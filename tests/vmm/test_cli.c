@@ -421,6 +421,35 @@ static void test_parse_resets_config(void **state)
 	assert_null(cfg.kernel);
 }
 
+static void test_gdb_options(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "-m", "1G"), 0);
+	assert_null(cfg.gdb);
+	assert_false(cfg.gdb_wait);
+	assert_int_equal(parse(&cfg, "-s"), 0);
+	assert_string_equal(cfg.gdb, "tcp:127.0.0.1:1234");
+	assert_int_equal(parse(&cfg, "-s", "-S"), 0);
+	assert_true(cfg.gdb_wait);
+	assert_int_equal(parse(&cfg, "-S", "-gdb", "unix:/tmp/g.sock"), 0);
+	assert_string_equal(cfg.gdb, "unix:/tmp/g.sock");
+	assert_true(cfg.gdb_wait);
+	assert_int_equal(parse(&cfg, "--gdb=tcp::0"), 0);
+	assert_string_equal(cfg.gdb, "tcp::0");
+	/* The last -gdb / -s wins, as with every other option. */
+	assert_int_equal(parse(&cfg, "-gdb", "tcp::0", "-s"), 0);
+	assert_string_equal(cfg.gdb, "tcp:127.0.0.1:1234");
+	assert_refused("-S");
+	assert_refused("-gdb", "1234");
+	assert_refused("-gdb", "tcp:host:99999");
+	assert_refused("-gdb", "unix:");
+	assert_refused("-s=1");
+	assert_message("-S waits for gdb: give -s or -gdb too", "-S");
+	assert_message("-gdb: '1234' is not tcp:HOST:PORT or unix:PATH", "-gdb", "1234");
+}
+
 static void test_mmu_options(void **state)
 {
 	struct vm_config cfg;
@@ -579,6 +608,7 @@ int main(void)
 		cmocka_unit_test(test_devices),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
+		cmocka_unit_test(test_gdb_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
 		cmocka_unit_test(test_help_version),
 		cmocka_unit_test(test_parse_resets_config),
