@@ -137,9 +137,6 @@ static int serve(struct dev_run *r, double secs, uint64_t *done_in_time, uint64_
 	end = t0 + (uint64_t)(secs * 1e9);
 	blk_guest_start(g);
 	for (;;) {
-		/* Completions may have come inside the kick (page-cache hits). */
-		if (atomic_exchange(&r->irq_pending, false))
-			blk_guest_service(g);
 		if (g->refill && now_ns() >= end) {
 			*elapsed = now_ns() - t0;
 			*done_in_time = g->completed;
@@ -147,6 +144,12 @@ static int serve(struct dev_run *r, double secs, uint64_t *done_in_time, uint64_
 		}
 		if (!g->inflight || atomic_load(&r->broken))
 			break;
+		/* The handler's own kick may complete requests (page-cache
+		 * hits) and notify again: then no need to wait. */
+		if (atomic_exchange(&r->irq_pending, false)) {
+			blk_guest_service(g);
+			continue;
+		}
 		if (wait_event(r, ep)) {
 			fprintf(stderr, "blk_path: no completion for %d ms with %u in flight\n",
 				STALL_MS, g->inflight);
