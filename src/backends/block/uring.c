@@ -3,14 +3,18 @@
  * aio=io_uring: requests become SQEs on the image's descriptor (readv and
  * writev straight on the caller's iovecs, fsync with DATASYNC, fallocate
  * for discard and write-zeroes); completions are reaped by an own thread,
- * or, in poll mode, by the caller's event loop through an eventfd
- * registered with the ring.
+ * or, in poll mode, by the caller's event loop, which polls the ring's own
+ * descriptor (readable while completions wait, as QEMU's block/io_uring.c
+ * does), and by flush_queue right after it submitted: reads that hit the
+ * page cache complete inside the submit, and reaping them there saves the
+ * loop a wake-up for each batch.
  *
  * Locking: sq_lock serialises the submission side (get an SQE, prep it,
- * submit), which any thread may use; the completion side belongs to one
- * thread (the completion thread, or the poll-mode owner), which liburing
- * allows alongside a submitter.  A short transfer, EINTR or EAGAIN puts
- * the request back on the ring from the completion side for the rest.
+ * submit), which any thread may use; cq_lock the completion side (reaping
+ * and the done callbacks), which liburing allows alongside a submitter.
+ * Lock order: cq_lock, then sq_lock or lock.  A short transfer, EINTR or
+ * EAGAIN puts the request back on the ring from the completion side for
+ * the rest.
  *
  * io_uring ties work it hands to its async workers to the submitting
  * thread, and cancels it (-ECANCELED) when that thread exits.  The VMM
@@ -29,7 +33,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "backends/block/req.h"
@@ -44,12 +47,12 @@ struct uring_backend {
 	struct block_image img;
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
+	pthread_mutex_t cq_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;             /* in_flight dropped to 0 */
 	unsigned int in_flight;
 	atomic_bool no_zero_range;       /* the file system refused ZERO_RANGE */
 	bool poll_mode;
-	int efd;                         /* poll mode: registered eventfd */
 	pthread_t thread;
 };
 
@@ -164,8 +167,9 @@ static void complete(struct uring_backend *ub, struct blk_req *r, int res)
 	}
 }
 
-/* Handles every CQE there is; false when the stop NOP was among them. */
-static bool reap(struct uring_backend *ub)
+/* Handles every CQE there is, cq_lock held; false when the stop NOP was
+ * among them. */
+static bool reap_locked(struct uring_backend *ub)
 {
 	struct io_uring_cqe *cqe;
 	bool go_on = true;
@@ -198,7 +202,10 @@ static void *uring_thread(void *arg)
 			log_err("drive file=%s: io_uring wait: %s", ub->img.path, strerror(-e));
 			break;
 		}
-		if (!reap(ub))
+		pthread_mutex_lock(&ub->cq_lock);
+		e = reap_locked(ub);
+		pthread_mutex_unlock(&ub->cq_lock);
+		if (!e)
 			break;
 	}
 	return NULL;
@@ -230,14 +237,27 @@ static int uring_submit(struct block_backend *b, struct block_io *io)
 	return e;
 }
 
-static void uring_flush_queue(struct block_backend *b)
+static void push_sq(struct uring_backend *ub)
 {
-	struct uring_backend *ub = to_ub(b);
-
 	pthread_mutex_lock(&ub->sq_lock);
 	if (io_uring_sq_ready(&ub->ring))
 		submit_locked(ub);
 	pthread_mutex_unlock(&ub->sq_lock);
+}
+
+/* Poll mode also runs what completed inside the submit, unless another
+ * thread is reaping (it will see them), or this is a done callback's call
+ * (its reap loop will). */
+static void uring_flush_queue(struct block_backend *b)
+{
+	struct uring_backend *ub = to_ub(b);
+
+	push_sq(ub);
+	if (ub->poll_mode && io_uring_cq_ready(&ub->ring) &&
+	    pthread_mutex_trylock(&ub->cq_lock) == 0) {
+		reap_locked(ub);
+		pthread_mutex_unlock(&ub->cq_lock);
+	}
 }
 
 static unsigned int nr_in_flight(struct uring_backend *ub)
@@ -250,28 +270,34 @@ static unsigned int nr_in_flight(struct uring_backend *ub)
 	return n;
 }
 
-/* Every request's done has returned. */
+/* Every request's done has returned.  Poll mode reaps here, holding
+ * cq_lock throughout so that no other thread takes a completion this
+ * waits for. */
 static void wait_idle(struct uring_backend *ub)
 {
 	struct io_uring_cqe *cqe;
 
-	uring_flush_queue(&ub->b);
 	if (!ub->poll_mode) {
+		push_sq(ub);
 		pthread_mutex_lock(&ub->lock);
 		while (ub->in_flight)
 			pthread_cond_wait(&ub->idle, &ub->lock);
 		pthread_mutex_unlock(&ub->lock);
 		return;
 	}
+	pthread_mutex_lock(&ub->cq_lock);
 	while (nr_in_flight(ub)) {
-		int e = io_uring_wait_cqe(&ub->ring, &cqe);
+		int e;
 
+		push_sq(ub);
+		e = io_uring_wait_cqe(&ub->ring, &cqe);
 		if (e < 0 && e != -EINTR && e != -EAGAIN) {
 			log_err("drive file=%s: io_uring wait: %s", ub->img.path, strerror(-e));
-			return;
+			break;
 		}
-		reap(ub);
+		reap_locked(ub);
 	}
+	pthread_mutex_unlock(&ub->cq_lock);
 }
 
 static int uring_drain(struct block_backend *b)
@@ -284,30 +310,33 @@ static int uring_drain(struct block_backend *b)
 	return fdatasync(ub->img.fd) < 0 ? -errno : 0;
 }
 
+/* Level-triggered: readable exactly while completions wait in the CQ. */
 static int uring_poll_fd(struct block_backend *b)
 {
-	return to_ub(b)->efd;
+	return to_ub(b)->ring.ring_fd;
 }
 
 static void uring_process(struct block_backend *b)
 {
 	struct uring_backend *ub = to_ub(b);
-	uint64_t count;
 
-	/* Reset the eventfd first: a completion after it signals again. */
-	if (read(ub->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_debug("drive file=%s: eventfd read: %s", ub->img.path, strerror(errno));
-	reap(ub);
+	pthread_mutex_lock(&ub->cq_lock);
+	reap_locked(ub);
+	pthread_mutex_unlock(&ub->cq_lock);
+}
+
+static void destroy_locks(struct uring_backend *ub)
+{
+	pthread_cond_destroy(&ub->idle);
+	pthread_mutex_destroy(&ub->lock);
+	pthread_mutex_destroy(&ub->cq_lock);
+	pthread_mutex_destroy(&ub->sq_lock);
 }
 
 static void uring_free(struct uring_backend *ub)
 {
 	io_uring_queue_exit(&ub->ring);
-	if (ub->efd >= 0)
-		close(ub->efd);
-	pthread_cond_destroy(&ub->idle);
-	pthread_mutex_destroy(&ub->lock);
-	pthread_mutex_destroy(&ub->sq_lock);
+	destroy_locks(ub);
 	free(ub);
 }
 
@@ -384,20 +413,13 @@ static int start_completions(struct uring_backend *ub)
 {
 	int e;
 
-	if (!ub->poll_mode) {
-		e = pthread_create(&ub->thread, NULL, uring_thread, ub);
-		if (e)
-			log_err("drive file=%s: cannot start the completion thread: %s",
-				ub->img.path, strerror(e));
-		return -e;
-	}
-	ub->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ub->efd < 0)
-		return -errno;
-	e = io_uring_register_eventfd(&ub->ring, ub->efd);
-	if (e < 0)
-		log_err("drive file=%s: io_uring eventfd: %s", ub->img.path, strerror(-e));
-	return e;
+	if (ub->poll_mode)
+		return 0;
+	e = pthread_create(&ub->thread, NULL, uring_thread, ub);
+	if (e)
+		log_err("drive file=%s: cannot start the completion thread: %s",
+			ub->img.path, strerror(e));
+	return -e;
 }
 
 int block_uring_create(struct block_image *img, const struct block_backend_opts *opts,
@@ -410,16 +432,14 @@ int block_uring_create(struct block_image *img, const struct block_backend_opts 
 	if (!ub)
 		return -ENOMEM;
 	depth = depth > URING_DEPTH_MAX ? URING_DEPTH_MAX : depth;
-	ub->efd = -1;
 	ub->poll_mode = opts && opts->poll_mode;
 	pthread_mutex_init(&ub->sq_lock, NULL);
+	pthread_mutex_init(&ub->cq_lock, NULL);
 	pthread_mutex_init(&ub->lock, NULL);
 	pthread_cond_init(&ub->idle, NULL);
 	e = ring_init(ub, depth, img->path);
 	if (e) {
-		pthread_cond_destroy(&ub->idle);
-		pthread_mutex_destroy(&ub->lock);
-		pthread_mutex_destroy(&ub->sq_lock);
+		destroy_locks(ub);
 		free(ub);
 		return e;
 	}
