@@ -53,6 +53,7 @@ struct uring_backend {
 	unsigned int in_flight;
 	atomic_bool no_zero_range;       /* the file system refused ZERO_RANGE */
 	bool poll_mode;
+	bool fixed_file;                 /* the image is registered file 0 */
 	pthread_t thread;
 };
 
@@ -63,7 +64,7 @@ static struct uring_backend *to_ub(struct block_backend *b)
 
 static void prep(struct uring_backend *ub, struct io_uring_sqe *sqe, struct blk_req *r)
 {
-	int fd = ub->img.fd;
+	int fd = ub->fixed_file ? 0 : ub->img.fd;
 
 	if (r->zeroing || r->io->op == BLOCK_WRITE) {
 		io_uring_prep_writev(sqe, fd, r->iov, r->nr_iov, r->pos);
@@ -81,6 +82,8 @@ static void prep(struct uring_backend *ub, struct io_uring_sqe *sqe, struct blk_
 
 		io_uring_prep_fallocate(sqe, fd, mode, (off_t)r->io->offset, (off_t)r->io->len);
 	}
+	if (ub->fixed_file && sqe->opcode != IORING_OP_NOP)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, r);
 }
 
@@ -350,6 +353,10 @@ static void uring_destroy(struct block_backend *b)
 			;                       /* the ring is empty by now */
 		pthread_join(ub->thread, NULL);
 	}
+	/* The ring's reference would keep the image's lock past close (the
+	 * ring is torn down asynchronously). */
+	if (ub->fixed_file)
+		io_uring_unregister_files(&ub->ring);
 	image_close(&ub->img);
 	uring_free(ub);
 }
@@ -444,6 +451,9 @@ int block_uring_create(struct block_image *img, const struct block_backend_opts 
 		return e;
 	}
 	ub->img = *img;
+	/* A registered file spares the kernel a file lookup and reference
+	 * per request; without it (ENOMEM, an old kernel) the fd serves. */
+	ub->fixed_file = io_uring_register_files(&ub->ring, &ub->img.fd, 1) == 0;
 	e = start_completions(ub);
 	if (e) {
 		uring_free(ub);
