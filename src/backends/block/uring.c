@@ -21,8 +21,8 @@
  * submits from its long-lived I/O thread, but submit is open to any
  * thread, so a cancelled request is reissued from the completion side
  * (a few times: nothing else here cancels, and READ/WRITE are idempotent).
- * lock guards in_flight, which counts a request from submit until its done
- * has returned: what drain waits for.
+ * in_flight (atomic; lock and idle only wake drain) counts a request from
+ * submit until its done has returned: what drain waits for.
  */
 #include "backends/block/backend.h"
 
@@ -50,7 +50,7 @@ struct uring_backend {
 	pthread_mutex_t cq_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;             /* in_flight dropped to 0 */
-	unsigned int in_flight;
+	atomic_uint in_flight;
 	atomic_bool no_zero_range;       /* the file system refused ZERO_RANGE */
 	bool poll_mode;
 	bool fixed_file;                 /* the image is registered file 0 */
@@ -128,14 +128,21 @@ static int queue_req(struct uring_backend *ub, struct blk_req *r, bool submit_no
 	return 0;
 }
 
+/* The last one out wakes drain, which checks the count under lock. */
+static void put_in_flight(struct uring_backend *ub)
+{
+	if (atomic_fetch_sub(&ub->in_flight, 1) == 1) {
+		pthread_mutex_lock(&ub->lock);
+		pthread_cond_broadcast(&ub->idle);
+		pthread_mutex_unlock(&ub->lock);
+	}
+}
+
 static void finish(struct uring_backend *ub, struct blk_req *r, int64_t res)
 {
 	r->io->done(r->io, res);
 	blk_req_free(r);
-	pthread_mutex_lock(&ub->lock);
-	if (--ub->in_flight == 0)
-		pthread_cond_broadcast(&ub->idle);
-	pthread_mutex_unlock(&ub->lock);
+	put_in_flight(ub);
 }
 
 static void requeue(struct uring_backend *ub, struct blk_req *r)
@@ -227,14 +234,10 @@ static int uring_submit(struct block_backend *b, struct block_io *io)
 		return -ENOMEM;
 	if (io->op == BLOCK_WRITE_ZEROES && atomic_load(&ub->no_zero_range))
 		blk_req_start_zeroing(r);
-	pthread_mutex_lock(&ub->lock);
-	ub->in_flight++;
-	pthread_mutex_unlock(&ub->lock);
+	atomic_fetch_add(&ub->in_flight, 1);
 	e = queue_req(ub, r, false);
 	if (e) {
-		pthread_mutex_lock(&ub->lock);
-		ub->in_flight--;
-		pthread_mutex_unlock(&ub->lock);
+		put_in_flight(ub);
 		blk_req_free(r);
 	}
 	return e;
@@ -265,12 +268,7 @@ static void uring_flush_queue(struct block_backend *b)
 
 static unsigned int nr_in_flight(struct uring_backend *ub)
 {
-	unsigned int n;
-
-	pthread_mutex_lock(&ub->lock);
-	n = ub->in_flight;
-	pthread_mutex_unlock(&ub->lock);
-	return n;
+	return atomic_load(&ub->in_flight);
 }
 
 /* Every request's done has returned.  Poll mode reaps here, holding
@@ -283,7 +281,7 @@ static void wait_idle(struct uring_backend *ub)
 	if (!ub->poll_mode) {
 		push_sq(ub);
 		pthread_mutex_lock(&ub->lock);
-		while (ub->in_flight)
+		while (nr_in_flight(ub))
 			pthread_cond_wait(&ub->idle, &ub->lock);
 		pthread_mutex_unlock(&ub->lock);
 		return;
