@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The floor for the block backends: a bare liburing loop (one thread, reap
- * what completed, refill, one submit-and-wait) reading a file, beside the
+ * The floor for the block backends: a bare liburing loop (blk_bench.c: one
+ * thread, reap what completed, refill, one submit) reading a file, beside the
  * same reads through minivmm's io_uring backend and its thread pool, where
  * each done callback queues the next read as a device would.  4 KiB random
  * reads and 1 MiB sequential reads at queue depths 1, 8 and 32, with
@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <liburing.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -23,20 +22,11 @@
 
 #include "backends/block/backend.h"
 #include "base/clock.h"
+#include "blk_bench.h"
 
-#define FILE_SIZE (256ull << 20)
-#define QD_MAX 32
+#define FILE_SIZE BENCH_FILE_SIZE
+#define QD_MAX BENCH_QD_MAX
 
-struct workload {
-	const char *name;
-	uint32_t bs;
-	bool random;
-};
-
-static const struct workload workloads[] = {
-	{ "4k-rand", 4096, true },
-	{ "1m-seq", 1 << 20, false },
-};
 static const unsigned int depths[] = { 1, 8, 32 };
 
 struct slot {
@@ -56,63 +46,12 @@ struct run {
 	struct slot slots[QD_MAX];
 };
 
+/* Done callbacks run on several threads: the sequential cursor is shared. */
 static uint64_t next_offset(const struct workload *w, uint64_t *rng, atomic_ullong *seq)
 {
 	if (!w->random)
 		return (atomic_fetch_add(seq, w->bs) % FILE_SIZE);
-	*rng ^= *rng << 13;
-	*rng ^= *rng >> 7;
-	*rng ^= *rng << 17;
-	return (*rng % (FILE_SIZE / w->bs)) * w->bs;
-}
-
-/* ---- the floor: bare liburing ------------------------------------------ */
-
-static double raw_iops(int fd, const struct workload *w, unsigned int qd, double secs,
-		       void **bufs)
-{
-	struct iovec iov[QD_MAX];
-	struct io_uring ring;
-	struct io_uring_cqe *cqe;
-	atomic_ullong seq = 0;
-	uint64_t rng = 88172645463325252ull, n = 0, t0, end;
-
-	if (io_uring_queue_init(qd * 2, &ring, 0) < 0)
-		return -1;
-	for (unsigned int i = 0; i < qd; i++) {
-		struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-
-		iov[i] = (struct iovec){ bufs[i], w->bs };
-		io_uring_prep_readv(sqe, fd, &iov[i], 1, next_offset(w, &rng, &seq));
-		io_uring_sqe_set_data(sqe, &iov[i]);
-	}
-	t0 = now_ns();
-	end = t0 + (uint64_t)(secs * 1e9);
-	io_uring_submit(&ring);
-	while (now_ns() < end) {
-		unsigned int head, got = 0;
-
-		if (io_uring_wait_cqe(&ring, &cqe) < 0)
-			break;
-		io_uring_for_each_cqe(&ring, head, cqe) {
-			struct iovec *v = io_uring_cqe_get_data(cqe);
-			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-
-			if (cqe->res != (int)w->bs)
-				fprintf(stderr, "blk_floor: raw read: %d\n", cqe->res);
-			io_uring_prep_readv(sqe, fd, v, 1, next_offset(w, &rng, &seq));
-			io_uring_sqe_set_data(sqe, v);
-			got++;
-		}
-		io_uring_cq_advance(&ring, got);
-		n += got;
-		io_uring_submit(&ring);
-	}
-	t0 = now_ns() - t0;
-	for (unsigned int left = qd; left && io_uring_wait_cqe(&ring, &cqe) == 0; left--)
-		io_uring_cqe_seen(&ring, cqe);
-	io_uring_queue_exit(&ring);
-	return (double)n * 1e9 / (double)t0;
+	return bench_next_offset(w, rng, NULL);
 }
 
 /* ---- through a backend ------------------------------------------------- */
@@ -146,7 +85,7 @@ static double backend_iops(struct block_backend *b, const struct workload *w,
 		struct slot *s = &r.slots[i];
 
 		s->run = &r;
-		s->rng = 88172645463325252ull + i;
+		s->rng = bench_seed(i);
 		s->iov = (struct iovec){ bufs[i], w->bs };
 		s->io = (struct block_io){ .op = BLOCK_READ, .len = w->bs, .iov = &s->iov,
 					   .nr_iov = 1, .done = slot_done,
@@ -185,30 +124,6 @@ static struct block_backend *open_backend(const char *path, bool direct, bool ur
 	return b;
 }
 
-static int make_file(const char *path)
-{
-	struct stat st;
-	char *buf;
-	int fd;
-
-	if (stat(path, &st) == 0 && (uint64_t)st.st_size == FILE_SIZE)
-		return 0;
-	fd = open(path, O_CREAT | O_TRUNC | O_WRONLY, 0644);
-	buf = malloc(1 << 20);
-	if (fd < 0 || !buf)
-		return -1;
-	for (uint64_t off = 0; off < FILE_SIZE; off += 1 << 20) {
-		for (int i = 0; i < 1 << 20; i += 8)
-			memcpy(buf + i, &off, sizeof(off));
-		if (write(fd, buf, 1 << 20) != 1 << 20)
-			return -1;
-	}
-	fsync(fd);
-	close(fd);
-	free(buf);
-	return 0;
-}
-
 static void run_mode(const char *path, bool direct, double secs, void **bufs)
 {
 	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0));
@@ -223,12 +138,17 @@ static void run_mode(const char *path, bool direct, double secs, void **bufs)
 	       path);
 	printf("%-8s %3s %12s %12s %7s %12s %7s\n", "workload", "qd", "raw IOPS",
 	       "io_uring", "ratio", "threads", "ratio");
-	for (size_t i = 0; i < sizeof(workloads) / sizeof(workloads[0]); i++) {
+	for (size_t i = 0; i < sizeof(bench_workloads) / sizeof(bench_workloads[0]); i++) {
 		for (size_t j = 0; j < sizeof(depths) / sizeof(depths[0]); j++) {
-			const struct workload *w = &workloads[i];
-			double raw = raw_iops(fd, w, depths[j], secs, bufs);
+			const struct workload *w = &bench_workloads[i];
+			struct run_result rr;
+			double raw = bench_raw(fd, w, depths[j], secs, bufs, &rr) ? -1 : rr.iops;
 			double u = backend_iops(bu, w, depths[j], secs, bufs);
 			double t = backend_iops(bt, w, depths[j], secs, bufs);
+
+			if (rr.errors)
+				fprintf(stderr, "blk_floor: %llu raw reads failed or read wrong bytes\n",
+					(unsigned long long)rr.errors);
 
 			printf("%-8s %3u %12.0f %12.0f %7.2f %12.0f %7.2f\n", w->name, depths[j],
 			       raw, u, u / raw, t, t / raw);
@@ -258,7 +178,7 @@ int main(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (secs <= 0 || secs > 60 || make_file(path)) {
+	if (secs <= 0 || secs > 60 || bench_make_file(path)) {
 		fprintf(stderr, "blk_floor: bad -t, or cannot create %s\n", path);
 		return 1;
 	}

@@ -22,7 +22,8 @@ enum block_op {
 
 struct block_io;
 /* Called once per queued request, on the backend's completion thread (or,
- * in poll mode, inside process()): result is the byte count for READ and
+ * in poll mode, inside process(), or inside flush_queue() for requests that
+ * completed while it submitted them): result is the byte count for READ and
  * WRITE (short only for a READ that met the end of the file, e.g. when the
  * image shrank behind our back), 0, or -errno.  It may submit and
  * flush_queue again, but never drain or destroy. */
@@ -57,10 +58,12 @@ struct block_backend_ops {
 	int (*drain)(struct block_backend *b);
 	/* Waits for requests in flight like drain, without the fdatasync. */
 	void (*destroy)(struct block_backend *b);
-	/* Poll mode only (NULL otherwise): an fd that turns readable when
-	 * completions wait, and the call that runs their done callbacks.
-	 * drain then completes requests itself, so the poll-mode owner
-	 * calls process and drain from one thread. */
+	/* Poll mode only (NULL otherwise): an fd that is readable while
+	 * completions wait (level-triggered), and the call that runs their
+	 * done callbacks.  drain then completes requests itself.  The
+	 * backend serialises its completion side, so these, flush_queue and
+	 * drain may be called from any thread; the poll-mode owner is
+	 * usually the one event loop that calls them all. */
 	int (*poll_fd)(struct block_backend *b);
 	void (*process)(struct block_backend *b);
 };

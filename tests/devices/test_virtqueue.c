@@ -675,6 +675,68 @@ static void test_avail_event_plain(void **state)
 	assert_true(virtq_set_avail_event(&f->q));
 }
 
+/* Rings and an indirect table that straddle a slot boundary are reached
+ * field by field (the used element at index 2 is split across the slots);
+ * after a reset, rings inside one slot through their host addresses. */
+static void test_rings_straddle_slots(void **state)
+{
+	struct fx *f = *state;
+	struct tdrv *t = &f->t;
+	uint64_t table = 3 * TD_SLOT - 32; /* entries 0-1 in slot 2, 2 in slot 3 */
+	unsigned int feat = VIRTQ_F_INDIRECT_DESC | VIRTQ_F_EVENT_IDX;
+	uint32_t id, len;
+
+	virtq_reset(&f->q);
+	f->q.size = QSIZE;
+	f->q.desc_gpa = TD_SLOT - 64;
+	f->q.avail_gpa = 5 * TD_SLOT - 10;
+	f->q.used_gpa = 6 * TD_SLOT - 24;
+	f->q.features = feat;
+	t->avail_idx[0] = 0;
+	assert_int_equal(virtq_enable(&f->q), 0);
+	assert_null(f->q.desc_hva);
+	assert_null(f->q.avail_hva);
+	assert_null(f->q.used_hva);
+	for (uint16_t i = 0; i < 3; i++) {
+		uint16_t head = (uint16_t)(2 * i + 1);
+
+		td_desc_at(t, table, 0, TD_DATA, 16, VIRTQ_DESC_F_NEXT, 1);
+		td_desc_at(t, table, 1, TD_DATA + 0x1000, 512,
+			   VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+		td_desc_at(t, table, 2, TD_DATA + 0x2000, 1, VIRTQ_DESC_F_WRITE, 0);
+		td_desc(t, &f->q, head, table, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+		td_set_used_event(t, &f->q, i);
+		td_publish(t, &f->q, 0, head);
+		assert_int_equal(virtq_pop(&f->q, &f->c), 1);
+		assert_int_equal(f->c.head, head);
+		assert_int_equal(f->c.nr_out, 1);
+		assert_int_equal(f->c.nr_in, 2);
+		assert_int_equal(f->c.out_len, 16);
+		assert_int_equal(f->c.in_len, 513);
+		assert_ptr_equal(f->c.iov[2].iov_base, td_hva(t, TD_DATA + 0x2000, 1));
+		assert_int_equal(virtq_push(&f->q, head, 100 + i), 0);
+		assert_true(virtq_should_notify(&f->q));
+		assert_int_equal(td_used_idx(t, &f->q), i + 1);
+		td_used_elem(t, &f->q, i, &id, &len);
+		assert_int_equal(id, head);
+		assert_int_equal(len, 100 + i);
+		assert_false(virtq_set_avail_event(&f->q));
+		assert_int_equal(td_avail_event(t, &f->q), i + 1);
+	}
+	virtq_reset(&f->q);
+	td_place(t, &f->q, 0, QSIZE);
+	f->q.features = feat;
+	assert_int_equal(virtq_enable(&f->q), 0);
+	assert_ptr_equal(f->q.desc_hva, td_hva(t, f->q.desc_gpa, 1));
+	assert_ptr_equal(f->q.avail_hva, td_hva(t, f->q.avail_gpa, 1));
+	assert_ptr_equal(f->q.used_hva, td_hva(t, f->q.used_gpa, 1));
+	pop_push(f, 0);
+	assert_int_equal(td_used_idx(t, &f->q), 1);
+	td_used_elem(t, &f->q, 0, &id, &len);
+	assert_int_equal(id, 0);
+	assert_int_equal(len, 16);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 #define T_EV(fn) cmocka_unit_test_setup_teardown(fn, setup_event_idx, teardown)
 #define T_PLAIN(fn) cmocka_unit_test_setup_teardown(fn, setup_plain, teardown)
@@ -723,6 +785,7 @@ int main(void)
 		T_EV(test_event_idx),
 		T_EV(test_avail_event),
 		T_PLAIN(test_avail_event_plain),
+		T(test_rings_straddle_slots),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

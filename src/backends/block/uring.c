@@ -3,24 +3,26 @@
  * aio=io_uring: requests become SQEs on the image's descriptor (readv and
  * writev straight on the caller's iovecs, fsync with DATASYNC, fallocate
  * for discard and write-zeroes); completions are reaped by an own thread,
- * or, in poll mode, by the caller's event loop through an eventfd
- * registered with the ring.
+ * or, in poll mode, by the caller's event loop, which polls the ring's own
+ * descriptor (readable while completions wait, as QEMU's block/io_uring.c
+ * does), and by flush_queue right after it submitted: reads that hit the
+ * page cache complete inside the submit, and reaping them there saves the
+ * loop a wake-up for each batch.
  *
  * Locking: sq_lock serialises the submission side (get an SQE, prep it,
- * submit), which any thread may use; the completion side belongs to one
- * thread at a time, which liburing allows alongside a submitter: the
- * completion thread, or in poll mode whoever holds cq_lock — the event
- * loop's process(), or a drain from another thread (a guest's device reset
- * on a vCPU thread), which then reaps completions itself.  A short transfer, EINTR or EAGAIN puts
- * the request back on the ring from the completion side for the rest.
+ * submit), which any thread may use; cq_lock the completion side (reaping
+ * and the done callbacks), which liburing allows alongside a submitter.
+ * Lock order: cq_lock, then sq_lock or lock.  A short transfer, EINTR or
+ * EAGAIN puts the request back on the ring from the completion side for
+ * the rest.
  *
  * io_uring ties work it hands to its async workers to the submitting
  * thread, and cancels it (-ECANCELED) when that thread exits.  The VMM
  * submits from its long-lived I/O thread, but submit is open to any
  * thread, so a cancelled request is reissued from the completion side
  * (a few times: nothing else here cancels, and READ/WRITE are idempotent).
- * lock guards in_flight, which counts a request from submit until its done
- * has returned: what drain waits for.
+ * in_flight (atomic; lock and idle only wake drain) counts a request from
+ * submit until its done has returned: what drain waits for.
  */
 #include "backends/block/backend.h"
 
@@ -31,7 +33,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "backends/block/req.h"
@@ -46,13 +47,13 @@ struct uring_backend {
 	struct block_image img;
 	struct io_uring ring;
 	pthread_mutex_t sq_lock;
-	pthread_mutex_t cq_lock;         /* poll mode: the completion side */
+	pthread_mutex_t cq_lock;
 	pthread_mutex_t lock;
 	pthread_cond_t idle;             /* in_flight dropped to 0 */
-	unsigned int in_flight;
+	atomic_uint in_flight;
 	atomic_bool no_zero_range;       /* the file system refused ZERO_RANGE */
 	bool poll_mode;
-	int efd;                         /* poll mode: registered eventfd */
+	bool fixed_file;                 /* the image is registered file 0 */
 	pthread_t thread;
 };
 
@@ -63,7 +64,7 @@ static struct uring_backend *to_ub(struct block_backend *b)
 
 static void prep(struct uring_backend *ub, struct io_uring_sqe *sqe, struct blk_req *r)
 {
-	int fd = ub->img.fd;
+	int fd = ub->fixed_file ? 0 : ub->img.fd;
 
 	if (r->zeroing || r->io->op == BLOCK_WRITE) {
 		io_uring_prep_writev(sqe, fd, r->iov, r->nr_iov, r->pos);
@@ -81,6 +82,8 @@ static void prep(struct uring_backend *ub, struct io_uring_sqe *sqe, struct blk_
 
 		io_uring_prep_fallocate(sqe, fd, mode, (off_t)r->io->offset, (off_t)r->io->len);
 	}
+	if (ub->fixed_file && sqe->opcode != IORING_OP_NOP)
+		sqe->flags |= IOSQE_FIXED_FILE;
 	io_uring_sqe_set_data(sqe, r);
 }
 
@@ -125,14 +128,21 @@ static int queue_req(struct uring_backend *ub, struct blk_req *r, bool submit_no
 	return 0;
 }
 
+/* The last one out wakes drain, which checks the count under lock. */
+static void put_in_flight(struct uring_backend *ub)
+{
+	if (atomic_fetch_sub(&ub->in_flight, 1) == 1) {
+		pthread_mutex_lock(&ub->lock);
+		pthread_cond_broadcast(&ub->idle);
+		pthread_mutex_unlock(&ub->lock);
+	}
+}
+
 static void finish(struct uring_backend *ub, struct blk_req *r, int64_t res)
 {
 	r->io->done(r->io, res);
 	blk_req_free(r);
-	pthread_mutex_lock(&ub->lock);
-	if (--ub->in_flight == 0)
-		pthread_cond_broadcast(&ub->idle);
-	pthread_mutex_unlock(&ub->lock);
+	put_in_flight(ub);
 }
 
 static void requeue(struct uring_backend *ub, struct blk_req *r)
@@ -167,8 +177,9 @@ static void complete(struct uring_backend *ub, struct blk_req *r, int res)
 	}
 }
 
-/* Handles every CQE there is; false when the stop NOP was among them. */
-static bool reap(struct uring_backend *ub)
+/* Handles every CQE there is, cq_lock held; false when the stop NOP was
+ * among them. */
+static bool reap_locked(struct uring_backend *ub)
 {
 	struct io_uring_cqe *cqe;
 	bool go_on = true;
@@ -201,7 +212,10 @@ static void *uring_thread(void *arg)
 			log_err("drive file=%s: io_uring wait: %s", ub->img.path, strerror(-e));
 			break;
 		}
-		if (!reap(ub))
+		pthread_mutex_lock(&ub->cq_lock);
+		e = reap_locked(ub);
+		pthread_mutex_unlock(&ub->cq_lock);
+		if (!e)
 			break;
 	}
 	return NULL;
@@ -220,63 +234,69 @@ static int uring_submit(struct block_backend *b, struct block_io *io)
 		return -ENOMEM;
 	if (io->op == BLOCK_WRITE_ZEROES && atomic_load(&ub->no_zero_range))
 		blk_req_start_zeroing(r);
-	pthread_mutex_lock(&ub->lock);
-	ub->in_flight++;
-	pthread_mutex_unlock(&ub->lock);
+	atomic_fetch_add(&ub->in_flight, 1);
 	e = queue_req(ub, r, false);
 	if (e) {
-		pthread_mutex_lock(&ub->lock);
-		ub->in_flight--;
-		pthread_mutex_unlock(&ub->lock);
+		put_in_flight(ub);
 		blk_req_free(r);
 	}
 	return e;
 }
 
-static void uring_flush_queue(struct block_backend *b)
+static void push_sq(struct uring_backend *ub)
 {
-	struct uring_backend *ub = to_ub(b);
-
 	pthread_mutex_lock(&ub->sq_lock);
 	if (io_uring_sq_ready(&ub->ring))
 		submit_locked(ub);
 	pthread_mutex_unlock(&ub->sq_lock);
 }
 
-static unsigned int nr_in_flight(struct uring_backend *ub)
+/* Poll mode also runs what completed inside the submit, unless another
+ * thread is reaping (it will see them), or this is a done callback's call
+ * (its reap loop will). */
+static void uring_flush_queue(struct block_backend *b)
 {
-	unsigned int n;
+	struct uring_backend *ub = to_ub(b);
 
-	pthread_mutex_lock(&ub->lock);
-	n = ub->in_flight;
-	pthread_mutex_unlock(&ub->lock);
-	return n;
+	push_sq(ub);
+	if (ub->poll_mode && io_uring_cq_ready(&ub->ring) &&
+	    pthread_mutex_trylock(&ub->cq_lock) == 0) {
+		reap_locked(ub);
+		pthread_mutex_unlock(&ub->cq_lock);
+	}
 }
 
-/* Every request's done has returned. */
+static unsigned int nr_in_flight(struct uring_backend *ub)
+{
+	return atomic_load(&ub->in_flight);
+}
+
+/* Every request's done has returned.  Poll mode reaps here, holding
+ * cq_lock throughout so that no other thread takes a completion this
+ * waits for. */
 static void wait_idle(struct uring_backend *ub)
 {
 	struct io_uring_cqe *cqe;
 
-	uring_flush_queue(&ub->b);
 	if (!ub->poll_mode) {
+		push_sq(ub);
 		pthread_mutex_lock(&ub->lock);
-		while (ub->in_flight)
+		while (nr_in_flight(ub))
 			pthread_cond_wait(&ub->idle, &ub->lock);
 		pthread_mutex_unlock(&ub->lock);
 		return;
 	}
-	/* Holding cq_lock, no one else reaps: a completion cannot be taken
-	 * between the count and the wait. */
 	pthread_mutex_lock(&ub->cq_lock);
 	while (nr_in_flight(ub)) {
-		int e = io_uring_wait_cqe(&ub->ring, &cqe);
+		int e;
 
+		push_sq(ub);
+		e = io_uring_wait_cqe(&ub->ring, &cqe);
 		if (e < 0 && e != -EINTR && e != -EAGAIN) {
 			log_err("drive file=%s: io_uring wait: %s", ub->img.path, strerror(-e));
 			break;
 		}
-		reap(ub);
+		reap_locked(ub);
 	}
 	pthread_mutex_unlock(&ub->cq_lock);
 }
@@ -291,33 +311,33 @@ static int uring_drain(struct block_backend *b)
 	return fdatasync(ub->img.fd) < 0 ? -errno : 0;
 }
 
+/* Level-triggered: readable exactly while completions wait in the CQ. */
 static int uring_poll_fd(struct block_backend *b)
 {
-	return to_ub(b)->efd;
+	return to_ub(b)->ring.ring_fd;
 }
 
 static void uring_process(struct block_backend *b)
 {
 	struct uring_backend *ub = to_ub(b);
-	uint64_t count;
 
-	/* Reset the eventfd first: a completion after it signals again. */
-	if (read(ub->efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_debug("drive file=%s: eventfd read: %s", ub->img.path, strerror(errno));
 	pthread_mutex_lock(&ub->cq_lock);
-	reap(ub);
+	reap_locked(ub);
 	pthread_mutex_unlock(&ub->cq_lock);
+}
+
+static void destroy_locks(struct uring_backend *ub)
+{
+	pthread_cond_destroy(&ub->idle);
+	pthread_mutex_destroy(&ub->lock);
+	pthread_mutex_destroy(&ub->cq_lock);
+	pthread_mutex_destroy(&ub->sq_lock);
 }
 
 static void uring_free(struct uring_backend *ub)
 {
 	io_uring_queue_exit(&ub->ring);
-	if (ub->efd >= 0)
-		close(ub->efd);
-	pthread_cond_destroy(&ub->idle);
-	pthread_mutex_destroy(&ub->lock);
-	pthread_mutex_destroy(&ub->cq_lock);
-	pthread_mutex_destroy(&ub->sq_lock);
+	destroy_locks(ub);
 	free(ub);
 }
 
@@ -331,6 +351,10 @@ static void uring_destroy(struct block_backend *b)
 			;                       /* the ring is empty by now */
 		pthread_join(ub->thread, NULL);
 	}
+	/* The ring's reference would keep the image's lock past close (the
+	 * ring is torn down asynchronously). */
+	if (ub->fixed_file)
+		io_uring_unregister_files(&ub->ring);
 	image_close(&ub->img);
 	uring_free(ub);
 }
@@ -394,20 +418,13 @@ static int start_completions(struct uring_backend *ub)
 {
 	int e;
 
-	if (!ub->poll_mode) {
-		e = pthread_create(&ub->thread, NULL, uring_thread, ub);
-		if (e)
-			log_err("drive file=%s: cannot start the completion thread: %s",
-				ub->img.path, strerror(e));
-		return -e;
-	}
-	ub->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ub->efd < 0)
-		return -errno;
-	e = io_uring_register_eventfd(&ub->ring, ub->efd);
-	if (e < 0)
-		log_err("drive file=%s: io_uring eventfd: %s", ub->img.path, strerror(-e));
-	return e;
+	if (ub->poll_mode)
+		return 0;
+	e = pthread_create(&ub->thread, NULL, uring_thread, ub);
+	if (e)
+		log_err("drive file=%s: cannot start the completion thread: %s",
+			ub->img.path, strerror(e));
+	return -e;
 }
 
 int block_uring_create(struct block_image *img, const struct block_backend_opts *opts,
@@ -420,7 +437,6 @@ int block_uring_create(struct block_image *img, const struct block_backend_opts 
 	if (!ub)
 		return -ENOMEM;
 	depth = depth > URING_DEPTH_MAX ? URING_DEPTH_MAX : depth;
-	ub->efd = -1;
 	ub->poll_mode = opts && opts->poll_mode;
 	pthread_mutex_init(&ub->sq_lock, NULL);
 	pthread_mutex_init(&ub->cq_lock, NULL);
@@ -428,14 +444,14 @@ int block_uring_create(struct block_image *img, const struct block_backend_opts 
 	pthread_cond_init(&ub->idle, NULL);
 	e = ring_init(ub, depth, img->path);
 	if (e) {
-		pthread_cond_destroy(&ub->idle);
-		pthread_mutex_destroy(&ub->lock);
-		pthread_mutex_destroy(&ub->cq_lock);
-		pthread_mutex_destroy(&ub->sq_lock);
+		destroy_locks(ub);
 		free(ub);
 		return e;
 	}
 	ub->img = *img;
+	/* A registered file spares the kernel a file lookup and reference
+	 * per request; without it (ENOMEM, an old kernel) the fd serves. */
+	ub->fixed_file = io_uring_register_files(&ub->ring, &ub->img.fd, 1) == 0;
 	e = start_completions(ub);
 	if (e) {
 		uring_free(ub);

@@ -78,6 +78,9 @@ int virtq_enable(struct virtq *q)
 	    ring_ok(q, "available", q->avail_gpa, VIRTQ_AVAIL_ALIGN, VIRTQ_AVAIL_SIZE(q->size)) ||
 	    ring_ok(q, "used", q->used_gpa, VIRTQ_USED_ALIGN, VIRTQ_USED_SIZE(q->size)))
 		return -EINVAL;
+	q->desc_hva = mem_gpa_to_hva(q->mem, q->desc_gpa, VIRTQ_DESC_SIZE(q->size));
+	q->avail_hva = mem_gpa_to_hva(q->mem, q->avail_gpa, VIRTQ_AVAIL_SIZE(q->size));
+	q->used_hva = mem_gpa_to_hva(q->mem, q->used_gpa, VIRTQ_USED_SIZE(q->size));
 	q->last_avail = 0;
 	q->used_idx = 0;
 	q->signalled_used = 0;
@@ -106,15 +109,29 @@ static int malformed(struct virtq *q, const char *fmt, ...)
 
 /* ---- ring fields ------------------------------------------------------ */
 
-/* A naturally aligned 16-bit ring field never crosses a slot boundary. */
-static uint16_t *ring_u16(const struct virtq *q, uint64_t gpa)
+/* A naturally aligned 16-bit ring field never crosses a slot boundary:
+ * the field at byte `off` of a ring, through the ring's host address when
+ * it has one, else through the slot table. */
+static uint16_t *ring_u16(const struct virtq *q, uint8_t *hva, uint64_t gpa, uint64_t off)
 {
-	return mem_gpa_to_hva(q->mem, gpa, sizeof(uint16_t));
+	if (hva)
+		return (uint16_t *)(hva + off);
+	return mem_gpa_to_hva(q->mem, gpa + off, sizeof(uint16_t));
+}
+
+static uint16_t *avail_u16(const struct virtq *q, uint64_t off)
+{
+	return ring_u16(q, q->avail_hva, q->avail_gpa, off);
+}
+
+static uint16_t *used_u16(const struct virtq *q, uint64_t off)
+{
+	return ring_u16(q, q->used_hva, q->used_gpa, off);
 }
 
 static bool avail_idx(struct virtq *q, uint16_t *idx)
 {
-	uint16_t *p = ring_u16(q, q->avail_gpa + 2);
+	uint16_t *p = avail_u16(q, 2);
 
 	if (!p)
 		return false;
@@ -124,9 +141,9 @@ static bool avail_idx(struct virtq *q, uint16_t *idx)
 	return true;
 }
 
-static bool read_u16(struct virtq *q, uint64_t gpa, uint16_t *v)
+static bool read_avail_u16(struct virtq *q, uint64_t off, uint16_t *v)
 {
-	uint16_t *p = ring_u16(q, gpa);
+	uint16_t *p = avail_u16(q, off);
 
 	if (!p)
 		return false;
@@ -134,11 +151,16 @@ static bool read_u16(struct virtq *q, uint64_t gpa, uint16_t *v)
 	return true;
 }
 
-static bool read_desc(struct virtq *q, uint64_t gpa, struct virtq_desc *d)
+/* Entry i of a descriptor table at gpa (hva: its host address, or NULL),
+ * copied once: the guest may rewrite it meanwhile. */
+static bool read_desc(struct virtq *q, const uint8_t *hva, uint64_t gpa, uint32_t i,
+		      struct virtq_desc *d)
 {
 	struct virtq_desc raw;
 
-	if (mem_read_span(q->mem, gpa, &raw, sizeof(raw)))
+	if (hva)
+		memcpy(&raw, hva + (uint64_t)i * sizeof(raw), sizeof(raw));
+	else if (mem_read_span(q->mem, gpa + (uint64_t)i * sizeof(raw), &raw, sizeof(raw)))
 		return false;
 	d->addr = le64toh(raw.addr);
 	d->len = le32toh(raw.len);
@@ -189,6 +211,7 @@ static int walk_indirect(struct walk *w, const struct virtq_desc *ind)
 	uint16_t head = w->c->head;
 	uint32_t count = ind->len / sizeof(struct virtq_desc);
 	uint32_t i = 0, steps = 0;
+	const uint8_t *table;
 
 	if (!(q->features & VIRTQ_F_INDIRECT_DESC))
 		return malformed(q, "head %u: indirect descriptor not negotiated", head);
@@ -196,7 +219,9 @@ static int walk_indirect(struct walk *w, const struct virtq_desc *ind)
 		return malformed(q, "head %u: indirect descriptor with NEXT", head);
 	if (ind->len == 0 || ind->len % sizeof(struct virtq_desc) || count > VIRTQ_MAX_SIZE)
 		return malformed(q, "head %u: indirect table length %u", head, ind->len);
-	if (!mem_range_is_ram(q->mem, ind->addr, ind->len))
+	/* Within one slot (the usual case) it is read straight. */
+	table = mem_gpa_to_hva(q->mem, ind->addr, ind->len);
+	if (!table && !mem_range_is_ram(q->mem, ind->addr, ind->len))
 		return malformed(q, "head %u: indirect table [0x%llx, +0x%x) is not guest RAM",
 				 head, (unsigned long long)ind->addr, ind->len);
 	for (;;) {
@@ -205,7 +230,7 @@ static int walk_indirect(struct walk *w, const struct virtq_desc *ind)
 
 		if (++steps > count)
 			return malformed(q, "head %u: indirect chain loops", head);
-		if (!read_desc(q, ind->addr + i * sizeof(d), &d))
+		if (!read_desc(q, table, ind->addr, i, &d))
 			return malformed(q, "head %u: indirect table unreadable", head);
 		if (d.flags & VIRTQ_DESC_F_INDIRECT)
 			return malformed(q, "head %u: nested indirect table", head);
@@ -236,7 +261,7 @@ static int walk_chain(struct walk *w)
 		if (++steps > q->size)
 			return malformed(q, "head %u: chain longer than the queue (a loop?)",
 					 w->c->head);
-		if (!read_desc(q, q->desc_gpa + (uint64_t)idx * sizeof(d), &d))
+		if (!read_desc(q, q->desc_hva, q->desc_gpa, idx, &d))
 			return malformed(q, "descriptor table unreadable");
 		if (d.flags & VIRTQ_DESC_F_INDIRECT)
 			return walk_indirect(w, &d);
@@ -268,7 +293,7 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 		return 0;
 	if (pending > q->size)
 		return malformed(q, "available index jumped from %u to %u", q->last_avail, idx);
-	if (!read_u16(q, q->avail_gpa + 4 + 2ull * (q->last_avail & (q->size - 1)), &head))
+	if (!read_avail_u16(q, 4 + 2ull * (q->last_avail & (q->size - 1)), &head))
 		return malformed(q, "available ring unreadable");
 	if (head >= q->size)
 		return malformed(q, "head %u beyond queue size", head);
@@ -290,9 +315,11 @@ int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 
 	if (!q->enabled || head >= q->size)
 		return -EINVAL;
-	elem = q->used_gpa + 4 + 8ull * (q->used_idx & (q->size - 1));
-	idx = ring_u16(q, q->used_gpa + 2);
-	if (!idx || mem_write_span(q->mem, elem, raw, sizeof(raw)))
+	elem = 4 + 8ull * (q->used_idx & (q->size - 1));
+	idx = used_u16(q, 2);
+	if (q->used_hva && idx)
+		memcpy(q->used_hva + elem, raw, sizeof(raw));
+	else if (!idx || mem_write_span(q->mem, q->used_gpa + elem, raw, sizeof(raw)))
 		return malformed(q, "used ring unwritable");
 	q->used_idx++;
 	/* Release: the element and the buffers' contents before the index. */
@@ -315,13 +342,13 @@ bool virtq_should_notify(struct virtq *q)
 	if (valid && old == new)
 		return false; /* nothing new since the last notification check */
 	if (q->features & VIRTQ_F_EVENT_IDX) {
-		if (!read_u16(q, q->avail_gpa + 4 + 2ull * q->size, &v))
+		if (!read_avail_u16(q, 4 + 2ull * q->size, &v))
 			return true;
 		/* Notify when used_event lies in [old, new): the driver asked to
 		 * be woken when the device passes it. */
 		return !valid || (uint16_t)(new - v - 1) < (uint16_t)(new - old);
 	}
-	if (!read_u16(q, q->avail_gpa, &v))
+	if (!read_avail_u16(q, 0, &v))
 		return true;
 	return !(v & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
@@ -333,7 +360,7 @@ bool virtq_set_avail_event(struct virtq *q)
 	if (!q->enabled || q->broken)
 		return false;
 	if (q->features & VIRTQ_F_EVENT_IDX) {
-		uint16_t *p = ring_u16(q, q->used_gpa + 4 + 8ull * q->size);
+		uint16_t *p = used_u16(q, 4 + 8ull * q->size);
 
 		if (!p)
 			return false;

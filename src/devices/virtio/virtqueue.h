@@ -6,9 +6,12 @@
  * checked, lengths are checked for overflow.  Pure code over a mem_map: no
  * KVM, no threads of its own (the caller serialises access to one queue).
  *
- * The rings are reached field by field through the slot table, so a ring
- * may straddle a memory slot boundary; virtq_enable() checks that each one
- * lies wholly in guest RAM.  The driver runs concurrently on another CPU:
+ * virtq_enable() checks that each ring lies wholly in guest RAM, and keeps
+ * the host address of each one that lies in one slot (the slot table does
+ * not change under a running VM, and the transport ignores ring addresses
+ * while the queue is enabled); a ring that straddles a slot boundary is
+ * reached field by field through the slot table.  The driver runs
+ * concurrently on another CPU:
  * avail->idx is read with acquire semantics and used->idx published with
  * release semantics.
  */
@@ -61,6 +64,9 @@ struct virtq {
 	uint16_t msix_vector;       /* transport bookkeeping (0xffff: none) */
 	bool enabled;
 	unsigned int features;      /* VIRTQ_F_* */
+	/* Set by virtq_enable: each ring's host address, or NULL when it
+	 * straddles slots. */
+	uint8_t *desc_hva, *avail_hva, *used_hva;
 	/* Device-side state. */
 	uint16_t last_avail;        /* next avail ring entry to take */
 	uint16_t used_idx;          /* next used ring entry to fill */
