@@ -2,7 +2,10 @@
 /*
  * Guest buffers as host iovecs, slot by slot (see iovec.h).  Adjacent slots
  * are not merged even when their host memory happens to be contiguous: the
- * slot table, not the host mapping, is what says where RAM is.
+ * slot table, not the host mapping, is what says where RAM is.  Only RAM
+ * slots count: the test guests' MMU regions (mailbox, page-table pool,
+ * shadow store) are slots too, but a device reaching them would bypass the
+ * MMU protocol (and the pool's write trap).
  */
 #include "mmu/iovec.h"
 
@@ -23,7 +26,7 @@ int mem_gpa_to_iov(const struct mem_map *map, uint64_t gpa, uint64_t len,
 		const struct mem_slot *s = mem_find_slot(map, gpa);
 		uint64_t off, chunk;
 
-		if (!s)
+		if (!s || s->kind != MEM_RAM)
 			return -EFAULT;
 		if (count == max)
 			return -E2BIG;
@@ -49,7 +52,7 @@ bool mem_range_is_ram(const struct mem_map *map, uint64_t gpa, uint64_t len)
 		const struct mem_slot *s = mem_find_slot(map, gpa);
 		uint64_t room;
 
-		if (!s)
+		if (!s || s->kind != MEM_RAM)
 			return false;
 		room = s->size - (gpa - s->gpa);
 		if (room >= len)

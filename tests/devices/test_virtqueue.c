@@ -368,6 +368,20 @@ static void test_buffer_in_mmio_hole(void **state)
 	expect_malformed(f, 0);
 }
 
+/* The test guests' MMU mailbox is a memory slot, but not RAM: neither a
+ * buffer nor a ring may sit there. */
+static void test_buffer_in_mmu_region(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(mem_map_add(&f->t.map, TD_HOLE, 0x1000, MEM_MMU_MAILBOX, false), 0);
+	try_enable(f, QSIZE, TD_RINGS, TD_RINGS + 0x4000, TD_HOLE, -EINVAL);
+	try_enable(f, QSIZE, TD_RINGS, TD_RINGS + 0x4000, TD_RINGS + 0x8000, 0);
+	td_desc(&f->t, &f->q, 0, TD_DATA, 16, VIRTQ_DESC_F_NEXT, 1);
+	td_desc(&f->t, &f->q, 1, TD_HOLE, 512, VIRTQ_DESC_F_WRITE, 0);
+	expect_malformed(f, 0);
+}
+
 static void test_length_wraps_address(void **state)
 {
 	struct fx *f = *state;
@@ -762,6 +776,7 @@ int main(void)
 		T(test_avail_idx_full_ring_ok),
 		T(test_buffer_beyond_ram),
 		T(test_buffer_in_mmio_hole),
+		T(test_buffer_in_mmu_region),
 		T(test_length_wraps_address),
 		T(test_huge_length),
 		T(test_total_length_overflow),

@@ -117,6 +117,37 @@ static void test_across_the_hole(void **state)
 	assert_false(mem_range_is_ram(&split_map, hole - 8, high - hole + 16));
 }
 
+/* The test guests' MMU regions (mailbox, page-table pool, shadow store) are
+ * slots of the map, but not guest RAM: a device must not reach them. */
+static void test_other_slot_kinds(void **state)
+{
+	struct mem_map m;
+	struct iovec iov[4];
+	uint8_t buf[16] = { 0 };
+	unsigned int n;
+
+	assert_int_equal(mem_map_create(&m, &(struct mem_layout_spec){ MEM_LAYOUT_SINGLE, 0 },
+					MEM_BACKING_ANON, 16 * MiB, 64), 0);
+	assert_int_equal(mem_map_add(&m, BOARD_MMIO_HOLE_START, 0x1000, MEM_MMU_MAILBOX, false), 0);
+	assert_int_equal(mem_map_add(&m, BOARD_MMIO_HOLE_START + 0x1000, 0x2000, MEM_PT_POOL, true),
+			 0);
+	assert_int_equal(mem_gpa_to_iov(&m, BOARD_MMIO_HOLE_START, 16, iov, 4, &n), -EFAULT);
+	assert_int_equal(mem_gpa_to_iov(&m, BOARD_MMIO_HOLE_START + 0x1800, 16, iov, 4, &n),
+			 -EFAULT);
+	/* Straddling the mailbox and the pool, both mapped: still refused. */
+	assert_int_equal(mem_gpa_to_iov(&m, BOARD_MMIO_HOLE_START + 0xFF8, 16, iov, 4, &n),
+			 -EFAULT);
+	assert_false(mem_range_is_ram(&m, BOARD_MMIO_HOLE_START, 16));
+	assert_false(mem_range_is_ram(&m, BOARD_MMIO_HOLE_START + 0x1000, 0x2000));
+	assert_int_equal(mem_read_span(&m, BOARD_MMIO_HOLE_START, buf, sizeof(buf)), -EFAULT);
+	assert_int_equal(mem_write_span(&m, BOARD_MMIO_HOLE_START + 0x1000, buf, sizeof(buf)),
+			 -EFAULT);
+	/* RAM still is. */
+	assert_int_equal(mem_gpa_to_iov(&m, 16 * MiB - 16, 16, iov, 4, &n), 0);
+	assert_true(mem_range_is_ram(&m, 0, 16 * MiB));
+	mem_map_destroy(&m);
+}
+
 static void test_span_copies(void **state)
 {
 	uint8_t in[32], out[32];
@@ -142,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_outside_ram),
 		cmocka_unit_test(test_across_the_hole),
 		cmocka_unit_test(test_span_copies),
+		cmocka_unit_test(test_other_slot_kinds),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
