@@ -7,6 +7,7 @@ packages=(
   gcc libc6-dev binutils make pkg-config meson ninja-build python3
   linux-libc-dev libfdt-dev liburing-dev libcmocka-dev libjansson-dev
   device-tree-compiler gdb
+  e2fsprogs   # the disk tests build and read back ext4 images (mke2fs -d, debugfs)
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
 )
 
