@@ -8,6 +8,7 @@ packages=(
   linux-libc-dev libfdt-dev liburing-dev libcmocka-dev libjansson-dev
   device-tree-compiler gdb
   e2fsprogs   # the disk tests build and read back ext4 images (mke2fs -d, debugfs)
+  cpio xz-utils zstd lz4 bzip2   # the initrd tests pack archives with the real tools
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
 )
 

@@ -3,7 +3,9 @@
 # Prints the MINIVMM-MARKER lines the linux test suite checks, then reboots
 # (the VMM exits on the reset), or first runs a console shell when the kernel
 # command line has minivmm.shell=1.  With minivmm.run=vdX it mounts /dev/vdX
-# at /mnt/vdX, runs its run.sh there and reports run_status= (disk tests).
+# at /mnt/vdX, runs its run.sh there and reports run_status= (disk tests);
+# with minivmm.exec=PATH it runs the script PATH (shipped in an initrd the
+# test built) and reports run_status= the same way.
 # Reads /proc with shell built-ins: every fork and system call is guest work.
 
 mount -t proc proc /proc
@@ -43,6 +45,10 @@ for arg in $cmdline; do
 		echo "MINIVMM-MARKER run_status=$?"
 		sync
 		umount /mnt/$dev
+		;;
+	minivmm.exec=*)
+		sh "${arg#minivmm.exec=}"
+		echo "MINIVMM-MARKER run_status=$?"
 		;;
 	esac
 done

@@ -121,7 +121,7 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 	struct linux_boot_in in = {
 		.kernel = buf, .kernel_len = len, .cmdline = cmdline,
 		.host_decompress = !cfg->no_host_decompress, .nr_vcpus = cfg->nr_vcpus,
-		.what = what,
+		.what = what, .initrd_what = cfg->initrd,
 	};
 	struct linux_boot_out lb;
 	uint8_t *initrd = NULL;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <lz4.h>
+#include <lz4frame.h>
 #include <lzma.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ static const struct {
 	{ DECOMPRESS_LZMA, "lzma", "\x5d\0\0", 3 },
 	{ DECOMPRESS_BZIP2, "bzip2", "BZh", 3 },
 	{ DECOMPRESS_LZ4, "lz4", "\x02\x21\x4c\x18", 4 },
+	{ DECOMPRESS_LZ4F, "lz4 frame", "\x04\x22\x4d\x18", 4 },
 	{ DECOMPRESS_LZO, "lzo", "\x89LZO\0\r\n\x1a\n", 9 },
 };
 
@@ -60,13 +62,15 @@ const char *decompress_format_name(enum decompress_format fmt)
 struct obuf {
 	uint8_t *p;
 	size_t len, cap, limit;
-	const char *name;
+	const char *name;  /* the format's name */
+	const char *what;  /* "gzip payload", "initrd: gzip member at 0x..." */
+	size_t used;       /* input bytes the stream took */
 };
 
 /* Output past max bytes: the one refusal every decoder gives. */
-static int too_large(const char *name, size_t max)
+static int too_large(const char *what, size_t max)
 {
-	log_err("%s payload decompresses to more than %zu bytes: refused", name, max);
+	log_err("%s decompresses to more than %zu bytes: refused", what, max);
 	return -EFBIG;
 }
 
@@ -78,7 +82,7 @@ static size_t obuf_room(struct obuf *b, size_t want, int *err)
 	uint8_t *p;
 
 	if (b->len >= b->limit) {
-		*err = too_large(b->name, b->limit - 1);
+		*err = too_large(b->what, b->limit - 1);
 		return 0;
 	}
 	if (want > b->limit - b->len)
@@ -90,7 +94,7 @@ static size_t obuf_room(struct obuf *b, size_t want, int *err)
 	if (cap != b->cap) {
 		p = realloc(b->p, cap);
 		if (!p) {
-			log_err("%s payload: out of memory for %zu bytes", b->name, cap);
+			log_err("%s: out of memory for %zu bytes", b->what, cap);
 			*err = -ENOMEM;
 			return 0;
 		}
@@ -103,9 +107,9 @@ static size_t obuf_room(struct obuf *b, size_t want, int *err)
 static int stream_error(const struct obuf *b, bool truncated, const char *why)
 {
 	if (truncated)
-		log_err("%s payload is truncated", b->name);
+		log_err("%s is truncated", b->what);
 	else
-		log_err("%s payload is corrupt (%s)", b->name, why);
+		log_err("%s is corrupt (%s)", b->what, why);
 	return -EINVAL;
 }
 
@@ -146,6 +150,7 @@ static int dec_gzip(const uint8_t *in, size_t len, struct obuf *b)
 			break;
 		}
 	}
+	b->used = len - zs.avail_in;
 	inflateEnd(&zs);
 	return err;
 }
@@ -170,7 +175,7 @@ static int dec_lzma(const uint8_t *in, size_t len, struct obuf *b, bool alone)
 	int err = 0;
 
 	if (r != LZMA_OK) {
-		log_err("%s: cannot initialise liblzma", b->name);
+		log_err("%s: cannot initialise liblzma", b->what);
 		return -ENOMEM;
 	}
 	s.next_in = in;
@@ -189,13 +194,14 @@ static int dec_lzma(const uint8_t *in, size_t len, struct obuf *b, bool alone)
 		if (r == LZMA_OK)
 			continue;
 		if (r == LZMA_MEM_ERROR) {
-			log_err("%s: out of memory", b->name);
+			log_err("%s: out of memory", b->what);
 			err = -ENOMEM;
 		} else {
 			err = stream_error(b, r == LZMA_BUF_ERROR, lzma_why(r));
 		}
 		break;
 	}
+	b->used = len - s.avail_in;
 	lzma_end(&s);
 	return err;
 }
@@ -248,6 +254,7 @@ static int dec_zstd(const uint8_t *in, size_t len, struct obuf *b)
 			break;
 		}
 	}
+	b->used = ib.pos;
 	ZSTD_freeDCtx(dctx);
 	return err;
 }
@@ -288,13 +295,15 @@ static int dec_bzip2(const uint8_t *in, size_t len, struct obuf *b)
 			break;
 		}
 	}
+	b->used = len - bz.avail_in;
 	BZ2_bzDecompressEnd(&bz);
 	return err;
 }
 
 /* The legacy frame is a container we walk ourselves; each block goes to
  * LZ4_decompress_safe.  A 4-byte remainder after the last block is the
- * size the kernel build appends (no block is shorter than 5 bytes). */
+ * size the kernel build appends (no block is shorter than 5 bytes); a zero
+ * block size ends the stream as in the kernel's unlz4 (initrd padding). */
 static int dec_lz4(const uint8_t *in, size_t len, struct obuf *b)
 {
 	const size_t bound = (size_t)LZ4_compressBound(LZ4_LEGACY_BLOCK);
@@ -314,7 +323,7 @@ static int dec_lz4(const uint8_t *in, size_t len, struct obuf *b)
 			pos += 4;
 			continue;
 		}
-		if (blocks && len - pos == 4)
+		if (blocks && (len - pos == 4 || v == 0))
 			break;
 		pos += 4;
 		if (v == 0 || v > bound || v > len - pos) {
@@ -332,18 +341,54 @@ static int dec_lz4(const uint8_t *in, size_t len, struct obuf *b)
 		}
 		b->len += (size_t)n;
 		if (b->len >= limit) {
-			err = too_large(b->name, limit - 1);
+			err = too_large(b->what, limit - 1);
 			break;
 		}
 		pos += v;
 		blocks++;
 	}
 	b->limit = limit;
+	b->used = pos;
 	if (err)
 		return err;
 	if (!blocks)
 		return stream_error(b, true, NULL);
 	return 0;
+}
+
+/* The lz4 frame format (lz4 without -l): one frame, checksums checked. */
+static int dec_lz4f(const uint8_t *in, size_t len, struct obuf *b)
+{
+	LZ4F_dctx *dctx;
+	size_t pos = 0;
+	int err = 0;
+
+	if (LZ4F_isError(LZ4F_createDecompressionContext(&dctx, LZ4F_VERSION))) {
+		log_err("%s: cannot create an lz4 decompression context", b->what);
+		return -ENOMEM;
+	}
+	for (;;) {
+		size_t room = obuf_room(b, 1, &err), dst = room, src = len - pos, ret;
+
+		if (!room)
+			break;
+		ret = LZ4F_decompress(dctx, b->p + b->len, &dst, in + pos, &src, NULL);
+		pos += src;
+		b->len += dst;
+		if (LZ4F_isError(ret)) {
+			err = stream_error(b, false, LZ4F_getErrorName(ret));
+			break;
+		}
+		if (ret == 0)
+			break;
+		if (pos == len && dst < room) {
+			err = stream_error(b, true, NULL);
+			break;
+		}
+	}
+	b->used = pos;
+	LZ4F_freeDecompressionContext(dctx);
+	return err;
 }
 
 static int dec_copy(const uint8_t *in, size_t len, struct obuf *b)
@@ -359,46 +404,59 @@ static int dec_copy(const uint8_t *in, size_t len, struct obuf *b)
 	}
 	memcpy(b->p, in, len);
 	b->len = b->cap = len;
+	b->used = len;
 	return 0;
+}
+
+/* Runs the decoder for fmt over in[0, len) into b (limit set). */
+static int run(enum decompress_format fmt, const uint8_t *in, size_t len, struct obuf *b)
+{
+	switch (fmt) {
+	case DECOMPRESS_NONE: return dec_copy(in, len, b);
+	case DECOMPRESS_GZIP: return dec_gzip(in, len, b);
+	case DECOMPRESS_XZ: return dec_lzma(in, len, b, false);
+	case DECOMPRESS_LZMA: return dec_lzma(in, len, b, true);
+	case DECOMPRESS_ZSTD: return dec_zstd(in, len, b);
+	case DECOMPRESS_BZIP2: return dec_bzip2(in, len, b);
+	case DECOMPRESS_LZ4: return dec_lz4(in, len, b);
+	case DECOMPRESS_LZ4F: return dec_lz4f(in, len, b);
+	case DECOMPRESS_LZO:
+		log_err("%s: no host decompressor for lzo "
+			"(--no-host-decompress lets the kernel decompress it)", b->what);
+		return -ENOTSUP;
+	default:
+		log_err("%s: format not recognised (magic %02x %02x %02x %02x)", b->what,
+			len > 0 ? in[0] : 0, len > 1 ? in[1] : 0, len > 2 ? in[2] : 0,
+			len > 3 ? in[3] : 0);
+		return -EINVAL;
+	}
+}
+
+/* Room for lz4's block slack without overflow; no output gets near. */
+static size_t clamp_max(size_t max_out)
+{
+	return max_out > SIZE_MAX / 2 ? SIZE_MAX / 2 : max_out;
 }
 
 int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 	       size_t max_out, char *fmt_name, size_t fmt_len)
 {
 	enum decompress_format fmt = decompress_detect(in, len);
-	struct obuf b = { .name = decompress_format_name(fmt) };
+	char what[32];
+	struct obuf b = { .name = decompress_format_name(fmt), .what = what };
 	int err;
 
+	snprintf(what, sizeof(what), "%s payload",
+		 fmt == DECOMPRESS_UNKNOWN ? "kernel" : b.name);
 	if (fmt_name && fmt_len)
 		snprintf(fmt_name, fmt_len, "%s", b.name);
-	/* Room for lz4's block slack without overflow; no output gets near. */
-	if (max_out > SIZE_MAX / 2)
-		max_out = SIZE_MAX / 2;
+	max_out = clamp_max(max_out);
 	b.limit = max_out + 1;
-	switch (fmt) {
-	case DECOMPRESS_NONE: err = dec_copy(in, len, &b); break;
-	case DECOMPRESS_GZIP: err = dec_gzip(in, len, &b); break;
-	case DECOMPRESS_XZ: err = dec_lzma(in, len, &b, false); break;
-	case DECOMPRESS_LZMA: err = dec_lzma(in, len, &b, true); break;
-	case DECOMPRESS_ZSTD: err = dec_zstd(in, len, &b); break;
-	case DECOMPRESS_BZIP2: err = dec_bzip2(in, len, &b); break;
-	case DECOMPRESS_LZ4: err = dec_lz4(in, len, &b); break;
-	case DECOMPRESS_LZO:
-		log_err("lzo payload: no host decompressor for lzo "
-			"(use --no-host-decompress to let the kernel decompress itself)");
-		err = -ENOTSUP;
-		break;
-	default:
-		log_err("payload format not recognised (magic %02x %02x %02x %02x)",
-			len > 0 ? in[0] : 0, len > 1 ? in[1] : 0, len > 2 ? in[2] : 0,
-			len > 3 ? in[3] : 0);
-		err = -EINVAL;
-		break;
-	}
+	err = run(fmt, in, len, &b);
 	if (!err && b.len > max_out)
-		err = too_large(b.name, max_out);
+		err = too_large(b.what, max_out);
 	if (!err && b.len == 0) {
-		log_err("%s payload decompresses to nothing", b.name);
+		log_err("%s decompresses to nothing", b.what);
 		err = -EINVAL;
 	}
 	if (err) {
@@ -407,5 +465,29 @@ int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 	}
 	*out = b.p;
 	*out_len = b.len;
+	return 0;
+}
+
+int decompress_member(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
+		      size_t max_out, size_t *used, const char *what)
+{
+	enum decompress_format fmt = decompress_detect(in, len);
+	struct obuf b = { .name = decompress_format_name(fmt), .what = what };
+	int err;
+
+	max_out = clamp_max(max_out);
+	b.limit = max_out + 1;
+	err = fmt == DECOMPRESS_NONE ? -EINVAL : run(fmt, in, len, &b);
+	if (fmt == DECOMPRESS_NONE)
+		log_err("%s: an ELF file is not a compressed stream", what);
+	if (!err && b.len > max_out)
+		err = too_large(b.what, max_out);
+	if (err) {
+		free(b.p);
+		return err;
+	}
+	*out = b.p;
+	*out_len = b.len;
+	*used = b.used;
 	return 0;
 }

@@ -21,6 +21,7 @@ enum decompress_format {
 	DECOMPRESS_LZMA,  /* 5d 00 00 (lzma "alone") */
 	DECOMPRESS_BZIP2, /* "BZh" */
 	DECOMPRESS_LZ4,   /* 02 21 4c 18: the lz4 legacy frame (lz4 -l) */
+	DECOMPRESS_LZ4F,  /* 04 22 4d 18: the lz4 frame format (lz4) */
 	DECOMPRESS_LZO,   /* 89 "LZO" 00 0d 0a 1a 0a: recognised, not supported */
 };
 
@@ -38,5 +39,16 @@ const char *decompress_format_name(enum decompress_format fmt);
  */
 int decompress(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
 	       size_t max_out, char *fmt_name, size_t fmt_len);
+
+/*
+ * One compressed member of a concatenation (an initrd): decompresses the
+ * stream that starts at in[0, len) (format by magic, uncompressed ELF not
+ * accepted), stops at its end and sets *used to the input bytes it took;
+ * what follows may be another member, padding or junk.  what names the
+ * member in messages ("initrd: gzip member at 0x200").  Errors as for
+ * decompress(); an empty output is not one.
+ */
+int decompress_member(const uint8_t *in, size_t len, uint8_t **out, size_t *out_len,
+		      size_t max_out, size_t *used, const char *what);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "abi/board.h"
 #include "boot/decompress.h"
+#include "boot/initrd.h"
 #include "boot/loader.h"
 #include "base/log.h"
 #include "boot/mptable.h"
@@ -354,29 +355,83 @@ static int place_initrd(const struct mem_map *mem, uint64_t size, uint64_t max_e
 	return found ? 0 : -ENOSPC;
 }
 
+/* RAM below max_end: a bound for what an unpacked initrd may grow to. */
+static uint64_t ram_below(const struct mem_map *mem, uint64_t max_end)
+{
+	struct mem_region r[8];
+	unsigned int n = mem_ram_ranges(mem, r, 8);
+	uint64_t sum = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		if (r[i].gpa < max_end)
+			sum += (r[i].gpa + r[i].size < max_end ? r[i].gpa + r[i].size : max_end) -
+			       r[i].gpa;
+	return sum;
+}
+
+/* The initrd as the guest gets it: unpacked on the host when it has
+ * compressed members (initrd.h), else the file itself. */
+static int prepare_initrd(const struct mem_map *mem, const struct linux_boot_in *in,
+			  uint64_t max_end, struct initrd_unpacked *u)
+{
+	const char *what = in->initrd_what ? in->initrd_what : "initrd";
+	uint64_t cap = ram_below(mem, max_end);
+	int err;
+
+	memset(u, 0, sizeof(*u));
+	if (!in->host_decompress)
+		return 0;
+	if (cap > SIZE_MAX)
+		cap = SIZE_MAX;
+	err = initrd_unpack(in->initrd, in->initrd_len, (size_t)cap, what, u);
+	if (err) {
+		log_err("%s: cannot unpack the initrd on the host "
+			"(--no-host-decompress hands it to the kernel as it is)", what);
+		return err;
+	}
+	if (u->data)
+		log_info("%s: %s, %.1f MiB unpacked on the host to %.1f MiB of cpio", what,
+			 u->formats, in->initrd_len / MiB, u->len / MiB);
+	else if (strcmp(u->why_untouched, "uncompressed already"))
+		log_info("%s: handed to the kernel as it is: %s", what, u->why_untouched);
+	return 0;
+}
+
 static int load_initrd(const struct mem_map *mem, const struct linux_boot_in *in,
 		       uint32_t addr_max, struct linux_boot_params *bp,
 		       struct linux_boot_out *out)
 {
 	uint64_t max_end = (uint64_t)(addr_max ? addr_max : INITRD_MAX_OLD) + 1, at = 0;
+	struct initrd_unpacked u;
+	const uint8_t *data;
+	size_t len;
+	int err;
 
 	if (!in->initrd || !in->initrd_len)
 		return 0;
-	if (in->initrd_len >= max_end ||
-	    place_initrd(mem, in->initrd_len, max_end, out, &at)) {
-		log_err("%s: the initrd (%.1f MiB) does not fit in RAM below 0x%llx beside the "
-			"kernel: use a larger -m", in->what, in->initrd_len / MiB,
-			(unsigned long long)max_end);
+	err = prepare_initrd(mem, in, max_end, &u);
+	if (err)
+		return err;
+	data = u.data ? u.data : in->initrd;
+	len = u.data ? u.len : in->initrd_len;
+	if (len >= max_end || place_initrd(mem, len, max_end, out, &at)) {
+		log_err("%s: the initrd (%.1f MiB%s) does not fit in RAM below 0x%llx beside the "
+			"kernel: use a larger -m", in->what, len / MiB,
+			u.data ? " unpacked" : "", (unsigned long long)max_end);
+		free(u.data);
 		return -ENOSPC;
 	}
-	if (loader_guest_copy(mem, at, in->initrd, in->initrd_len))
-		return -EFAULT;
+	err = loader_guest_copy(mem, at, data, len) ? -EFAULT : 0;
+	free(u.data);
+	if (err)
+		return err;
 	bp->hdr.ramdisk_image = (uint32_t)at;
 	bp->ext_ramdisk_image = (uint32_t)(at >> 32);
-	bp->hdr.ramdisk_size = (uint32_t)in->initrd_len;
-	bp->ext_ramdisk_size = (uint32_t)((uint64_t)in->initrd_len >> 32);
+	bp->hdr.ramdisk_size = (uint32_t)len;
+	bp->ext_ramdisk_size = (uint32_t)((uint64_t)len >> 32);
 	out->initrd_start = at;
-	out->initrd_size = in->initrd_len;
+	out->initrd_size = len;
+	out->initrd_unpacked = u.data != NULL;
 	return 0;
 }
 

@@ -99,9 +99,10 @@ struct linux_boot_in {
 	const uint8_t *initrd;          /* may be NULL/0 */
 	size_t initrd_len;
 	const char *cmdline;            /* may be NULL */
-	bool host_decompress;           /* bzImage: decompress in the VMM */
+	bool host_decompress;           /* bzImage and initrd: decompress in the VMM */
 	unsigned int nr_vcpus;
 	const char *what;               /* file name for messages */
+	const char *initrd_what;        /* the initrd's name (NULL: "initrd") */
 };
 
 struct linux_boot_out {
@@ -109,6 +110,7 @@ struct linux_boot_out {
 	uint64_t boot_params;           /* GPA of the zero page (RSI) */
 	uint64_t kernel_start, kernel_end; /* in-guest decompression: + init_size */
 	uint64_t initrd_start, initrd_size;
+	bool initrd_unpacked;           /* decompressed on the host */
 	char format[96];                /* "bzImage 6.1.0, gzip payload ..." */
 	/* The vmlinux ELF's segments (none when the guest decompresses). */
 	struct loader_segment segs[LOADER_MAX_SEGMENTS];

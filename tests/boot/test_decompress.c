@@ -5,10 +5,7 @@
  * by the 4-byte size the kernel build appends.  Inputs are heap copies of
  * their exact length so ASan catches any read past the end.
  */
-#include <bzlib.h>
 #include <errno.h>
-#include <lz4.h>
-#include <lzma.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,16 +13,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include <cmocka.h>
 
 #include "boot/decompress.h"
+#include "compressors.h"
 #include "base/util.h"
 
 #define DATA_LEN   (300u * 1024)
-#define LZ4_MAGIC  0x184C2102u
 
 static uint8_t data[DATA_LEN];
 
@@ -42,17 +37,6 @@ static void make_data(void)
 	memcpy(data, "\x7f" "ELF\x02\x01\x01", 7);
 }
 
-struct stream {
-	uint8_t *p;
-	size_t len;
-};
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Appends the decompressed size, as the kernel's size_append does. */
 static void append_size(struct stream *s)
 {
@@ -60,117 +44,13 @@ static void append_size(struct stream *s)
 	s->len += 4;
 }
 
-static struct stream alloc_stream(size_t cap)
-{
-	struct stream s = { .p = malloc(cap + 8), .len = 0 };
-
-	assert_non_null(s.p);
-	return s;
-}
-
-static struct stream gzip_stream(void)
-{
-	struct stream s = alloc_stream(compressBound(DATA_LEN) + 64);
-	z_stream zs = { 0 };
-
-	assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 16 + MAX_WBITS, 8,
-				      Z_DEFAULT_STRATEGY), Z_OK);
-	zs.next_in = data;
-	zs.avail_in = DATA_LEN;
-	zs.next_out = s.p;
-	zs.avail_out = (uInt)(compressBound(DATA_LEN) + 64);
-	assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-	s.len = zs.total_out;
-	deflateEnd(&zs);
-	return s;
-}
-
-/* As the kernel: x86 BCJ filter, LZMA2, CRC32 check. */
-static struct stream xz_stream(void)
-{
-	size_t cap = lzma_stream_buffer_bound(DATA_LEN);
-	struct stream s = alloc_stream(cap);
-	lzma_options_lzma opt;
-	lzma_filter filters[3] = {
-		{ .id = LZMA_FILTER_X86 }, { .id = LZMA_FILTER_LZMA2, .options = &opt },
-		{ .id = LZMA_VLI_UNKNOWN },
-	};
-
-	assert_false(lzma_lzma_preset(&opt, 6));
-	assert_int_equal(lzma_stream_buffer_encode(filters, LZMA_CHECK_CRC32, NULL, data,
-						   DATA_LEN, s.p, &s.len, cap), LZMA_OK);
-	return s;
-}
-
-/* lzma "alone", piped as the kernel does: size unknown, end marker. */
-static struct stream lzma_stream_alone(void)
-{
-	size_t cap = lzma_stream_buffer_bound(DATA_LEN);
-	struct stream s = alloc_stream(cap);
-	lzma_stream ls = LZMA_STREAM_INIT;
-	lzma_options_lzma opt;
-
-	assert_false(lzma_lzma_preset(&opt, 6));
-	assert_int_equal(lzma_alone_encoder(&ls, &opt), LZMA_OK);
-	ls.next_in = data;
-	ls.avail_in = DATA_LEN;
-	ls.next_out = s.p;
-	ls.avail_out = cap;
-	assert_int_equal(lzma_code(&ls, LZMA_FINISH), LZMA_STREAM_END);
-	s.len = ls.total_out;
-	lzma_end(&ls);
-	return s;
-}
-
-/* With the content checksum, as the zstd command line (and so the kernel
- * build) writes it. */
-static struct stream zstd_stream(void)
-{
-	size_t cap = ZSTD_compressBound(DATA_LEN);
-	struct stream s = alloc_stream(cap);
-	ZSTD_CCtx *cctx = ZSTD_createCCtx();
-
-	assert_non_null(cctx);
-	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, 19)));
-	assert_false(ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)));
-	s.len = ZSTD_compress2(cctx, s.p, cap, data, DATA_LEN);
-	assert_false(ZSTD_isError(s.len));
-	ZSTD_freeCCtx(cctx);
-	return s;
-}
-
-static struct stream bzip2_stream(void)
-{
-	unsigned int cap = DATA_LEN + DATA_LEN / 100 + 600;
-	struct stream s = alloc_stream(cap);
-
-	assert_int_equal(BZ2_bzBuffToBuffCompress((char *)s.p, &cap, (char *)data, DATA_LEN,
-						  9, 0, 0), BZ_OK);
-	s.len = cap;
-	return s;
-}
-
-static void lz4_block(struct stream *s, const uint8_t *in, int len)
-{
-	int n = LZ4_compress_default((const char *)in, (char *)s->p + s->len + 4, len,
-				     LZ4_compressBound(len));
-
-	assert_true(n > 0);
-	put_le32(s->p + s->len, (uint32_t)n);
-	s->len += 4 + (size_t)n;
-}
-
-/* The legacy frame ("lz4 -l"), built by hand around two blocks. */
-static struct stream lz4_stream(void)
-{
-	struct stream s = alloc_stream(4 + 2 * (4 + LZ4_COMPRESSBOUND(DATA_LEN)));
-
-	put_le32(s.p, LZ4_MAGIC);
-	s.len = 4;
-	lz4_block(&s, data, 100000);
-	lz4_block(&s, data + 100000, DATA_LEN - 100000);
-	return s;
-}
+static struct stream gzip_stream(void) { return gzip_of(data, DATA_LEN); }
+static struct stream xz_stream(void) { return xz_of(data, DATA_LEN); }
+static struct stream lzma_stream_alone(void) { return lzma_alone_of(data, DATA_LEN); }
+static struct stream zstd_stream(void) { return zstd_of(data, DATA_LEN); }
+static struct stream bzip2_stream(void) { return bzip2_of(data, DATA_LEN); }
+static struct stream lz4_stream(void) { return lz4_of(data, DATA_LEN); }
+static struct stream lz4f_stream(void) { return lz4f_of(data, DATA_LEN); }
 
 static const struct {
 	enum decompress_format fmt;
@@ -183,6 +63,7 @@ static const struct {
 	{ DECOMPRESS_ZSTD, "zstd", zstd_stream },
 	{ DECOMPRESS_BZIP2, "bzip2", bzip2_stream },
 	{ DECOMPRESS_LZ4, "lz4", lz4_stream },
+	{ DECOMPRESS_LZ4F, "lz4 frame", lz4f_stream },
 };
 #define NR_FORMATS ARRAY_SIZE(formats)
 
@@ -213,6 +94,7 @@ static void test_detect(void **state)
 		{ "\x5d\0\0\x80\0", 5, DECOMPRESS_LZMA },
 		{ "BZh9", 4, DECOMPRESS_BZIP2 },
 		{ "\x02\x21\x4c\x18", 4, DECOMPRESS_LZ4 },
+		{ "\x04\x22\x4d\x18", 4, DECOMPRESS_LZ4F },
 		{ "\x89LZO\0\r\n\x1a\n", 9, DECOMPRESS_LZO },
 		{ "\x7f" "ELF\x02", 5, DECOMPRESS_NONE },
 		/* Cut short or off by one byte. */
