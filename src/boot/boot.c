@@ -87,29 +87,105 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
  * Kernel parameters that keep Linux away from what this host's KVM cannot
  * run in guest ring 0 (docs/booting-linux.md).  On PVM hosts the guest's
  * CPUID is the host's (PVM overrides KVM_SET_CPUID2 so that ring 0 agrees
- * with ring 3, where CPUID runs natively), so the VMM cannot hide features:
- *  - noxsave: the emulator rejects the XSAVE family; Linux then uses FXSAVE.
+ * with ring 3, where CPUID runs natively), so the VMM cannot hide features;
+ * the kernel can be told not to use them:
+ *  - noxsave (always): the emulator rejects the XSAVE family; Linux then
+ *    uses FXSAVE.
+ *  - clearcpuid= (unless --keep-cpu-features): features whose instructions
+ *    minivmm completes after an exit each time the guest runs them, SMAP
+ *    (clac/stac around every user access) and POPCNT (hweight).  Bit numbers
+ *    (X86_FEATURE_*), which every 64-bit kernel's clearcpuid= takes.
  */
-static const char *const pvm_linux_params[] = { "noxsave" };
-#define NR_PVM_PARAMS ARRAY_SIZE(pvm_linux_params)
+static const struct {
+	unsigned int bit;
+	const char *name;
+} pvm_clear_features[] = {
+	{ 9 * 32 + 20, "smap" },
+	{ 4 * 32 + 23, "popcnt" },
+};
 
-static char *linux_cmdline(const char *append, bool host_is_pvm)
+/* Whether cmdline has the word (a whole parameter) w. */
+static const char *find_param(const char *cmdline, const char *w)
+{
+	size_t n = strlen(w);
+
+	for (const char *p = strstr(cmdline, w); p; p = strstr(p + 1, w))
+		if ((p == cmdline || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' ' || w[n - 1] == '='))
+			return p;
+	return NULL;
+}
+
+/* Whether the comma list at v (up to a space) holds the number bit. */
+static bool list_has(const char *v, unsigned int bit)
+{
+	while (*v && *v != ' ') {
+		char *end;
+		unsigned long x = strtoul(v, &end, 10);
+
+		if (end != v && x == bit && (*end == ',' || *end == ' ' || !*end))
+			return true;
+		v = strpbrk(v, ", ");
+		if (!v || *v == ' ')
+			break;
+		v++;
+	}
+	return false;
+}
+
+/* s with text inserted at offset at (s freed), or NULL. */
+static char *insert(char *s, size_t at, const char *text)
+{
+	char *t;
+
+	if (!s || asprintf(&t, "%.*s%s%s", (int)at, s, text, s + at) < 0)
+		t = NULL;
+	free(s);
+	return t;
+}
+
+static char *linux_cmdline(const char *append, bool host_is_pvm, bool keep_features)
 {
 	char *s = strdup(append ? append : "");
+	char bits[64] = "", names[64] = "";
+	const char *cc;
 
-	for (size_t i = 0; host_is_pvm && s && i < NR_PVM_PARAMS; i++) {
-		const char *p = pvm_linux_params[i];
-		char *t;
-
-		if (strstr(s, p))
-			continue;
-		if (asprintf(&t, "%s%s%s", s, *s ? " " : "", p) < 0)
-			t = NULL;
-		free(s);
-		s = t;
-		log_info("pvm host: adding '%s' to the kernel command line "
-			 "(see docs/booting-linux.md)", p);
+	if (!host_is_pvm || !s)
+		return s;
+	if (!find_param(s, "noxsave")) {
+		s = insert(s, strlen(s), *s ? " noxsave" : "noxsave");
+		log_info("pvm host: adding 'noxsave' to the kernel command line "
+			 "(see docs/booting-linux.md)");
 	}
+	if (keep_features || !s)
+		return s;
+	cc = find_param(s, "clearcpuid=");
+	for (size_t i = 0; i < ARRAY_SIZE(pvm_clear_features); i++) {
+		size_t l = strlen(bits), m = strlen(names);
+
+		if (cc && list_has(cc + strlen("clearcpuid="), pvm_clear_features[i].bit))
+			continue;
+		snprintf(bits + l, sizeof(bits) - l, "%s%u", l ? "," : "",
+			 pvm_clear_features[i].bit);
+		snprintf(names + m, sizeof(names) - m, "%s%s", m ? ", " : "",
+			 pvm_clear_features[i].name);
+	}
+	if (!*bits)
+		return s;
+	if (cc) {
+		/* Into the user's own list: the kernel reads one clearcpuid=. */
+		size_t at = (size_t)(strchrnul(cc, ' ') - s);
+		char tail[80];
+
+		snprintf(tail, sizeof(tail), ",%s", bits);
+		s = insert(s, at, tail);
+	} else {
+		char param[80];
+
+		snprintf(param, sizeof(param), "%sclearcpuid=%s", *s ? " " : "", bits);
+		s = insert(s, strlen(s), param);
+	}
+	log_info("pvm host: adding clearcpuid=%s to the kernel command line: %s would "
+		 "cost an exit per instruction (--keep-cpu-features keeps them)", bits, names);
 	return s;
 }
 
@@ -117,7 +193,7 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 		      const char *what, const struct vm_config *cfg, bool host_is_pvm,
 		      struct boot_info *out, struct loaded_range *img)
 {
-	char *cmdline = linux_cmdline(cfg->append, host_is_pvm);
+	char *cmdline = linux_cmdline(cfg->append, host_is_pvm, cfg->keep_cpu_features);
 	struct linux_boot_in in = {
 		.kernel = buf, .kernel_len = len, .cmdline = cmdline,
 		.host_decompress = !cfg->no_host_decompress, .nr_vcpus = cfg->nr_vcpus,

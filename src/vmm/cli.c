@@ -87,6 +87,8 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       hvc0: many bytes per exit; boot with console=hvc0)\n"
 "  --no-host-decompress let a bzImage and a compressed initrd decompress in the\n"
 "                       guest (default: minivmm decompresses both on the host)\n"
+"  --keep-cpu-features  PVM hosts: do not add clearcpuid= for SMAP and POPCNT\n"
+"                       (their instructions then cost an exit each)\n"
 "Memory:\n"
 "  --mem-layout L       single | split (default) | chunks:SIZE\n"
 "  --mem-backing B      anon (default) | thp | hugetlb | memfd\n"
@@ -123,7 +125,7 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
-	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_MMU, OPT_SHADOW_FILL,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_MMU, OPT_SHADOW_FILL,
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 };
@@ -155,6 +157,7 @@ static const struct opt_def options[] = {
 	{ "V", OPT_VERSION, OPT_ARG_NONE },
 	{ "json", OPT_JSON, OPT_ARG_NONE },
 	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, OPT_ARG_NONE },
+	{ "keep-cpu-features", OPT_KEEP_CPU_FEATURES, OPT_ARG_NONE },
 	{ "gdb", OPT_GDB, OPT_ARG_REQUIRED },
 	{ "s", OPT_GDB_DEFAULT, OPT_ARG_NONE },
 	{ "S", OPT_GDB_WAIT, OPT_ARG_NONE },
@@ -398,6 +401,9 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_NO_HOST_DECOMPRESS:
 		cfg->no_host_decompress = true;
+		return 0;
+	case OPT_KEEP_CPU_FEATURES:
+		cfg->keep_cpu_features = true;
 		return 0;
 	case OPT_GDB:
 	case OPT_GDB_DEFAULT: {

@@ -55,7 +55,8 @@ struct vm_config {
 	uint64_t pt_pool_size;    /* --pt-pool: test guests' page-table pool */
 	uint64_t translate[CONFIG_MAX_TRANSLATE]; /* --translate GVA, at the stop */
 	unsigned int nr_translate;
-	bool no_host_decompress;  /* bzImage: run the kernel's own decompressor */
+	bool no_host_decompress;  /* bzImage, initrd: the kernel decompresses them */
+	bool keep_cpu_features;   /* PVM hosts: no automatic clearcpuid= */
 	bool json;                /* compare-layouts --json */
 	const char *gdb;          /* -gdb / -s: where the gdb stub listens */
 	bool gdb_wait;            /* -S: vCPUs wait for gdb's first continue */

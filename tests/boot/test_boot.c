@@ -392,6 +392,7 @@ static void test_pvm_host_adds_noxsave(void **state)
 	struct fixture *f = *state;
 
 	f->cfg.kernel = put_elf(f, "vmlinux", false);
+	f->cfg.keep_cpu_features = true;
 	f->cfg.append = "console=ttyS0";
 	assert_int_equal(prepare(f, true), 0);
 	assert_string_equal(linux_cmdline(f), "console=ttyS0 noxsave");
@@ -404,10 +405,47 @@ static void test_pvm_host_adds_noxsave(void **state)
 	assert_string_equal(linux_cmdline(f), "noxsave console=ttyS0");
 	boot_info_free(&f->info);
 
+	/* A longer word is not it. */
+	f->cfg.append = "noxsaves";
+	assert_int_equal(prepare(f, true), 0);
+	assert_string_equal(linux_cmdline(f), "noxsaves noxsave");
+	boot_info_free(&f->info);
+
 	/* No -append at all. */
 	f->cfg.append = NULL;
 	assert_int_equal(prepare(f, true), 0);
 	assert_string_equal(linux_cmdline(f), "noxsave");
+}
+
+/* SMAP (308) and POPCNT (151) hidden unless --keep-cpu-features; a
+ * clearcpuid= of the user's own gets the missing bits in its list. */
+static void test_pvm_host_clears_features(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *append, *want;
+	} cases[] = {
+		{ "console=ttyS0", "console=ttyS0 noxsave clearcpuid=308,151" },
+		{ NULL, "noxsave clearcpuid=308,151" },
+		{ "clearcpuid=297 quiet", "clearcpuid=297,308,151 quiet noxsave" },
+		{ "quiet clearcpuid=151", "quiet clearcpuid=151,308 noxsave" },
+		{ "clearcpuid=1510,3080", "clearcpuid=1510,3080,308,151 noxsave" },
+		{ "noxsave clearcpuid=308,151", "noxsave clearcpuid=308,151" },
+		{ "xclearcpuid=308", "xclearcpuid=308 noxsave clearcpuid=308,151" },
+	};
+
+	f->cfg.kernel = put_elf(f, "vmlinux", false);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		f->cfg.append = cases[i].append;
+		assert_int_equal(prepare(f, true), 0);
+		assert_string_equal(linux_cmdline(f), cases[i].want);
+		boot_info_free(&f->info);
+	}
+	assert_logged(f, "--keep-cpu-features");
+	/* Not on other hosts. */
+	f->cfg.append = "console=ttyS0";
+	assert_int_equal(prepare(f, false), 0);
+	assert_string_equal(linux_cmdline(f), "console=ttyS0");
 }
 
 static void test_pvm_host_leaves_test_guests(void **state)
@@ -459,6 +497,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bzimage_needs_payload_for_host, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_linux_refuses_shadow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pvm_host_adds_noxsave, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pvm_host_clears_features, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pvm_host_leaves_test_guests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unrecognised_files, setup, teardown),
 	};
