@@ -12,6 +12,12 @@ packages=(
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
 )
 
+# --bench: also the peers the benchmarks compare against (bench/linux.py,
+# bench/blk_guest.py boot the same kernel under QEMU, with qboot).
+if [ "${1:-}" = "--bench" ]; then
+  packages+=(qemu-system-x86 qemu-system-data)
+fi
+
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
