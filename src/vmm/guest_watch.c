@@ -19,10 +19,34 @@ bool guest_watch_is_syscall_fault(const char *line)
 	return at == ip && at >= 0xffff800000000000ULL;
 }
 
+int guest_watch_line_phase(const char *line)
+{
+	const char *run = strstr(line, "Run /");
+
+	if (strstr(line, "Linux version "))
+		return BOOT_PHASE_KERNEL;
+	if (run && strstr(run, " as init process"))
+		return BOOT_PHASE_INIT;
+	return -1;
+}
+
+const char *boot_phase_name(enum boot_phase phase)
+{
+	static const char *const names[BOOT_PHASES] = { "early", "kernel", "init" };
+
+	return phase < BOOT_PHASES ? names[phase] : "?";
+}
+
 static bool check_line(struct guest_watch *w)
 {
 	w->line[w->len] = '\0';
-	if (w->syscall_reported || !guest_watch_is_syscall_fault(w->line))
+	if (w->linux_phases) {
+		int p = guest_watch_line_phase(w->line);
+
+		if (p > (int)w->phase)
+			w->phase = (enum boot_phase)p;
+	}
+	if (!w->host_is_pvm || w->syscall_reported || !guest_watch_is_syscall_fault(w->line))
 		return false;
 	w->syscall_reported = true;
 	log_err("the guest's first system call failed: on PVM hosts SYSCALL from guest user "
@@ -36,7 +60,8 @@ bool guest_watch_feed(struct guest_watch *w, const uint8_t *buf, size_t len)
 	bool reported = false;
 
 	/* Nothing left to recognise: keep the console path free of it. */
-	if (!w->host_is_pvm || w->syscall_reported)
+	if ((!w->host_is_pvm || w->syscall_reported) &&
+	    (!w->linux_phases || w->phase == BOOT_PHASE_INIT))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (buf[i] == '\n' || buf[i] == '\r') {

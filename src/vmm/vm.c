@@ -79,14 +79,41 @@ static void irq_set(void *ctx, uint32_t gsi, bool level)
 		log_warn("KVM_IRQ_LINE gsi %u: %s", gsi, strerror(-err));
 }
 
-/* Guest console output: to the terminal, and past the watcher. */
+/* Every vCPU's exit counters now.  Other vCPUs may be counting while
+ * this reads: each 64-bit counter is read whole, the set not atomically
+ * (phase boundaries are console lines, a few exits of slack is fine). */
+void vm_exit_totals(const struct vm *vm, struct exit_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		const struct exit_stats *st = &vm->vcpus[i].exit.stats;
+
+		for (unsigned int r = 0; r < EXIT_REASON_MAX; r++)
+			sum->by_reason[r] += __atomic_load_n(&st->by_reason[r], __ATOMIC_RELAXED);
+		sum->pio_accesses += __atomic_load_n(&st->pio_accesses, __ATOMIC_RELAXED);
+		sum->mmio_accesses += __atomic_load_n(&st->mmio_accesses, __ATOMIC_RELAXED);
+		for (unsigned int k = 0; k < UNEMULATED_KINDS; k++)
+			sum->unemulated[k] += __atomic_load_n(&st->unemulated[k], __ATOMIC_RELAXED);
+	}
+}
+
+/* Guest console output: to the terminal, and past the watcher, which
+ * also notices the lines that open a Linux boot's phases. */
 static void console_out(void *ctx, const uint8_t *buf, size_t len)
 {
 	struct vm *vm = ctx;
 	struct byte_sink term = console_sink(&vm->console);
+	enum boot_phase before = vm->watch.phase;
 
 	byte_sink_write(&term, buf, len);
 	guest_watch_feed(&vm->watch, buf, len);
+	if (vm->watch.phase != before) {
+		struct boot_phase_mark *m = &vm->phase_marks[vm->watch.phase];
+
+		m->ns = now_ns();
+		vm_exit_totals(vm, &m->exits);
+		m->seen = true;
+	}
 }
 
 static size_t com1_receive(void *ctx, const uint8_t *buf, size_t len)
@@ -354,6 +381,7 @@ static int vm_build(struct vm *vm)
 		return err;
 	mmu_plan_make(cfg->mmu, cfg->shadow_lazy, cfg->pt_pool_size, &vm->mem, &vm->mmu_plan);
 	err = boot_prepare(cfg, &vm->mem, pvm, &vm->mmu_plan, &vm->boot);
+	vm->watch.linux_phases = !err && vm->boot.protocol == BOOT_LINUX;
 	vm->config_error = err == -EOPNOTSUPP;
 	if (!err && vm->boot.protocol == BOOT_TEST_GUEST) {
 		err = mmu_plan_add_regions(&vm->mmu_plan, &vm->mem);
@@ -508,6 +536,7 @@ static int vm_run(struct vm *vm)
 	if (!err)
 		err = evloop_start(vm->io, "minivmm-io");
 	start_ns = now_ns();
+	vm->phase_marks[BOOT_PHASE_EARLY] = (struct boot_phase_mark){ .seen = true, .ns = start_ns };
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = vcpu_start(&vm->vcpus[i]);
 	if (!err && vm->gdb)
@@ -524,6 +553,7 @@ static int vm_run(struct vm *vm)
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
 	vm->run_ns = now_ns() - start_ns;
+	vm->stop_ns = start_ns + vm->run_ns;
 	/* Nothing lost: the I/O thread stops taking kicks, then every request
 	 * in flight completes and the images are flushed. */
 	evloop_stop(vm->io);

@@ -50,6 +50,12 @@ struct vm {
 	struct console console;
 	struct console_target console_target; /* COM1 or the virtio console */
 	struct guest_watch watch;    /* explains known guest failure patterns */
+	/* Linux boots: where each phase began (exits of all vCPUs then). */
+	struct boot_phase_mark {
+		bool seen;
+		uint64_t ns;
+		struct exit_stats exits;
+	} phase_marks[BOOT_PHASES];
 	struct kvm_cpuid2 *cpuid;
 	struct vcpu *vcpus;
 	unsigned int nr_vcpus;
@@ -63,6 +69,7 @@ struct vm {
 	struct mmu_plan mmu_plan;    /* test guests: the MMU regions */
 	struct mmu_kvm *mmu;         /* test guests: --mmu glue; else NULL */
 	uint64_t run_ns;             /* wall time the vCPUs ran */
+	uint64_t stop_ns;            /* when they stopped (now_ns) */
 	struct vcpu_env vcpu_env;    /* what every vCPU is handed */
 	struct vcpu_pause pause;     /* vm_pause / vm_resume, the gdb stub */
 	struct gdbstub *gdb;         /* -gdb / -s: the stub, else NULL */
@@ -80,5 +87,8 @@ void vm_resume(struct vm *vm);
 /* vm_report.c */
 void vm_report_stats(struct vm *vm, int status);
 void vm_translate_report(struct vm *vm);
+
+/* Every vCPU's exit counters added up (safe while they run). */
+void vm_exit_totals(const struct vm *vm, struct exit_stats *sum);
 
 #endif

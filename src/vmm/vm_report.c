@@ -16,6 +16,88 @@
 #include "cpu/x86.h"
 #include "vmm/vm_priv.h"
 
+/* Phase p of a Linux boot: its length and exits (end - start).  False
+ * when the boot never reached it. */
+static bool phase_delta(const struct vm *vm, enum boot_phase p, uint64_t *ns,
+			struct exit_stats *d)
+{
+	const struct boot_phase_mark *m = &vm->phase_marks[p];
+	struct exit_stats end;
+	uint64_t end_ns = vm->stop_ns;
+	unsigned int q = p + 1;
+
+	if (!m->seen)
+		return false;
+	while (q < BOOT_PHASES && !vm->phase_marks[q].seen)
+		q++;
+	if (q < BOOT_PHASES) {
+		end = vm->phase_marks[q].exits;
+		end_ns = vm->phase_marks[q].ns;
+	} else {
+		vm_exit_totals(vm, &end);
+	}
+	*ns = end_ns > m->ns ? end_ns - m->ns : 0;
+	for (unsigned int r = 0; r < EXIT_REASON_MAX; r++)
+		d->by_reason[r] = end.by_reason[r] - m->exits.by_reason[r];
+	d->pio_accesses = end.pio_accesses - m->exits.pio_accesses;
+	d->mmio_accesses = end.mmio_accesses - m->exits.mmio_accesses;
+	for (unsigned int k = 0; k < UNEMULATED_KINDS; k++)
+		d->unemulated[k] = end.unemulated[k] - m->exits.unemulated[k];
+	return true;
+}
+
+static const char *const phase_titles[BOOT_PHASES] = {
+	"before \"Linux version\"", "kernel, to \"Run /init\"", "init and user space",
+};
+
+static void print_phases(const struct vm *vm, FILE *out)
+{
+	if (!vm->watch.linux_phases)
+		return;
+	fprintf(out, "  Linux boot phases (opened by console lines; all vCPUs):\n");
+	for (unsigned int p = 0; p < BOOT_PHASES; p++) {
+		struct exit_stats d;
+		uint64_t ns;
+		char label[80];
+
+		if (!phase_delta(vm, p, &ns, &d))
+			continue;
+		snprintf(label, sizeof(label), "%s, %.2f s:", phase_titles[p], ns / 1e9);
+		stats_print_exits(out, label, &d);
+	}
+}
+
+static json_t *phases_json(const struct vm *vm)
+{
+	json_t *a = json_array();
+
+	for (unsigned int p = 0; vm->watch.linux_phases && p < BOOT_PHASES; p++) {
+		struct exit_stats d;
+		uint64_t ns;
+		json_t *o;
+
+		if (!phase_delta(vm, p, &ns, &d))
+			continue;
+		o = json_object();
+		json_object_set_new(o, "name", json_string(boot_phase_name(p)));
+		json_object_set_new(o, "ns", json_integer((json_int_t)ns));
+		json_object_set_new(o, "exits", stats_exits_json(&d, NULL));
+		json_object_set_new(o, "port_io_accesses", json_integer((json_int_t)d.pio_accesses));
+		json_object_set_new(o, "mmio_accesses", json_integer((json_int_t)d.mmio_accesses));
+		{
+			json_t *c = json_object();
+
+			for (unsigned int k = UNEMULATED_INT3; k < UNEMULATED_KINDS; k++)
+				if (d.unemulated[k])
+					json_object_set_new(c, unemulated_kind_name(k),
+							    json_integer((json_int_t)d.unemulated[k]));
+			json_object_set_new(o, "completed_by_minivmm", c);
+		}
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 static void vm_print_stats(struct vm *vm, FILE *out)
 {
 	uint64_t vmm_kib, guest_kib;
@@ -32,6 +114,7 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 		if (!vcpu_get_regs(&vm->vcpus[i], &regs))
 			fprintf(out, "    %-32s %llx\n", "stopped at RIP", regs.rip);
 	}
+	print_phases(vm, out);
 	fprintf(out, "  unclaimed accesses: pio %lu, mmio %lu\n",
 		(unsigned long)atomic_load(&vm->pio.unclaimed),
 		(unsigned long)atomic_load(&vm->mmio.unclaimed));
@@ -98,6 +181,7 @@ static json_t *vm_stats_json(struct vm *vm, int status)
 	}
 	exits = stats_exits_json(&all, NULL);
 	json_object_set_new(root, "exits", exits);
+	json_object_set_new(root, "boot_phases", phases_json(vm));
 	{
 		struct kvm_stat_values v;
 

@@ -53,12 +53,44 @@ static void test_feed_silent_elsewhere(void **state)
 	assert_true(w.len < sizeof(w.line));
 }
 
+static void test_phases(void **state)
+{
+	static const char boot[] =
+		"early junk\r\n"
+		"[    0.000000] Linux version 6.1.0 (gcc) #1\r\n"
+		"some kernel line mentioning Linux version again\r\n"
+		"Run /init as init process\r\n"
+		"Linux version in user space changes nothing\r\n";
+	struct guest_watch w = { .linux_phases = true };
+	enum boot_phase seen[sizeof(boot)];
+
+	assert_int_equal(guest_watch_line_phase("Linux version 6.1.192-minivmm"), BOOT_PHASE_KERNEL);
+	assert_int_equal(guest_watch_line_phase("Run /sbin/init as init process"), BOOT_PHASE_INIT);
+	assert_int_equal(guest_watch_line_phase("Run /init"), -1);
+	assert_int_equal(guest_watch_line_phase("Linux"), -1);
+	assert_string_equal(boot_phase_name(BOOT_PHASE_EARLY), "early");
+	assert_string_equal(boot_phase_name(BOOT_PHASE_INIT), "init");
+	/* Byte by byte: each phase opens at the end of its line, never goes back. */
+	for (size_t i = 0; i < sizeof(boot) - 1; i++) {
+		guest_watch_feed(&w, (const uint8_t *)boot + i, 1);
+		seen[i] = w.phase;
+	}
+	assert_int_equal(seen[strlen("early junk\r\n") + 5], BOOT_PHASE_EARLY);
+	assert_int_equal(seen[strstr(boot, "some") - boot], BOOT_PHASE_KERNEL);
+	assert_int_equal(w.phase, BOOT_PHASE_INIT);
+	/* Not a Linux boot: no phases. */
+	w = (struct guest_watch){ .linux_phases = false };
+	guest_watch_feed(&w, (const uint8_t *)boot, sizeof(boot) - 1);
+	assert_int_equal(w.phase, BOOT_PHASE_EARLY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pattern),
 		cmocka_unit_test(test_feed_reports_once_on_pvm),
 		cmocka_unit_test(test_feed_silent_elsewhere),
+		cmocka_unit_test(test_phases),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
