@@ -69,6 +69,10 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
 		log_err("-initrd: minivmm test guests take no initrd");
 		return -EINVAL;
 	}
+	if (cfg->boot_protocol == BOOT_PROTOCOL_PVH) {
+		log_err("--boot-protocol=pvh: %s is a minivmm test guest, not a Linux kernel", what);
+		return -EINVAL;
+	}
 	err = loader_load_test_guest(mem, buf, len, what, &li);
 	if (err)
 		return err;
@@ -198,6 +202,7 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 		.kernel = buf, .kernel_len = len, .cmdline = cmdline,
 		.host_decompress = !cfg->no_host_decompress, .nr_vcpus = cfg->nr_vcpus,
 		.what = what, .initrd_what = cfg->initrd,
+		.pvh = cfg->boot_protocol == BOOT_PROTOCOL_PVH,
 	};
 	struct linux_boot_out lb;
 	uint8_t *initrd = NULL;
@@ -215,6 +220,7 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 	if (err)
 		return err;
 	out->protocol = BOOT_LINUX;
+	out->pvh = lb.pvh;
 	out->entry = lb.entry;
 	out->arg = lb.boot_params;
 	memcpy(out->segs, lb.segs, sizeof(out->segs));
@@ -334,7 +340,11 @@ void boot_info_free(struct boot_info *info)
 void boot_entry_state(const struct boot_info *info, int nx, struct kvm_sregs *sregs,
 		      struct kvm_regs *regs)
 {
-	if (info->protocol == BOOT_LINUX) {
+	if (info->protocol == BOOT_LINUX && info->pvh) {
+		x86_pvh_sregs(sregs);
+		x86_boot_regs(regs, info->entry, 0);
+		regs->rbx = info->arg;
+	} else if (info->protocol == BOOT_LINUX) {
 		x86_linux_sregs(sregs, nx);
 		x86_boot_regs(regs, info->entry, 0);
 		regs->rsi = info->arg;

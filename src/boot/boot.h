@@ -32,6 +32,7 @@ struct boot_info {
 	uint8_t *fdt;             /* the machine's device tree (malloc'd) */
 	size_t fdt_size;
 	char description[128];    /* what was booted, for messages */
+	bool pvh;                 /* Linux through its PVH entry: EBX = start info */
 	/* The kernel ELF's segments as loaded (virtual -> physical), for the
 	 * gdb stub; none for a bzImage the guest decompresses itself. */
 	struct loader_segment segs[LOADER_MAX_SEGMENTS];

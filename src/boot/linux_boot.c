@@ -231,6 +231,35 @@ static int load_in_guest(const struct mem_map *mem, const struct linux_boot_in *
 
 /* An ELF vmlinux, from the file or from a host-decompressed payload: its
  * segments may span slots (chunks:SIZE layouts). */
+/* The kernel's PVH entry: XEN_ELFNOTE_PHYS32_ENTRY, a 32-bit physical
+ * address (4 or 8 bytes of descriptor) inside the loaded image. */
+static int pvh_entry(const uint8_t *elf, size_t len, const char *what,
+		     const struct loaded_image *li, uint64_t *entry)
+{
+	const uint8_t *d;
+	uint32_t dl;
+	uint64_t e = 0;
+
+	if (loader_elf_note(elf, len, "Xen", XEN_ELFNOTE_PHYS32_ENTRY, &d, &dl)) {
+		log_err("%s: no PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY): build the kernel with "
+			"CONFIG_PVH=y, or use --boot-protocol=linux64", what);
+		return -EINVAL;
+	}
+	if (dl != 4 && dl != 8) {
+		log_err("%s: malformed PVH entry note (%u bytes)", what, dl);
+		return -EINVAL;
+	}
+	memcpy(&e, d, dl);
+	if (e >= (1ULL << 32) || e < li->start || e >= li->end) {
+		log_err("%s: PVH entry 0x%llx is not inside the loaded kernel [0x%llx, 0x%llx)",
+			what, (unsigned long long)e, (unsigned long long)li->start,
+			(unsigned long long)li->end);
+		return -EINVAL;
+	}
+	*entry = e;
+	return 0;
+}
+
 static int load_elf(const struct mem_map *mem, const struct linux_boot_in *in,
 		    const uint8_t *buf, size_t len, struct linux_boot_out *out)
 {
@@ -247,6 +276,8 @@ static int load_elf(const struct mem_map *mem, const struct linux_boot_in *in,
 		buf = copy;
 	}
 	err = loader_load_elf(mem, buf, len, in->what, true, &li);
+	if (!err && in->pvh)
+		err = pvh_entry(buf, len, in->what, &li, &li.entry);
 	free(copy);
 	if (err)
 		return err;
@@ -482,7 +513,67 @@ static void vmlinux_header(struct linux_boot_setup_header *h)
 	h->initrd_addr_max = INITRD_MAX_OLD;
 }
 
-/* Everything after the kernel: zero page, command line, initrd, MP table. */
+/*
+ * The PVH boot ABI's start of day (xen/include/public/arch-x86/hvm/
+ * start_info.h, version 1): hvm_start_info at BOARD_LINUX_BOOT_PARAMS, the
+ * initrd as module 0 and the memory map after it, all taken from the zero
+ * page already filled for the 64-bit protocol (the kernel rebuilds its own
+ * boot_params from these).
+ */
+#define PVH_START_MAGIC 0x336ec578u
+
+struct pvh_start_info {
+	uint32_t magic, version, flags, nr_modules;
+	uint64_t modlist_paddr, cmdline_paddr, rsdp_paddr, memmap_paddr;
+	uint32_t memmap_entries, reserved;
+};
+
+struct pvh_module {
+	uint64_t paddr, size, cmdline_paddr, reserved;
+};
+
+struct pvh_memmap_entry {
+	uint64_t addr, size;
+	uint32_t type, reserved;
+};
+
+#define PVH_MODLIST (BOARD_LINUX_BOOT_PARAMS + 0x40)
+#define PVH_MEMMAP  (BOARD_LINUX_BOOT_PARAMS + 0x80)
+
+static int write_pvh_start_info(const struct mem_map *mem, const struct linux_boot_params *bp)
+{
+	struct pvh_memmap_entry map[LINUX_BOOT_E820_MAX];
+	struct pvh_start_info si = {
+		.magic = PVH_START_MAGIC, .version = 1,
+		.cmdline_paddr = bp->hdr.cmd_line_ptr, .memmap_paddr = PVH_MEMMAP,
+		.memmap_entries = bp->e820_entries,
+	};
+	struct pvh_module mod = {
+		.paddr = bp->hdr.ramdisk_image | (uint64_t)bp->ext_ramdisk_image << 32,
+		.size = bp->hdr.ramdisk_size | (uint64_t)bp->ext_ramdisk_size << 32,
+	};
+
+	_Static_assert(sizeof(si) == 56, "hvm_start_info v1 is 56 bytes");
+	_Static_assert(PVH_MEMMAP + sizeof(map) <= BOARD_LINUX_CMDLINE, "PVH data overlaps");
+	for (unsigned int i = 0; i < bp->e820_entries; i++)
+		map[i] = (struct pvh_memmap_entry){ bp->e820_table[i].addr, bp->e820_table[i].size,
+						    bp->e820_table[i].type, 0 };
+	if (mod.size) {
+		si.nr_modules = 1;
+		si.modlist_paddr = PVH_MODLIST;
+	}
+	if (mem_write(mem, BOARD_LINUX_BOOT_PARAMS, &si, sizeof(si)) ||
+	    (mod.size && mem_write(mem, PVH_MODLIST, &mod, sizeof(mod))) ||
+	    mem_write(mem, PVH_MEMMAP, map, bp->e820_entries * sizeof(map[0]))) {
+		log_err("the PVH start info at 0x%llx is not guest RAM",
+			(unsigned long long)BOARD_LINUX_BOOT_PARAMS);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* Everything after the kernel: zero page (or PVH start info), command
+ * line, initrd, MP table. */
 static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in *in,
 			   struct linux_boot_params *bp, struct linux_boot_out *out)
 {
@@ -501,6 +592,8 @@ static int write_boot_data(const struct mem_map *mem, const struct linux_boot_in
 		err = fill_e820(mem, bp);
 	if (!err)
 		err = mptable_write(mem, BOARD_LINUX_MPTABLE, in->nr_vcpus, NULL);
+	if (!err && in->pvh)
+		return write_pvh_start_info(mem, bp);
 	if (!err && mem_write(mem, BOARD_LINUX_BOOT_PARAMS, bp, sizeof(*bp))) {
 		log_err("the zero page at 0x%llx is not guest RAM",
 			(unsigned long long)BOARD_LINUX_BOOT_PARAMS);
@@ -524,6 +617,12 @@ int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
 	bp = calloc(1, sizeof(*bp));
 	if (!bp)
 		return -ENOMEM;
+	if (in->pvh && !in->host_decompress && loader_is_bzimage(in->kernel, in->kernel_len)) {
+		log_err("%s: --boot-protocol=pvh enters the kernel's ELF image: give a vmlinux, or "
+			"let minivmm decompress the bzImage (no --no-host-decompress)", in->what);
+		free(bp);
+		return -EINVAL;
+	}
 	if (loader_is_bzimage(in->kernel, in->kernel_len)) {
 		err = load_bzimage(mem, in, bp, out);
 	} else {
@@ -536,5 +635,9 @@ int linux_boot_load(const struct mem_map *mem, const struct linux_boot_in *in,
 	if (err)
 		return err;
 	out->boot_params = BOARD_LINUX_BOOT_PARAMS;
+	out->pvh = in->pvh;
+	if (in->pvh)
+		snprintf(out->format + strlen(out->format), sizeof(out->format) - strlen(out->format),
+			 ", PVH entry");
 	return 0;
 }

@@ -90,6 +90,8 @@ struct linux_boot_params {
 #define LINUX_BOOT_XLF_KERNEL_64   0x0001
 #define LINUX_BOOT_XLF_ABOVE_4G    0x0002      /* XLF_CAN_BE_LOADED_ABOVE_4G */
 #define LINUX_BOOT_E820_MAX        128
+/* The PVH entry note (Xen's public elfnote.h; Linux emits it with CONFIG_PVH). */
+#define XEN_ELFNOTE_PHYS32_ENTRY   18
 /* Where the 64-bit entry sits in the protected-mode code (boot.rst). */
 #define LINUX_BOOT_ENTRY64_OFFSET  0x200
 
@@ -103,6 +105,7 @@ struct linux_boot_in {
 	unsigned int nr_vcpus;
 	const char *what;               /* file name for messages */
 	const char *initrd_what;        /* the initrd's name (NULL: "initrd") */
+	bool pvh;                       /* enter through the PVH note, not startup_64 */
 };
 
 struct linux_boot_out {
@@ -111,6 +114,8 @@ struct linux_boot_out {
 	uint64_t kernel_start, kernel_end; /* in-guest decompression: + init_size */
 	uint64_t initrd_start, initrd_size;
 	bool initrd_unpacked;           /* decompressed on the host */
+	bool pvh;                       /* entry is the 32-bit PVH entry, boot_params
+					 * the hvm_start_info */
 	char format[96];                /* "bzImage 6.1.0, gzip payload ..." */
 	/* The vmlinux ELF's segments (none when the guest decompresses). */
 	struct loader_segment segs[LOADER_MAX_SEGMENTS];

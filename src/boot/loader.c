@@ -72,12 +72,16 @@ static const Elf64_Ehdr *elf64_header(const uint8_t *buf, size_t len)
 	return eh;
 }
 
-static int has_minivmm_note(const uint8_t *buf, size_t len, const Elf64_Phdr *ph)
+/* The note (name, type) in the PT_NOTE segment ph: its descriptor, or
+ * NULL.  Every header and size is checked against the file. */
+static const uint8_t *find_note(const uint8_t *buf, size_t len, const Elf64_Phdr *ph,
+				const char *want, uint32_t type, uint32_t *desc_len)
 {
 	uint64_t off = ph->p_offset, end;
+	size_t want_sz = strlen(want) + 1;
 
 	if (off % _Alignof(Elf64_Nhdr) || off > len || ph->p_filesz > len - off)
-		return 0;
+		return NULL;
 	end = off + ph->p_filesz;
 	while (end - off >= sizeof(Elf64_Nhdr)) {
 		const Elf64_Nhdr *n = (const Elf64_Nhdr *)(buf + off);
@@ -86,14 +90,44 @@ static int has_minivmm_note(const uint8_t *buf, size_t len, const Elf64_Phdr *ph
 		const char *name = (const char *)(n + 1);
 
 		if (name_sz + desc_sz > end - off - sizeof(*n))
-			return 0;
-		if (n->n_type == MINIVMM_NOTE_TEST_GUEST &&
-		    n->n_namesz == sizeof(MINIVMM_NOTE_NAME) &&
-		    !memcmp(name, MINIVMM_NOTE_NAME, sizeof(MINIVMM_NOTE_NAME)))
-			return 1;
+			return NULL;
+		if (n->n_type == type && n->n_namesz == want_sz && !memcmp(name, want, want_sz)) {
+			*desc_len = n->n_descsz;
+			return (const uint8_t *)name + name_sz;
+		}
 		off += sizeof(*n) + name_sz + desc_sz;
 	}
-	return 0;
+	return NULL;
+}
+
+static int has_minivmm_note(const uint8_t *buf, size_t len, const Elf64_Phdr *ph)
+{
+	uint32_t dl;
+
+	return find_note(buf, len, ph, MINIVMM_NOTE_NAME, MINIVMM_NOTE_TEST_GUEST, &dl) != NULL;
+}
+
+int loader_elf_note(const uint8_t *buf, size_t len, const char *name, uint32_t type,
+		    const uint8_t **desc, uint32_t *desc_len)
+{
+	const Elf64_Ehdr *eh = elf64_header(buf, len);
+	const Elf64_Phdr *ph;
+
+	if (!eh)
+		return -EINVAL;
+	ph = (const Elf64_Phdr *)(buf + eh->e_phoff);
+	for (unsigned int i = 0; i < eh->e_phnum; i++) {
+		const uint8_t *d;
+
+		if (ph[i].p_type != PT_NOTE)
+			continue;
+		d = find_note(buf, len, &ph[i], name, type, desc_len);
+		if (d) {
+			*desc = d;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 bool loader_is_bzimage(const uint8_t *buf, size_t len)

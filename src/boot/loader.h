@@ -50,6 +50,12 @@ enum image_kind loader_probe(const uint8_t *buf, size_t len);
 /* A Linux boot-protocol image: its setup header has "HdrS" at 0x202. */
 bool loader_is_bzimage(const uint8_t *buf, size_t len);
 
+/* The ELF note (name, type) of an ELF64 x86-64 executable (buf 8-byte
+ * aligned): *desc points into buf, *desc_len bytes.  -ENOENT when there is
+ * none, -EINVAL when buf is no such ELF file. */
+int loader_elf_note(const uint8_t *buf, size_t len, const char *name, uint32_t type,
+		    const uint8_t **desc, uint32_t *desc_len);
+
 /* Copies the PT_LOAD segments into guest RAM; -EINVAL for a malformed or
  * misplaced image (the reason is logged, naming `what`). */
 int loader_load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t len,

@@ -12,6 +12,7 @@
 
 /* Flat descriptors: base 0, limit 4 GiB, G=1; L=1 for 64-bit code. */
 #define GDT_KCODE64 0x00AF9B000000FFFFULL
+#define GDT_KCODE32 0x00CF9B000000FFFFULL
 #define GDT_KDATA   0x00CF93000000FFFFULL
 #define GDT_UDATA   0x00CFF3000000FFFFULL
 #define GDT_UCODE64 0x00AFFB000000FFFFULL
@@ -45,7 +46,9 @@ static int write_gdt_tss(const struct mem_map *mem)
 
 int x86_write_linux_gdt(const struct mem_map *mem)
 {
-	uint64_t gdt[7] = { 0, 0, GDT_KCODE64, GDT_KDATA, 0 };
+	/* 0x10 and 0x18 as the 64-bit boot protocol wants them; 0x20, 32-bit
+	 * code, for the PVH entry. */
+	uint64_t gdt[7] = { 0, 0, GDT_KCODE64, GDT_KDATA, GDT_KCODE32 };
 
 	tss_descriptor(&gdt[5], BOARD_BOOT_TSS, TSS_LIMIT);
 	return mem_write(mem, BOARD_BOOT_GDT, gdt, sizeof(gdt));
@@ -106,6 +109,16 @@ void x86_linux_sregs(struct kvm_sregs *s, int nx)
 	x86_boot_sregs(s, nx);
 	s->cs.selector = 0x10;
 	s->ds.selector = s->es.selector = s->fs.selector = s->gs.selector = s->ss.selector = 0x18;
+}
+
+void x86_pvh_sregs(struct kvm_sregs *s)
+{
+	x86_linux_sregs(s, 0);
+	s->cs = flat_segment(0x20, 0xB, 0, 0);
+	s->cr0 = X86_CR0_PE | X86_CR0_ET;
+	s->cr3 = 0;
+	s->cr4 = 0;
+	s->efer = 0;
 }
 
 void x86_boot_regs(struct kvm_regs *r, uint64_t entry, uint64_t fdt_gpa)

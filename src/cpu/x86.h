@@ -61,6 +61,10 @@ void x86_boot_sregs(struct kvm_sregs *sregs, int nx);
  */
 int x86_write_linux_gdt(const struct mem_map *mem);
 void x86_linux_sregs(struct kvm_sregs *sregs, int nx);
+/* The PVH entry's state (x86/HVM direct boot ABI): 32-bit protected mode,
+ * paging off, flat CS (0x20) and data (0x18) segments, CR4 and EFER 0;
+ * x86_write_linux_gdt's table. */
+void x86_pvh_sregs(struct kvm_sregs *s);
 void x86_boot_regs(struct kvm_regs *regs, uint64_t entry, uint64_t fdt_gpa);
 
 struct kvm_cpuid_entry2 *x86_cpuid_find(const struct kvm_cpuid2 *cpuid, uint32_t function,

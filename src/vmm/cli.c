@@ -87,6 +87,8 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       hvc0: many bytes per exit; boot with console=hvc0)\n"
 "  --no-host-decompress let a bzImage and a compressed initrd decompress in the\n"
 "                       guest (default: minivmm decompresses both on the host)\n"
+"  --boot-protocol P    Linux entry: auto (= linux64) | linux64 (64-bit boot\n"
+"                       protocol) | pvh (the ELF's PVH note, 32-bit entry)\n"
 "  --keep-cpu-features  PVM hosts: do not add clearcpuid= for SMAP and POPCNT\n"
 "                       (their instructions then cost an exit each)\n"
 "Memory:\n"
@@ -125,7 +127,7 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
-	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_MMU, OPT_SHADOW_FILL,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_BOOT_PROTOCOL, OPT_MMU, OPT_SHADOW_FILL,
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 };
@@ -158,6 +160,7 @@ static const struct opt_def options[] = {
 	{ "json", OPT_JSON, OPT_ARG_NONE },
 	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, OPT_ARG_NONE },
 	{ "keep-cpu-features", OPT_KEEP_CPU_FEATURES, OPT_ARG_NONE },
+	{ "boot-protocol", OPT_BOOT_PROTOCOL, OPT_ARG_REQUIRED },
 	{ "gdb", OPT_GDB, OPT_ARG_REQUIRED },
 	{ "s", OPT_GDB_DEFAULT, OPT_ARG_NONE },
 	{ "S", OPT_GDB_WAIT, OPT_ARG_NONE },
@@ -404,6 +407,18 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_KEEP_CPU_FEATURES:
 		cfg->keep_cpu_features = true;
+		return 0;
+	case OPT_BOOT_PROTOCOL:
+		if (!strcmp(v, "auto")) {
+			cfg->boot_protocol = BOOT_PROTOCOL_AUTO;
+		} else if (!strcmp(v, "linux64")) {
+			cfg->boot_protocol = BOOT_PROTOCOL_LINUX64;
+		} else if (!strcmp(v, "pvh")) {
+			cfg->boot_protocol = BOOT_PROTOCOL_PVH;
+		} else {
+			log_err("--boot-protocol: '%s' is not auto, linux64 or pvh", v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_GDB:
 	case OPT_GDB_DEFAULT: {

@@ -57,6 +57,11 @@ struct vm_config {
 	unsigned int nr_translate;
 	bool no_host_decompress;  /* bzImage, initrd: the kernel decompresses them */
 	bool keep_cpu_features;   /* PVM hosts: no automatic clearcpuid= */
+	enum boot_protocol_choice {
+		BOOT_PROTOCOL_AUTO,   /* the 64-bit boot protocol */
+		BOOT_PROTOCOL_LINUX64,
+		BOOT_PROTOCOL_PVH,    /* the ELF's XEN_ELFNOTE_PHYS32_ENTRY */
+	} boot_protocol;
 	bool json;                /* compare-layouts --json */
 	const char *gdb;          /* -gdb / -s: where the gdb stub listens */
 	bool gdb_wait;            /* -S: vCPUs wait for gdb's first continue */

@@ -705,12 +705,97 @@ static void test_vmlinux(void **state)
 	assert_int_equal(boot_buf(&f->ram, f->elf, 0x280, &in, &out), -EINVAL);
 }
 
+/* ---- PVH entry --------------------------------------------------------- */
+
+/* The test vmlinux with a third program header: a PT_NOTE holding Xen's
+ * PHYS32_ENTRY note (8-byte descriptor, as Linux emits it). */
+static void add_pvh_note(uint8_t *elf, uint64_t entry)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)elf;
+	Elf64_Phdr note = { .p_type = PT_NOTE, .p_offset = 0x380, .p_filesz = 24, .p_align = 4 };
+	Elf64_Nhdr nh = { .n_namesz = 4, .n_descsz = 8, .n_type = XEN_ELFNOTE_PHYS32_ENTRY };
+
+	eh->e_phnum = 3;
+	memcpy(elf + 64 + 2 * sizeof(Elf64_Phdr), &note, sizeof(note));
+	memcpy(elf + 0x380, &nh, sizeof(nh));
+	memcpy(elf + 0x380 + sizeof(nh), "Xen", 4);
+	memcpy(elf + 0x380 + sizeof(nh) + 4, &entry, 8);
+}
+
+struct pvh_start_info {
+	uint32_t magic, version, flags, nr_modules;
+	uint64_t modlist_paddr, cmdline_paddr, rsdp_paddr, memmap_paddr;
+	uint32_t memmap_entries, reserved;
+};
+
+static void test_pvh(void **state)
+{
+	struct fixture *f = *state;
+	struct linux_boot_in in = default_in;
+	struct linux_boot_out out;
+	struct pvh_start_info si;
+	struct e820_entry e[E820_MAX];
+	uint64_t mod[4], map[3];
+	static const uint8_t initrd[3000] = { 9, 8, 7 };
+	uint8_t elf[ELF_LEN];
+	int n;
+
+	in.pvh = true;
+	/* No note: refused, with the kernel option that adds it. */
+	assert_int_equal(boot_buf(&f->ram, f->elf, ELF_LEN, &in, &out), -EINVAL);
+	assert_logged(f, "CONFIG_PVH=y");
+	/* The note's entry, the start info where the zero page would be. */
+	memcpy(elf, f->elf, ELF_LEN);
+	add_pvh_note(elf, K_TEXT + 0x80);
+	in.initrd = initrd;
+	in.initrd_len = sizeof(initrd);
+	assert_int_equal(boot_buf(&f->ram, elf, ELF_LEN, &in, &out), 0);
+	assert_true(out.pvh);
+	assert_int_equal(out.entry, K_TEXT + 0x80);
+	assert_int_equal(out.boot_params, BOARD_LINUX_BOOT_PARAMS);
+	assert_non_null(strstr(out.format, "PVH entry"));
+	assert_int_equal(mem_read(&f->ram, BOARD_LINUX_BOOT_PARAMS, &si, sizeof(si)), 0);
+	assert_int_equal(si.magic, 0x336ec578);
+	assert_int_equal(si.version, 1);
+	assert_int_equal(si.cmdline_paddr, BOARD_LINUX_CMDLINE);
+	assert_string_equal((const char *)guest(f, BOARD_LINUX_CMDLINE), default_in.cmdline);
+	assert_int_equal(si.nr_modules, 1);
+	assert_int_equal(mem_read(&f->ram, si.modlist_paddr, mod, sizeof(mod)), 0);
+	assert_int_equal(mod[0], out.initrd_start);
+	assert_int_equal(mod[1], sizeof(initrd));
+	n = mem_e820_build(&f->ram, e, E820_MAX);
+	assert_int_equal(si.memmap_entries, n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(mem_read(&f->ram, si.memmap_paddr + 24 * (uint64_t)i, map, 24), 0);
+		assert_int_equal(map[0], e[i].addr);
+		assert_int_equal(map[1], e[i].size);
+		assert_int_equal((uint32_t)map[2], e[i].type);
+	}
+	/* Without an initrd: no module list. */
+	in.initrd = NULL;
+	in.initrd_len = 0;
+	assert_int_equal(boot_buf(&f->ram, elf, ELF_LEN, &in, &out), 0);
+	assert_int_equal(mem_read(&f->ram, BOARD_LINUX_BOOT_PARAMS, &si, sizeof(si)), 0);
+	assert_int_equal(si.nr_modules, 0);
+	/* An entry outside the image, or above 4 GiB. */
+	add_pvh_note(elf, K_DATA + MiB);
+	assert_int_equal(boot_buf(&f->ram, elf, ELF_LEN, &in, &out), -EINVAL);
+	add_pvh_note(elf, 1ULL << 32 | K_TEXT);
+	assert_int_equal(boot_buf(&f->ram, elf, ELF_LEN, &in, &out), -EINVAL);
+	assert_logged(f, "not inside the loaded kernel");
+	/* A bzImage the guest decompresses has no ELF to enter. */
+	in.host_decompress = false;
+	assert_int_equal(boot_bz(&f->ram, &f->bz, &in, &out), -EINVAL);
+	assert_logged(f, "--boot-protocol=pvh enters the kernel's ELF image");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_host_gzip),
+		T(test_pvh),
 		T(test_host_xz),
 		cmocka_unit_test_setup_teardown(test_host_chunks, setup_chunks, teardown),
 		T(test_payload_errors),
