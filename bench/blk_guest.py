@@ -154,7 +154,7 @@ def main():
             [vmm, "-m", "256M", "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
              "-drive", f"file={vda},if=virtio,format=raw",
              "-drive", f"file={vdb},if=virtio,format=raw,aio=io_uring,cache=none"],
-            r"^$")}      # minivmm's vCPU threads keep the process name
+            r"^minivmm-vcpu\d+$")}
         if not a.no_qemu:
             peers["qemu"] = (
                 [qemu, "-enable-kvm", "-cpu", "host,-arch-capabilities", "-m", "256M",

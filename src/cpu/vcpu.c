@@ -237,6 +237,13 @@ int vcpu_start(struct vcpu *vcpu)
 		log_err("vCPU %u: cannot start thread: %s", vcpu->id, strerror(err));
 		return -err;
 	}
+	{
+		/* "minivmm-vcpuN" in top -H, perf and /proc (QEMU: "CPU N/KVM"). */
+		char name[16];
+
+		snprintf(name, sizeof(name), "minivmm-vcpu%u", vcpu->id);
+		pthread_setname_np(vcpu->thread, name);
+	}
 	vcpu->started = true;
 	return 0;
 }

@@ -407,6 +407,7 @@ int gdbstub_start(struct gdbstub *g)
 		log_err("gdb: cannot start the stub thread: %s", strerror(err));
 		return -err;
 	}
+	pthread_setname_np(g->thread, "minivmm-gdb");
 	g->started = true;
 	return 0;
 }

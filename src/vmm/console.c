@@ -187,6 +187,8 @@ int console_start(struct console *con, const struct console_target *target)
 			log_warn("cannot put the terminal in raw mode: %s", strerror(-err));
 	}
 	err = pthread_create(&con->thread, NULL, console_thread, con);
+	if (!err)
+		pthread_setname_np(con->thread, "minivmm-console");
 	if (err) {
 		console_restore_terminal();
 		return -err;
