@@ -11,8 +11,10 @@ Import it with a path relative to the script:
 """
 
 import os
+import re
 import subprocess
 import sys
+import time
 
 SKIP = 77  # meson's "skipped" status; never used to hide a failure
 
@@ -80,6 +82,29 @@ def run(cmd, timeout=60, stdin=subprocess.DEVNULL):
     p = subprocess.run(cmd, stdin=stdin, stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True, timeout=timeout)
     return p.returncode, p.stdout, p.stderr
+
+
+MARKER = re.compile(r"^MINIVMM-MARKER (\w+)=(.*?)\r?$", re.M)
+
+
+def boot_linux(cmd, timeout, stdin_text=None, runner=None):
+    """Boots a Linux guest to its end (it reboots, minivmm exits):
+    (completed process with text output, seconds, {marker: value}), or
+    (None, seconds, {}) after printing FAIL and the console's tail when it
+    does not end within timeout.  runner(), when given, runs cmd instead
+    (it raises subprocess.TimeoutExpired the same way)."""
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.time()
+    try:
+        p = runner() if runner else subprocess.run(cmd, input=stdin_text,
+                           stdin=subprocess.DEVNULL if stdin_text is None else None,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           errors="replace", timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        print(f"FAIL: no reboot within {timeout:.0f} s\n--- console tail ---\n{out[-3000:]}")
+        return None, time.time() - t0, {}
+    return p, time.time() - t0, dict(MARKER.findall(p.stdout))
 
 
 def expect_run(cmd, status, stdout=(), stderr=(), timeout=60, what=None):

@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import testlib  # noqa: E402
@@ -147,20 +146,11 @@ def main():
         append = "console=ttyS0 reboot=k panic=-1 minivmm.exec=/t/run.sh"
         cmd = [a.vmm, "-m", "256M", "-kernel", os.path.join(a.linux, "bzImage"),
                "-initrd", img, "-append", append] + a.extra
-        print("$ " + " ".join(cmd), flush=True)
         print(f"initrd: {len(packed)} bytes ({a.format}) holding {len(main_cpio)} bytes of cpio")
-        t0 = time.time()
-        try:
-            p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, errors="replace",
-                               timeout=a.timeout)
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-            print(f"FAIL: no reboot within {a.timeout:.0f} s\n--- console tail ---\n{out[-3000:]}")
+        p, dt, markers = testlib.boot_linux(cmd, a.timeout)
+        if p is None:
             return 1
-        dt = time.time() - t0
         out, err = p.stdout, p.stderr
-        markers = dict(re.findall(r"^MINIVMM-MARKER (\w+)=(.*?)\r?$", out, re.M))
         print(f"booted in {dt:.1f} s, status {p.returncode}, markers {markers}")
         print("--- minivmm stderr ---\n" + err.strip())
         problems = []

@@ -87,22 +87,14 @@ def main():
     append = f"console={console} reboot=k panic=-1 minivmm.test=ok {a.append}".strip()
     cmd = [a.vmm, "-m", f"{a.m}M", "-smp", str(a.smp), "-kernel", kernel,
            "-initrd", initrd, "-append", append] + a.extra
-    print("$ " + " ".join(cmd), flush=True)
-    t0 = time.time()
-    try:
-        if a.input_after:
-            p = run_with_late_input(cmd, a.shell_input, a.input_after, a.timeout)
-        else:
-            p = subprocess.run(cmd, input=a.shell_input, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, errors="replace",
-                               timeout=a.timeout)
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        print(f"FAIL: no reboot within {a.timeout:.0f} s\n--- console tail ---\n{out[-3000:]}")
+    runner = None
+    if a.input_after:
+        def runner():
+            return run_with_late_input(cmd, a.shell_input, a.input_after, a.timeout)
+    p, dt, markers = testlib.boot_linux(cmd, a.timeout, a.shell_input, runner)
+    if p is None:
         return 1
-    dt = time.time() - t0
     out, err = p.stdout, p.stderr
-    markers = dict(re.findall(r"^MINIVMM-MARKER (\w+)=(.*?)\r?$", out, re.M))
     first = re.search(r"^Linux version", out, re.M)
     print(f"booted in {dt:.1f} s, status {p.returncode}, markers {markers}")
     problems = []
