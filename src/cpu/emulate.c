@@ -173,6 +173,27 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 		set(out, UNEMULATED_POPCNT, i + 2 + n, "popcnt");
 		return;
 	}
+	if ((insn[i + 1] == 0xC7 && ((insn[i + 2] >> 3) & 7) == 1) ||
+	    (insn[i + 1] == 0xAE && ((insn[i + 2] >> 3) & 7) >= 2 &&
+	     ((insn[i + 2] >> 3) & 7) <= 3)) {
+		/* cmpxchg8b/16b m, ldmxcsr m32, stmxcsr m32: memory forms only. */
+		bool cx = insn[i + 1] == 0xC7, ld = ((insn[i + 2] >> 3) & 7) == 2;
+		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
+
+		if (!n || !out->rm.is_mem) {
+			set(out, UNEMULATED_UNKNOWN, i + 3, cx ? "0f c7 group" : "0f ae group");
+			return;
+		}
+		out->rm.segment = segment;
+		out->op_size = cx ? ((rex & 8) ? 16 : 8) : 4;
+		if (cx)
+			set(out, UNEMULATED_CMPXCHG_DOUBLE, i + 2 + n,
+			    (rex & 8) ? "cmpxchg16b" : "cmpxchg8b");
+		else
+			set(out, ld ? UNEMULATED_LDMXCSR : UNEMULATED_STMXCSR, i + 2 + n,
+			    ld ? "ldmxcsr" : "stmxcsr");
+		return;
+	}
 	if (insn[i + 1] == 0x01)
 		classify_0f01(insn[i + 2], i + 3, cpu, out);
 	else if (insn[i + 1] == 0xAE)
@@ -188,6 +209,9 @@ const char *unemulated_kind_name(enum unemulated_kind kind)
 	case UNEMULATED_CLAC: return "clac -> RFLAGS.AC cleared";
 	case UNEMULATED_STAC: return "stac -> RFLAGS.AC set";
 	case UNEMULATED_POPCNT: return "popcnt -> computed by minivmm";
+	case UNEMULATED_CMPXCHG_DOUBLE: return "cmpxchg8b/16b -> locked on the host";
+	case UNEMULATED_LDMXCSR: return "ldmxcsr -> MXCSR set";
+	case UNEMULATED_STMXCSR: return "stmxcsr -> MXCSR stored";
 	default: return "unsupported";
 	}
 }

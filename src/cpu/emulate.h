@@ -22,6 +22,11 @@ enum unemulated_kind {
 	UNEMULATED_CLAC,  /* 0F 01 CA: RFLAGS.AC = 0 */
 	UNEMULATED_STAC,  /* 0F 01 CB: RFLAGS.AC = 1 */
 	UNEMULATED_POPCNT, /* F3 0F B8 /r: minivmm computes it (operands below) */
+	/* [F0] [REX.W] 0F C7 /1 m64/m128: cmpxchg8b/16b, carried out with the
+	 * host's own locked instruction on the host mapping of guest memory. */
+	UNEMULATED_CMPXCHG_DOUBLE,
+	UNEMULATED_LDMXCSR, /* 0F AE /2 m32: MXCSR = m32, through KVM_SET_FPU */
+	UNEMULATED_STMXCSR, /* 0F AE /3 m32: m32 = MXCSR */
 	UNEMULATED_KINDS,
 };
 
@@ -40,8 +45,9 @@ struct unemulated {
 	enum unemulated_kind kind;
 	unsigned int len;  /* instruction length, prefixes included */
 	const char *name;  /* "int3", "fwait", "ud2", "xrstor", "clac", ... */
-	/* Operands, for the kinds minivmm computes (POPCNT). */
-	unsigned int op_size; /* 2, 4 or 8 bytes */
+	/* Operands, for the kinds minivmm computes (POPCNT, CMPXCHG_DOUBLE,
+	 * LDMXCSR, STMXCSR). */
+	unsigned int op_size; /* 2, 4, 8 or 16 bytes */
 	int reg;              /* ModRM.reg register number (with REX.R) */
 	struct x86_rm rm;
 };

@@ -33,18 +33,13 @@ static uint64_t size_mask(unsigned int size)
 	return size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
 }
 
-/* Read the r/m operand of u: a register, or guest memory via the guest's
- * page tables (an operand crossing a page boundary is not supported). */
-static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sregs *sregs,
-		   const struct unemulated *u, uint64_t *val)
+/* The guest-virtual address of u's memory operand. */
+static uint64_t effective_address(struct kvm_regs *regs, const struct kvm_sregs *sregs,
+				  const struct unemulated *u)
 {
 	const struct x86_rm *rm = &u->rm;
 	uint64_t ea = 0;
 
-	if (!rm->is_mem) {
-		*val = *gpr(regs, rm->reg) & size_mask(u->op_size);
-		return 0;
-	}
 	if (rm->base >= 0)
 		ea += *gpr(regs, rm->base);
 	if (rm->index >= 0)
@@ -56,8 +51,116 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 		ea += sregs->fs.base;
 	else if (rm->segment == 5)
 		ea += sregs->gs.base;
+	return ea;
+}
+
+/* Read the r/m operand of u: a register, or guest memory via the guest's
+ * page tables (an operand crossing a page boundary is not supported). */
+static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sregs *sregs,
+		   const struct unemulated *u, uint64_t *val)
+{
+	uint64_t ea;
+
+	if (!u->rm.is_mem) {
+		*val = *gpr(regs, u->rm.reg) & size_mask(u->op_size);
+		return 0;
+	}
+	ea = effective_address(regs, sregs, u);
 	*val = 0;
 	return vcpu_read_gva(vcpu, ea, val, u->op_size) == u->op_size ? 0 : -EFAULT;
+}
+
+/* The host address of size bytes of guest memory at ea, one page, mapped
+ * by the guest's page tables (writable ones when write): -EFAULT else. */
+static int guest_hva(struct vcpu *vcpu, uint64_t ea, size_t size, bool write, void **hva)
+{
+	struct kvm_translation tr = { .linear_address = ea };
+
+	if ((ea & 0xFFF) + size > 0x1000 || ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 ||
+	    !tr.valid || (write && !tr.writeable))
+		return -EFAULT;
+	*hva = mem_gpa_to_hva(vcpu->env->mem, tr.physical_address, size);
+	return *hva ? 0 : -EFAULT;
+}
+
+/*
+ * cmpxchg8b/16b: compare EDX:EAX (RDX:RAX) with the operand; equal, store
+ * ECX:EBX (RCX:RBX) and set ZF, else load the operand into EDX:EAX
+ * (RDX:RAX) and clear ZF.  Carried out by the host's own locked
+ * instruction on the host mapping of the guest page, so vCPUs running
+ * natively meanwhile see a real atomic.  A misaligned cmpxchg16b operand
+ * is #GP(0), as on the CPU.
+ */
+static int do_cmpxchg_double(struct vcpu *vcpu, struct kvm_regs *regs,
+			     const struct kvm_sregs *sregs, const struct unemulated *u,
+			     bool *gp)
+{
+	uint64_t ea = effective_address(regs, sregs, u);
+	void *p;
+	bool ok;
+
+	if (u->op_size == 16 && (ea & 15)) {
+		*gp = true;
+		return 0;
+	}
+	if (guest_hva(vcpu, ea, u->op_size, true, &p))
+		return -EFAULT;
+	if (u->op_size == 16) {
+		uint64_t lo = regs->rax, hi = regs->rdx;
+
+		__asm__ volatile("lock cmpxchg16b %1"
+				 : "=@ccz"(ok), "+m"(*(volatile unsigned __int128 *)p),
+				   "+a"(lo), "+d"(hi)
+				 : "b"(regs->rbx), "c"(regs->rcx)
+				 : "memory");
+		regs->rax = lo;
+		regs->rdx = hi;
+	} else {
+		uint32_t lo = (uint32_t)regs->rax, hi = (uint32_t)regs->rdx;
+
+		__asm__ volatile("lock cmpxchg8b %1"
+				 : "=@ccz"(ok), "+m"(*(volatile uint64_t *)p), "+a"(lo), "+d"(hi)
+				 : "b"((uint32_t)regs->rbx), "c"((uint32_t)regs->rcx)
+				 : "memory");
+		if (!ok) { /* 32-bit destinations: zero-extended */
+			regs->rax = lo;
+			regs->rdx = hi;
+		}
+	}
+	if (ok)
+		regs->rflags |= X86_RFLAGS_ZF;
+	else
+		regs->rflags &= ~X86_RFLAGS_ZF;
+	return 0;
+}
+
+/* ldmxcsr / stmxcsr through the vCPU's FPU state; setting a reserved
+ * MXCSR bit (16-31) is #GP(0). */
+static int do_mxcsr(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sregs *sregs,
+		    const struct unemulated *u, bool *gp)
+{
+	uint64_t ea = effective_address(regs, sregs, u);
+	struct kvm_fpu fpu;
+	uint32_t v = 0;
+	void *p;
+	int err = vcpu_get_fpu(vcpu, &fpu);
+
+	if (err)
+		return err;
+	if (u->kind == UNEMULATED_STMXCSR) {
+		if (guest_hva(vcpu, ea, 4, true, &p))
+			return -EFAULT;
+		memcpy(p, &fpu.mxcsr, 4);
+		return 0;
+	}
+	if (vcpu_read_gva(vcpu, ea, &v, 4) != 4)
+		return -EFAULT;
+	if (v & 0xFFFF0000u) {
+		*gp = true;
+		return 0;
+	}
+	fpu.mxcsr = v;
+	return vcpu_set_fpu(vcpu, &fpu);
 }
 
 /* Write a result to register n with x86's width rules: 32-bit results
@@ -87,6 +190,7 @@ static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_
 	return 0;
 }
 
+/* Exception vector at RIP; error code 0 for #GP (vector 13). */
 static int inject_exception(struct vcpu *vcpu, uint8_t vector)
 {
 	struct kvm_vcpu_events ev;
@@ -95,7 +199,8 @@ static int inject_exception(struct vcpu *vcpu, uint8_t vector)
 		return -errno;
 	ev.exception.injected = 1;
 	ev.exception.nr = vector;
-	ev.exception.has_error_code = 0;
+	ev.exception.has_error_code = vector == 13;
+	ev.exception.error_code = 0;
 	ev.exception.pending = 0;
 	if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
@@ -135,6 +240,31 @@ int vcpu_complete_unemulated(struct vcpu *vcpu)
 	n = vcpu_read_gva(vcpu, regs.rip, insn, sizeof(insn));
 	x86_classify_unemulated(insn, n, &cpu, &u);
 	switch (u.kind) {
+	case UNEMULATED_CMPXCHG_DOUBLE:
+	case UNEMULATED_LDMXCSR:
+	case UNEMULATED_STMXCSR: {
+		bool gp = false;
+
+		err = u.kind == UNEMULATED_CMPXCHG_DOUBLE ? do_cmpxchg_double(vcpu, &regs, &sregs, &u, &gp)
+							   : do_mxcsr(vcpu, &regs, &sregs, &u, &gp);
+		if (err == -EFAULT) {
+			snprintf(vcpu->exit.why, sizeof(vcpu->exit.why),
+				 "%s at RIP %llx: its memory operand is not mapped writable guest "
+				 "RAM in one page (minivmm does not inject the page fault)",
+				 u.name, regs.rip);
+			return -ENOTSUP;
+		}
+		if (err)
+			break;
+		if (gp) {
+			err = inject_exception(vcpu, 13);
+			break;
+		}
+		regs.rip += u.len;
+		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+			return -errno;
+		break;
+	}
 	case UNEMULATED_POPCNT:
 		err = do_popcnt(vcpu, &regs, &sregs, &u);
 		if (err)

@@ -74,12 +74,65 @@ static void test_unknown_and_truncated(void **state)
 	assert_int_equal(classify(NULL, 0, &plain).kind, UNEMULATED_UNKNOWN);
 }
 
+/* Stock Debian kernels: SLUB's cmpxchg_double, and the FPU-begin path's
+ * ldmxcsr (issue: docs/booting-linux.md's instruction table). */
+static void test_cmpxchg_double_and_mxcsr(void **state)
+{
+	/* lock cmpxchg16b (%rsi): f0 48 0f c7 0e */
+	const uint8_t cx16[] = { 0xF0, 0x48, 0x0F, 0xC7, 0x0E };
+	/* lock cmpxchg8b 0x10(%rdi,%rcx,8): f0 0f c7 4c cf 10 */
+	const uint8_t cx8[] = { 0xF0, 0x0F, 0xC7, 0x4C, 0xCF, 0x10 };
+	/* ldmxcsr 0x4(%rsp): 0f ae 54 24 04 (the one seen in the wild) */
+	const uint8_t ld[] = { 0x0F, 0xAE, 0x54, 0x24, 0x04 };
+	/* stmxcsr %gs:0x100(%rip): 65 0f ae 1d 00 01 00 00 */
+	const uint8_t st[] = { 0x65, 0x0F, 0xAE, 0x1D, 0x00, 0x01, 0x00, 0x00 };
+	/* Register forms are other instructions (rdrand is 0f c7 /6; /1 with
+	 * mod 3 is #UD), and a cut-short operand is unknown. */
+	const uint8_t cx_reg[] = { 0x0F, 0xC7, 0xC8 }, rdrand[] = { 0x0F, 0xC7, 0xF0 };
+	struct unemulated u = classify(cx16, sizeof(cx16), &plain);
+
+	(void)state;
+	assert_int_equal(u.kind, UNEMULATED_CMPXCHG_DOUBLE);
+	assert_string_equal(u.name, "cmpxchg16b");
+	assert_int_equal(u.op_size, 16);
+	assert_int_equal(u.len, 5);
+	assert_true(u.rm.is_mem);
+	assert_int_equal(u.rm.base, 6); /* rsi */
+	u = classify(cx8, sizeof(cx8), &plain);
+	assert_int_equal(u.kind, UNEMULATED_CMPXCHG_DOUBLE);
+	assert_string_equal(u.name, "cmpxchg8b");
+	assert_int_equal(u.op_size, 8);
+	assert_int_equal(u.len, 6);
+	assert_int_equal(u.rm.base, 7);
+	assert_int_equal(u.rm.index, 1);
+	assert_int_equal(u.rm.scale, 8);
+	assert_int_equal(u.rm.disp, 0x10);
+	u = classify(ld, sizeof(ld), &plain);
+	assert_int_equal(u.kind, UNEMULATED_LDMXCSR);
+	assert_int_equal(u.op_size, 4);
+	assert_int_equal(u.len, 5);
+	assert_int_equal(u.rm.base, 4);
+	assert_int_equal(u.rm.disp, 4);
+	u = classify(st, sizeof(st), &plain);
+	assert_int_equal(u.kind, UNEMULATED_STMXCSR);
+	assert_int_equal(u.len, 8);
+	assert_true(u.rm.rip_relative);
+	assert_int_equal(u.rm.segment, 5);
+	assert_int_equal(classify(cx_reg, 3, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(rdrand, 3, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(cx16, 4, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(ld, 4, &plain).kind, UNEMULATED_UNKNOWN);
+	assert_string_equal(unemulated_kind_name(UNEMULATED_CMPXCHG_DOUBLE),
+			    "cmpxchg8b/16b -> locked on the host");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_int3_and_fwait),
 		cmocka_unit_test(test_ud_cases),
 		cmocka_unit_test(test_unknown_and_truncated),
+		cmocka_unit_test(test_cmpxchg_double_and_mxcsr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
