@@ -57,6 +57,9 @@ struct uring_backend {
 	pthread_t thread;
 };
 
+/* Buffered transfers this large go to io-wq at once (IOSQE_ASYNC). */
+#define URING_ASYNC_MIN (128u << 10)
+
 static struct uring_backend *to_ub(struct block_backend *b)
 {
 	return (struct uring_backend *)b;
@@ -84,6 +87,15 @@ static void prep(struct uring_backend *ub, struct io_uring_sqe *sqe, struct blk_
 	}
 	if (ub->fixed_file && sqe->opcode != IORING_OP_NOP)
 		sqe->flags |= IOSQE_FIXED_FILE;
+	/* Through the page cache a large transfer is a memcpy the submitter
+	 * would do inline, one after the other; with others in flight,
+	 * io-wq's workers copy them in parallel instead (bench/blk_path,
+	 * writeback 1m-seq QD8: 0.75x the thread pool inline, 1.1x this way).
+	 * Alone, the hand-off would only add latency (QD1: 0.2x). */
+	if (!ub->img.direct && r->io->len - r->done >= URING_ASYNC_MIN &&
+	    (r->io->op == BLOCK_READ || r->io->op == BLOCK_WRITE) &&
+	    atomic_load(&ub->in_flight) > 1)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, r);
 }
 
