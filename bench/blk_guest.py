@@ -157,7 +157,9 @@ def main():
             r"^minivmm-vcpu\d+$")}
         if not a.no_qemu:
             peers["qemu"] = (
+                # debug-threads=on names the vCPU threads "CPU n/KVM"
                 [qemu, "-enable-kvm", "-cpu", "host,-arch-capabilities", "-m", "256M",
+                 "-name", "blkbench,debug-threads=on",
                  "-bios", "/usr/share/qemu/qboot.rom", "-nographic", "-no-reboot",
                  "-kernel", kernel, "-initrd", initrd, "-append", APPEND,
                  "-drive", f"file={vda},if=virtio,format=raw",
@@ -169,7 +171,7 @@ def main():
                 res = run(cmd, vcpus, a.timeout)
                 results[name].append(res)
                 print(f"run {r + 1} {name:8}: " + ", ".join(
-                    f"{n} {v['mbs']:.0f} MB/s" for n, v in res.items()), flush=True)
+                    f"{n} {v['mbs']:.2f} MB/s" for n, v in res.items()), flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
