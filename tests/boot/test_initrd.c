@@ -29,6 +29,8 @@ struct buf {
 
 static void put(struct buf *b, const void *src, size_t n)
 {
+	if (n == 0)
+		return;
 	if (b->len + n > b->cap) {
 		b->cap = (b->len + n) * 2 + 64;
 		b->p = realloc(b->p, b->cap);
