@@ -93,19 +93,28 @@ static int load_test_guest(const struct mem_map *mem, const uint8_t *buf, size_t
  * CPUID is the host's (PVM overrides KVM_SET_CPUID2 so that ring 0 agrees
  * with ring 3, where CPUID runs natively), so the VMM cannot hide features;
  * the kernel can be told not to use them:
- *  - noxsave (always): the emulator rejects the XSAVE family; Linux then
- *    uses FXSAVE.
- *  - clearcpuid= (unless --keep-cpu-features): features whose instructions
- *    minivmm completes after an exit each time the guest runs them, SMAP
- *    (clac/stac around every user access) and POPCNT (hweight).  Bit numbers
- *    (X86_FEATURE_*), which every 64-bit kernel's clearcpuid= takes.
+ *  - clearcpuid= bits for the compacted XSAVE forms (always): minivmm
+ *    completes XSAVE, XSAVEOPT and XRSTOR after an exit (vcpu_emulate.c),
+ *    not XSAVEC/XSAVES/XRSTORS; Linux then context-switches the full
+ *    vector state with the standard form.  (`noxsave` would avoid the
+ *    exits but is unsafe here: guest user space runs natively with the
+ *    host's XCR0 and uses AVX/AVX-512 whatever the guest kernel chose,
+ *    and a kernel with FXSAVE only would let those registers leak between
+ *    processes.  A user's own `noxsave` is respected.)
+ *  - clearcpuid= bits (unless --keep-cpu-features) for features whose
+ *    instructions minivmm completes after an exit each time the guest runs
+ *    them: SMAP (clac/stac around every user access) and POPCNT (hweight).
+ * Bit numbers (X86_FEATURE_*), which every 64-bit kernel's clearcpuid= takes.
  */
 static const struct {
 	unsigned int bit;
 	const char *name;
+	bool always; /* minivmm cannot complete the instruction at all */
 } pvm_clear_features[] = {
-	{ 9 * 32 + 20, "smap" },
-	{ 4 * 32 + 23, "popcnt" },
+	{ 10 * 32 + 1, "xsavec", true },
+	{ 10 * 32 + 3, "xsaves", true },
+	{ 9 * 32 + 20, "smap", false },
+	{ 4 * 32 + 23, "popcnt", false },
 };
 
 /* Whether cmdline has the word (a whole parameter) w. */
@@ -155,18 +164,15 @@ static char *linux_cmdline(const char *append, bool host_is_pvm, bool keep_featu
 
 	if (!host_is_pvm || !s)
 		return s;
-	if (!find_param(s, "noxsave")) {
-		s = insert(s, strlen(s), *s ? " noxsave" : "noxsave");
-		log_info("pvm host: adding 'noxsave' to the kernel command line "
-			 "(see docs/booting-linux.md)");
-	}
-	if (keep_features || !s)
-		return s;
 	cc = find_param(s, "clearcpuid=");
 	for (size_t i = 0; i < ARRAY_SIZE(pvm_clear_features); i++) {
 		size_t l = strlen(bits), m = strlen(names);
 
 		if (cc && list_has(cc + strlen("clearcpuid="), pvm_clear_features[i].bit))
+			continue;
+		if (keep_features && !pvm_clear_features[i].always)
+			continue;
+		if (pvm_clear_features[i].always && find_param(s, "noxsave"))
 			continue;
 		snprintf(bits + l, sizeof(bits) - l, "%s%u", l ? "," : "",
 			 pvm_clear_features[i].bit);
@@ -188,8 +194,9 @@ static char *linux_cmdline(const char *append, bool host_is_pvm, bool keep_featu
 		snprintf(param, sizeof(param), "%sclearcpuid=%s", *s ? " " : "", bits);
 		s = insert(s, strlen(s), param);
 	}
-	log_info("pvm host: adding clearcpuid=%s to the kernel command line: %s would "
-		 "cost an exit per instruction (--keep-cpu-features keeps them)", bits, names);
+	log_info("pvm host: adding clearcpuid=%s to the kernel command line (%s: "
+		 "see docs/booting-linux.md; --keep-cpu-features keeps smap and popcnt)",
+		 bits, names);
 	return s;
 }
 

@@ -42,23 +42,6 @@ static void classify_0f01(uint8_t modrm, size_t len, const struct guest_cpu_feat
 	}
 }
 
-/* 0F AE /r, memory forms: fxsave..clflush; xsave family is /4 /5 /6. */
-static void classify_0fae(uint8_t modrm, size_t len, const struct guest_cpu_features *cpu,
-			  struct unemulated *out)
-{
-	static const char *const names[8] = {
-		"fxsave", "fxrstor", "ldmxcsr", "stmxcsr", "xsave", "xrstor", "xsaveopt", "clflush",
-	};
-	unsigned int reg = (modrm >> 3) & 7;
-
-	if ((modrm >> 6) != 3 && reg >= 4 && reg <= 6) {
-		/* XSAVE/XRSTOR/XSAVEOPT: #UD when CR4.OSXSAVE = 0. */
-		set(out, cpu->osxsave ? UNEMULATED_UNKNOWN : UNEMULATED_UD, len, names[reg]);
-		return;
-	}
-	set(out, UNEMULATED_UNKNOWN, len, (modrm >> 6) != 3 ? names[reg] : "0f ae group");
-}
-
 /*
  * Decode ModRM (+ SIB + displacement) at insn[i] in 64-bit mode.  Returns
  * the length consumed, or 0 when the bytes run out.
@@ -126,7 +109,7 @@ static size_t decode_modrm(const uint8_t *insn, size_t len, size_t i, uint8_t re
 void x86_classify_unemulated(const uint8_t *insn, size_t len,
 			     const struct guest_cpu_features *cpu, struct unemulated *out)
 {
-	bool opsize16 = false, rep = false;
+	bool opsize16 = false, rep = false, repne = false;
 	uint8_t rex = 0;
 	int segment = -1;
 	size_t i = 0;
@@ -135,6 +118,7 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 	while (i < len && i < 14 && is_legacy_prefix(insn[i])) {
 		opsize16 |= insn[i] == 0x66;
 		rep |= insn[i] == 0xF3;
+		repne |= insn[i] == 0xF2;
 		if (insn[i] == 0x64 || insn[i] == 0x65)
 			segment = insn[i] - 0x60;
 		i++;
@@ -194,10 +178,34 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 			    ld ? "ldmxcsr" : "stmxcsr");
 		return;
 	}
+	if (insn[i + 1] == 0xAE && (insn[i + 2] >> 6) != 3 && ((insn[i + 2] >> 3) & 7) >= 4 &&
+	    ((insn[i + 2] >> 3) & 7) <= 6 && !opsize16 && !rep && !repne) {
+		/* 0F AE /4 xsave, /5 xrstor, /6 xsaveopt (memory forms; with a
+		 * 66 prefix /6 is clwb): #UD when CR4.OSXSAVE = 0. */
+		static const char *const names[3] = { "xsave", "xrstor", "xsaveopt" };
+		unsigned int op = ((insn[i + 2] >> 3) & 7) - 4;
+		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
+
+		if (!n) {
+			set(out, UNEMULATED_UNKNOWN, i + 3, names[op]);
+			return;
+		}
+		out->rm.segment = segment;
+		out->op_size = (rex & 8) ? 8 : 4; /* the x87 FIP/FDP format */
+		set(out, !cpu->osxsave ? UNEMULATED_UD : op == 1 ? UNEMULATED_XRSTOR : UNEMULATED_XSAVE,
+		    i + 2 + n, names[op]);
+		return;
+	}
 	if (insn[i + 1] == 0x01)
 		classify_0f01(insn[i + 2], i + 3, cpu, out);
 	else if (insn[i + 1] == 0xAE)
-		classify_0fae(insn[i + 2], i + 3, cpu, out);
+		set(out, UNEMULATED_UNKNOWN, i + 3, "0f ae group");
+	else if (insn[i + 1] == 0xC7 && (insn[i + 2] >> 6) != 3 && ((insn[i + 2] >> 3) & 7) >= 3 &&
+		 ((insn[i + 2] >> 3) & 7) <= 5)
+		/* The compacted forms: minivmm asks Linux not to use them. */
+		set(out, UNEMULATED_UNKNOWN, i + 3,
+		    ((insn[i + 2] >> 3) & 7) == 3 ? "xrstors" : ((insn[i + 2] >> 3) & 7) == 4 ? "xsavec"
+											 : "xsaves");
 }
 
 const char *unemulated_kind_name(enum unemulated_kind kind)
@@ -212,6 +220,8 @@ const char *unemulated_kind_name(enum unemulated_kind kind)
 	case UNEMULATED_CMPXCHG_DOUBLE: return "cmpxchg8b/16b -> locked on the host";
 	case UNEMULATED_LDMXCSR: return "ldmxcsr -> MXCSR set";
 	case UNEMULATED_STMXCSR: return "stmxcsr -> MXCSR stored";
+	case UNEMULATED_XSAVE: return "xsave -> state stored through KVM_GET_XSAVE";
+	case UNEMULATED_XRSTOR: return "xrstor -> state loaded through KVM_SET_XSAVE";
 	default: return "unsupported";
 	}
 }

@@ -3,7 +3,7 @@
  * Instructions some hosts' KVM cannot emulate (KVM_EXIT_INTERNAL_ERROR,
  * suberror EMULATION) although their architectural result is well defined.
  * On PVM hosts guest ring 0 is emulated instruction by instruction, and the
- * emulator rejects e.g. int3, fwait, xrstor and clac; QEMU stops there.
+ * emulator rejects e.g. int3, fwait, xsave/xrstor and clac; QEMU stops there.
  * minivmm classifies the instruction at RIP and, where the architecture
  * says exactly what happens, makes it happen (docs/booting-linux.md).
  */
@@ -27,6 +27,10 @@ enum unemulated_kind {
 	UNEMULATED_CMPXCHG_DOUBLE,
 	UNEMULATED_LDMXCSR, /* 0F AE /2 m32: MXCSR = m32, through KVM_SET_FPU */
 	UNEMULATED_STMXCSR, /* 0F AE /3 m32: m32 = MXCSR */
+	/* 0F AE /4 and /6: xsave, xsaveopt; /5: xrstor (standard form), through
+	 * KVM_GET/SET_XSAVE and the rules of xsave.h. */
+	UNEMULATED_XSAVE,
+	UNEMULATED_XRSTOR,
 	UNEMULATED_KINDS,
 };
 
@@ -46,7 +50,7 @@ struct unemulated {
 	unsigned int len;  /* instruction length, prefixes included */
 	const char *name;  /* "int3", "fwait", "ud2", "xrstor", "clac", ... */
 	/* Operands, for the kinds minivmm computes (POPCNT, CMPXCHG_DOUBLE,
-	 * LDMXCSR, STMXCSR). */
+	 * LDMXCSR, STMXCSR, XSAVE, XRSTOR). */
 	unsigned int op_size; /* 2, 4, 8 or 16 bytes */
 	int reg;              /* ModRM.reg register number (with REX.R) */
 	struct x86_rm rm;

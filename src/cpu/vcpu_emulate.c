@@ -7,6 +7,7 @@
 #include "cpu/vcpu_emulate.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -15,6 +16,7 @@
 #include "base/log.h"
 #include "cpu/vcpu.h"
 #include "cpu/x86.h"
+#include "cpu/xsave.h"
 
 
 /* General-purpose register n (0 = RAX ... 15 = R15, the encoding order). */
@@ -190,8 +192,8 @@ static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_
 	return 0;
 }
 
-/* Exception vector at RIP; error code 0 for #GP (vector 13). */
-static int inject_exception(struct vcpu *vcpu, uint8_t vector)
+/* Exception vector at RIP with error code err (#GP and #PF have one). */
+static int inject_fault(struct vcpu *vcpu, uint8_t vector, uint32_t err)
 {
 	struct kvm_vcpu_events ev;
 
@@ -199,11 +201,132 @@ static int inject_exception(struct vcpu *vcpu, uint8_t vector)
 		return -errno;
 	ev.exception.injected = 1;
 	ev.exception.nr = vector;
-	ev.exception.has_error_code = vector == 13;
-	ev.exception.error_code = 0;
+	ev.exception.has_error_code = vector == 13 || vector == 14;
+	ev.exception.error_code = err;
 	ev.exception.pending = 0;
 	if (ioctl(vcpu->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
 		return -errno;
+	return 0;
+}
+
+static int inject_exception(struct vcpu *vcpu, uint8_t vector)
+{
+	return inject_fault(vcpu, vector, 0);
+}
+
+/* #PF for a supervisor access to gva: CR2 = gva, error code P (the page is
+ * mapped, so it was a protection fault) and W. */
+static int inject_page_fault(struct vcpu *vcpu, struct kvm_sregs *sregs, uint64_t gva,
+			     bool present, bool write)
+{
+	sregs->cr2 = gva;
+	if (ioctl(vcpu->fd, KVM_SET_SREGS, sregs) < 0)
+		return -errno;
+	return inject_fault(vcpu, 14, (present ? 1u : 0u) | (write ? 2u : 0u));
+}
+
+/* The host's standard XSAVE layout, which KVM's XSAVE buffer follows. */
+static struct xsave_layout xsave_layout;
+static pthread_once_t xsave_layout_once = PTHREAD_ONCE_INIT;
+
+static void xsave_layout_init(void)
+{
+	xsave_layout_host(&xsave_layout);
+}
+
+/*
+ * Copy len bytes between buf and guest-virtual memory at gva, page by page
+ * through the guest's page tables.  Every page is checked before any byte
+ * moves; on a page that is not mapped (or not writable, for a write) the
+ * fault's address and kind are returned and nothing was written.
+ */
+static int copy_gva(struct vcpu *vcpu, uint64_t gva, void *buf, size_t len, bool write,
+		    uint64_t *fault_gva, bool *fault_present)
+{
+	uint8_t *hva[4];
+	size_t npages = ((gva & 0xFFF) + len + 0xFFF) >> 12, done = 0;
+
+	if (npages > ARRAY_SIZE(hva))
+		return -E2BIG;
+	for (size_t i = 0; i < npages; i++) {
+		uint64_t page = (gva & ~0xFFFULL) + (i << 12);
+		struct kvm_translation tr = { .linear_address = page };
+
+		if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid ||
+		    (write && !tr.writeable)) {
+			*fault_gva = i ? page : gva;
+			*fault_present = tr.valid;
+			return -EFAULT;
+		}
+		hva[i] = mem_gpa_to_hva(vcpu->env->mem, tr.physical_address, 0x1000);
+		if (!hva[i])
+			return -ENOTSUP; /* a device page: not RAM */
+	}
+	for (size_t i = 0; i < npages; i++) {
+		size_t off = i ? 0 : (gva & 0xFFF), n = 0x1000 - off;
+
+		if (n > len - done)
+			n = len - done;
+		if (write)
+			memcpy(hva[i] + off, (uint8_t *)buf + done, n);
+		else
+			memcpy((uint8_t *)buf + done, hva[i] + off, n);
+		done += n;
+	}
+	return 0;
+}
+
+/*
+ * xsave/xsaveopt/xrstor in the standard form: the area (64-byte aligned,
+ * else #GP(0)) against the vCPU's state from KVM_GET_XSAVE, by the rules
+ * of xsave.h; RFBM = XCR0 & EDX:EAX.  A page of the area that is not
+ * mapped becomes a #PF, as the CPU would raise it (Linux's signal-frame
+ * code relies on that to fault user pages in).
+ */
+static int do_xsave(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *sregs,
+		    const struct unemulated *u, bool *done)
+{
+	static __thread struct kvm_xsave state;
+	static __thread uint8_t area[sizeof(state.region)];
+	uint64_t ea = effective_address(regs, sregs, u), xcr0 = 0, rfbm, fault_gva = 0;
+	bool store = u->kind == UNEMULATED_XSAVE, present = false;
+	struct kvm_xcrs xcrs;
+	size_t len;
+	int err;
+
+	*done = false;
+	pthread_once(&xsave_layout_once, xsave_layout_init);
+	if (ea & 63)
+		return inject_exception(vcpu, 13);
+	if (ioctl(vcpu->fd, KVM_GET_XCRS, &xcrs) < 0 || ioctl(vcpu->fd, KVM_GET_XSAVE, &state) < 0)
+		return -errno;
+	for (unsigned int i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (xcrs.xcrs[i].xcr == 0)
+			xcr0 = xcrs.xcrs[i].value;
+	rfbm = xcr0 & (regs->rdx << 32 | (uint32_t)regs->rax);
+	len = xsave_extent(&xsave_layout, rfbm);
+	err = copy_gva(vcpu, ea, area, len, false, &fault_gva, &present);
+	if (!err && store) {
+		xsave_store(&xsave_layout, (const uint8_t *)state.region, rfbm, area);
+		err = copy_gva(vcpu, ea, area, len, true, &fault_gva, &present);
+	}
+	if (err == -EFAULT)
+		return inject_page_fault(vcpu, sregs, fault_gva, present, store);
+	if (err)
+		return err;
+	if (!store) {
+		switch (xsave_load(&xsave_layout, (uint8_t *)state.region, rfbm, xcr0, area)) {
+		case XRSTOR_GP:
+			return inject_exception(vcpu, 13);
+		case XRSTOR_COMPACTED:
+			return -ENOTSUP;
+		case XRSTOR_OK:
+			break;
+		}
+		if (ioctl(vcpu->fd, KVM_SET_XSAVE, &state) < 0)
+			return -errno;
+	}
+	*done = true;
 	return 0;
 }
 
@@ -260,6 +383,24 @@ int vcpu_complete_unemulated(struct vcpu *vcpu)
 			err = inject_exception(vcpu, 13);
 			break;
 		}
+		regs.rip += u.len;
+		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+			return -errno;
+		break;
+	}
+	case UNEMULATED_XSAVE:
+	case UNEMULATED_XRSTOR: {
+		bool done;
+
+		err = do_xsave(vcpu, &regs, &sregs, &u, &done);
+		if (err == -ENOTSUP) {
+			snprintf(vcpu->exit.why, sizeof(vcpu->exit.why),
+				 "%s at RIP %llx: the area is not RAM, in the compacted form, or "
+				 "larger than KVM_GET_XSAVE's buffer", u.name, regs.rip);
+			return -ENOTSUP;
+		}
+		if (err || !done)
+			break;
 		regs.rip += u.len;
 		if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
 			return -errno;

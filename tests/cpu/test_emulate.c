@@ -53,12 +53,12 @@ static void test_ud_cases(void **state)
 	assert_string_equal(classify(xrstor, 4, &plain).name, "xrstor");
 	assert_int_equal(classify(xsave, 3, &plain).kind, UNEMULATED_UD);
 	/* With the feature present the instruction is legal: minivmm must not
-	 * invent a #UD; clac/stac it completes, the xsave family it reports as
-	 * unsupported. */
+	 * invent a #UD; clac/stac and the standard-form xsave family it
+	 * completes. */
 	assert_int_equal(classify(clac, 3, &full).kind, UNEMULATED_CLAC);
 	assert_int_equal(classify(stac, 3, &full).kind, UNEMULATED_STAC);
 	assert_int_equal(classify(clac, 3, &full).len, 3);
-	assert_int_equal(classify(xrstor, 4, &full).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(xrstor, 4, &full).kind, UNEMULATED_XRSTOR);
 	assert_int_equal(classify(xgetbv, 3, &full).kind, UNEMULATED_UNKNOWN);
 }
 
@@ -126,6 +126,48 @@ static void test_cmpxchg_double_and_mxcsr(void **state)
 			    "cmpxchg8b/16b -> locked on the host");
 }
 
+/* The xsave family: the memory operand is decoded like any other; the
+ * mandatory-prefix and register forms are other instructions. */
+static void test_xsave_family(void **state)
+{
+	/* xsaveopt64 0x40(%rdi): 48 0f ae 77 40; xsave (%rsp): 0f ae 24 24 */
+	const uint8_t xsaveopt[] = { 0x48, 0x0F, 0xAE, 0x77, 0x40 };
+	const uint8_t xsave[] = { 0x0F, 0xAE, 0x24, 0x24 };
+	/* xrstor64 (%rdi) */
+	const uint8_t xrstor[] = { 0x48, 0x0F, 0xAE, 0x2F };
+	/* clwb (%rax) is 66 0f ae 30; sfence is 0f ae f8 (/7 register);
+	 * xsavec (%rdi) 0f c7 27, xrstors 48 0f c7 1f, xsaves 0f c7 2f */
+	const uint8_t clwb[] = { 0x66, 0x0F, 0xAE, 0x30 }, sfence[] = { 0x0F, 0xAE, 0xF8 };
+	const uint8_t xsavec[] = { 0x0F, 0xC7, 0x27 }, xrstors[] = { 0x48, 0x0F, 0xC7, 0x1F };
+	const uint8_t xsaves[] = { 0x0F, 0xC7, 0x2F };
+	struct unemulated u = classify(xsaveopt, sizeof(xsaveopt), &full);
+
+	(void)state;
+	assert_int_equal(u.kind, UNEMULATED_XSAVE);
+	assert_string_equal(u.name, "xsaveopt");
+	assert_int_equal(u.len, 5);
+	assert_int_equal(u.op_size, 8);
+	assert_int_equal(u.rm.base, 7);
+	assert_int_equal(u.rm.disp, 0x40);
+	u = classify(xsave, sizeof(xsave), &full);
+	assert_int_equal(u.kind, UNEMULATED_XSAVE);
+	assert_string_equal(u.name, "xsave");
+	assert_int_equal(u.len, 4);
+	assert_int_equal(u.op_size, 4);
+	assert_int_equal(u.rm.base, 4);
+	assert_int_equal(u.rm.index, -1);
+	u = classify(xrstor, sizeof(xrstor), &full);
+	assert_int_equal(u.kind, UNEMULATED_XRSTOR);
+	assert_int_equal(u.len, 4);
+	assert_int_equal(classify(xrstor, 3, &full).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(clwb, sizeof(clwb), &full).kind, UNEMULATED_UNKNOWN);
+	assert_int_equal(classify(sfence, sizeof(sfence), &full).kind, UNEMULATED_UNKNOWN);
+	assert_string_equal(classify(xsavec, 3, &full).name, "xsavec");
+	assert_int_equal(classify(xsavec, 3, &full).kind, UNEMULATED_UNKNOWN);
+	assert_string_equal(classify(xrstors, 4, &full).name, "xrstors");
+	assert_string_equal(classify(xsaves, 3, &full).name, "xsaves");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +175,7 @@ int main(void)
 		cmocka_unit_test(test_ud_cases),
 		cmocka_unit_test(test_unknown_and_truncated),
 		cmocka_unit_test(test_cmpxchg_double_and_mxcsr),
+		cmocka_unit_test(test_xsave_family),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
