@@ -8,6 +8,7 @@
 
 #include "abi/board.h"
 #include "base/util.h"
+#include "boot/cache.h"
 #include "boot/devtree.h"
 #include "boot/linux_boot.h"
 #include "boot/loader.h"
@@ -212,11 +213,16 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 		.pvh = cfg->boot_protocol == BOOT_PROTOCOL_PVH,
 	};
 	struct linux_boot_out lb;
+	struct boot_cache cache;
 	uint8_t *initrd = NULL;
 	int err = 0;
 
 	if (!cmdline)
 		return -ENOMEM;
+	boot_cache_open(&cache, !cfg->no_cache && !cfg->no_host_decompress,
+			cfg->cache_size ? cfg->cache_size : BOOT_CACHE_DEFAULT_MAX);
+	if (cache.dir[0])
+		in.cache = &cache;
 	if (cfg->initrd)
 		err = loader_read_file(cfg->initrd, &initrd, &in.initrd_len);
 	in.initrd = initrd;

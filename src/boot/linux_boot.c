@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "abi/board.h"
+#include "boot/cache.h"
 #include "boot/decompress.h"
 #include "boot/initrd.h"
 #include "boot/loader.h"
@@ -296,6 +297,8 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 	/* The ELF file is about the kernel's memory image (init_size) plus its
 	 * relocations; anything far larger is not a kernel. */
 	uint64_t max = 2ULL * bz->hdr->init_size + (16ULL << 20);
+	struct boot_cache_key key;
+	bool cached = false;
 	char fmt[16];
 	uint8_t *elf;
 	size_t pl_len = 0, elf_len;
@@ -310,18 +313,28 @@ static int load_host(const struct mem_map *mem, const struct linux_boot_in *in,
 	}
 	if (max > MAX_DECOMPRESSED)
 		max = MAX_DECOMPRESSED;
-	err = decompress(pl, pl_len, &elf, &elf_len, (size_t)max, fmt, sizeof(fmt));
-	if (err) {
-		log_err("%s: cannot decompress the kernel on the host "
-			"(--no-host-decompress lets the kernel do it)", in->what);
-		return err;
+	if (in->cache) {
+		boot_cache_key(in->cache, "kernel", pl, pl_len, &key);
+		cached = boot_cache_get(in->cache, &key, (size_t)max, &elf, &elf_len, fmt,
+					sizeof(fmt)) == 1;
+	}
+	if (!cached) {
+		err = decompress(pl, pl_len, &elf, &elf_len, (size_t)max, fmt, sizeof(fmt));
+		if (err) {
+			log_err("%s: cannot decompress the kernel on the host "
+				"(--no-host-decompress lets the kernel do it)", in->what);
+			return err;
+		}
+		if (in->cache)
+			(void)boot_cache_put(in->cache, &key, elf, elf_len, fmt);
 	}
 	err = load_elf(mem, in, elf, elf_len, out);
 	free(elf);
 	if (err)
 		return err;
-	set_format(out, "bzImage%s%s, %s payload decompressed on the host (%.1f MiB)",
-		   space_before(bz->version), bz->version, fmt, elf_len / MiB);
+	set_format(out, "bzImage%s%s, %s payload decompressed on the host%s (%.1f MiB)",
+		   space_before(bz->version), bz->version, fmt, cached ? ", from the cache" : "",
+		   elf_len / MiB);
 	return 0;
 }
 
@@ -407,6 +420,8 @@ static int prepare_initrd(const struct mem_map *mem, const struct linux_boot_in 
 {
 	const char *what = in->initrd_what ? in->initrd_what : "initrd";
 	uint64_t cap = ram_below(mem, max_end);
+	struct boot_cache_key key;
+	bool cached = false;
 	int err;
 
 	memset(u, 0, sizeof(*u));
@@ -414,15 +429,26 @@ static int prepare_initrd(const struct mem_map *mem, const struct linux_boot_in 
 		return 0;
 	if (cap > SIZE_MAX)
 		cap = SIZE_MAX;
-	err = initrd_unpack(in->initrd, in->initrd_len, (size_t)cap, what, u);
-	if (err) {
-		log_err("%s: cannot unpack the initrd on the host "
-			"(--no-host-decompress hands it to the kernel as it is)", what);
-		return err;
+	if (in->cache) {
+		boot_cache_key(in->cache, "initrd", in->initrd, in->initrd_len, &key);
+		cached = boot_cache_get(in->cache, &key, (size_t)cap, &u->data, &u->len,
+					u->formats, sizeof(u->formats)) == 1;
+	}
+	if (!cached) {
+		err = initrd_unpack(in->initrd, in->initrd_len, (size_t)cap, what, u);
+		if (err) {
+			log_err("%s: cannot unpack the initrd on the host "
+				"(--no-host-decompress hands it to the kernel as it is)", what);
+			return err;
+		}
+		/* Only what was unpacked: untouched files cost nothing to redo. */
+		if (u->data && in->cache)
+			(void)boot_cache_put(in->cache, &key, u->data, u->len, u->formats);
 	}
 	if (u->data)
-		log_info("%s: %s, %.1f MiB unpacked on the host to %.1f MiB of cpio", what,
-			 u->formats, in->initrd_len / MiB, u->len / MiB);
+		log_info("%s: %s, %.1f MiB unpacked on the host to %.1f MiB of cpio%s", what,
+			 u->formats, in->initrd_len / MiB, u->len / MiB,
+			 cached ? " (from the cache)" : "");
 	else if (strcmp(u->why_untouched, "uncompressed already"))
 		log_info("%s: handed to the kernel as it is: %s", what, u->why_untouched);
 	return 0;

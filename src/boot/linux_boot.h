@@ -95,6 +95,8 @@ struct linux_boot_params {
 /* Where the 64-bit entry sits in the protected-mode code (boot.rst). */
 #define LINUX_BOOT_ENTRY64_OFFSET  0x200
 
+struct boot_cache;
+
 struct linux_boot_in {
 	const uint8_t *kernel;          /* bzImage or ELF vmlinux file */
 	size_t kernel_len;
@@ -106,6 +108,7 @@ struct linux_boot_in {
 	const char *what;               /* file name for messages */
 	const char *initrd_what;        /* the initrd's name (NULL: "initrd") */
 	bool pvh;                       /* enter through the PVH note, not startup_64 */
+	const struct boot_cache *cache; /* decompressed files kept (NULL: none) */
 };
 
 struct linux_boot_out {

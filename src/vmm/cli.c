@@ -87,6 +87,10 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       hvc0: many bytes per exit; boot with console=hvc0)\n"
 "  --no-host-decompress let a bzImage and a compressed initrd decompress in the\n"
 "                       guest (default: minivmm decompresses both on the host)\n"
+"  --no-cache           do not keep or reuse host-decompressed kernels and\n"
+"                       initrds in $XDG_CACHE_HOME/minivmm (~/.cache/minivmm)\n"
+"  --cache-size SIZE    that cache's limit (default 1G; least recently used\n"
+"                       entries go first)\n"
 "  --boot-protocol P    Linux entry: auto (= linux64) | linux64 (64-bit boot\n"
 "                       protocol) | pvh (the ELF's PVH note, 32-bit entry)\n"
 "  --keep-cpu-features  PVM hosts: do not add clearcpuid= for SMAP and POPCNT\n"
@@ -127,7 +131,7 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
-	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_BOOT_PROTOCOL, OPT_MMU, OPT_SHADOW_FILL,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_NO_CACHE, OPT_CACHE_SIZE, OPT_BOOT_PROTOCOL, OPT_MMU, OPT_SHADOW_FILL,
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 };
@@ -160,6 +164,8 @@ static const struct opt_def options[] = {
 	{ "json", OPT_JSON, OPT_ARG_NONE },
 	{ "no-host-decompress", OPT_NO_HOST_DECOMPRESS, OPT_ARG_NONE },
 	{ "keep-cpu-features", OPT_KEEP_CPU_FEATURES, OPT_ARG_NONE },
+	{ "no-cache", OPT_NO_CACHE, OPT_ARG_NONE },
+	{ "cache-size", OPT_CACHE_SIZE, OPT_ARG_REQUIRED },
 	{ "boot-protocol", OPT_BOOT_PROTOCOL, OPT_ARG_REQUIRED },
 	{ "gdb", OPT_GDB, OPT_ARG_REQUIRED },
 	{ "s", OPT_GDB_DEFAULT, OPT_ARG_NONE },
@@ -407,6 +413,15 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_KEEP_CPU_FEATURES:
 		cfg->keep_cpu_features = true;
+		return 0;
+	case OPT_NO_CACHE:
+		cfg->no_cache = true;
+		return 0;
+	case OPT_CACHE_SIZE:
+		if (mem_parse_size(v, &cfg->cache_size, BOARD_MiB) || !cfg->cache_size) {
+			log_err("--cache-size: '%s' is not a size (examples: 256M, 2G)", v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_BOOT_PROTOCOL:
 		if (!strcmp(v, "auto")) {

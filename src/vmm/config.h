@@ -57,6 +57,8 @@ struct vm_config {
 	unsigned int nr_translate;
 	bool no_host_decompress;  /* bzImage, initrd: the kernel decompresses them */
 	bool keep_cpu_features;   /* PVM hosts: no automatic clearcpuid= */
+	bool no_cache;            /* --no-cache: no boot cache (boot/cache.h) */
+	uint64_t cache_size;      /* --cache-size; 0: BOOT_CACHE_DEFAULT_MAX */
 	enum boot_protocol_choice {
 		BOOT_PROTOCOL_AUTO,   /* the 64-bit boot protocol */
 		BOOT_PROTOCOL_LINUX64,

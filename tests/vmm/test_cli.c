@@ -102,6 +102,24 @@ static void test_memory_refusals(void **state)
 	assert_refused("-m", "18446744073709551615"); /* in MiB: overflows */
 }
 
+/* The boot cache: on by default, --no-cache, --cache-size. */
+static void test_cache_options(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "-m", "64M"), 0);
+	assert_false(cfg.no_cache);
+	assert_int_equal(cfg.cache_size, 0);
+	assert_int_equal(parse(&cfg, "--no-cache", "--cache-size", "256M"), 0);
+	assert_true(cfg.no_cache);
+	assert_int_equal(cfg.cache_size, 256 * MiB);
+	assert_int_equal(parse(&cfg, "--cache-size=2G"), 0);
+	assert_int_equal(cfg.cache_size, 2 * GiB);
+	assert_refused("--cache-size", "0");
+	assert_refused("--cache-size", "big");
+	assert_refused("--cache-size");
+}
+
 static void test_dash_spellings(void **state)
 {
 	struct vm_config cfg;
@@ -594,6 +612,7 @@ int main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_memory_sizes),
 		cmocka_unit_test(test_memory_refusals),
+		cmocka_unit_test(test_cache_options),
 		cmocka_unit_test(test_dash_spellings),
 		cmocka_unit_test(test_other_values),
 		cmocka_unit_test(test_smp),
