@@ -77,12 +77,13 @@ void boot_cache_key(const struct boot_cache *c, const char *kind, const uint8_t 
 		key->path[0] = '\0';
 }
 
-static bool read_all(int fd, void *buf, size_t len)
+/* All of len bytes read (or written), through short counts and EINTR. */
+static bool transfer_all(int fd, void *buf, size_t len, bool write_)
 {
 	uint8_t *p = buf;
 
 	while (len) {
-		ssize_t n = read(fd, p, len);
+		ssize_t n = write_ ? write(fd, p, len) : read(fd, p, len);
 
 		if (n <= 0) {
 			if (n < 0 && errno == EINTR)
@@ -95,22 +96,14 @@ static bool read_all(int fd, void *buf, size_t len)
 	return true;
 }
 
+static bool read_all(int fd, void *buf, size_t len)
+{
+	return transfer_all(fd, buf, len, false);
+}
+
 static bool write_all(int fd, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n <= 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			return false;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return true;
+	return transfer_all(fd, (void *)buf, len, true);
 }
 
 static uint32_t crc_of(const uint8_t *p, size_t len)
