@@ -181,6 +181,17 @@ static enum vcpu_action debug_first(struct vcpu *vcpu, enum vcpu_action action)
 	return action;
 }
 
+/* The profiler's sample: where the guest is (RIP) and in which ring. */
+static void take_sample(struct vcpu *vcpu)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 || ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+		return;
+	vcpu->env->sample(vcpu->env->sample_ctx, vcpu->id, regs.rip, sregs.cs.selector & 3);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -197,6 +208,8 @@ static void *vcpu_thread(void *arg)
 			vcpu->run->immediate_exit = 1;
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				if (atomic_exchange(&vcpu->sample_wanted, false) && env->sample)
+					take_sample(vcpu);
 				if (park)
 					vcpu_park(env->pause, vcpu, env->stopping);
 				/* Kicks set it; a kick that lands after this
@@ -253,6 +266,15 @@ void vcpu_kick(struct vcpu *vcpu)
 	if (!vcpu->started)
 		return;
 	/* immediate_exit covers a kick that lands just before KVM_RUN. */
+	vcpu->run->immediate_exit = 1;
+	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+}
+
+void vcpu_request_sample(struct vcpu *vcpu)
+{
+	if (!vcpu->started)
+		return;
+	atomic_store(&vcpu->sample_wanted, true);
 	vcpu->run->immediate_exit = 1;
 	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
 }

@@ -40,6 +40,11 @@ struct vcpu_env {
 	enum vcpu_action (*debug_trap)(void *debug_ctx, struct vcpu *vcpu,
 				       enum vcpu_action why);
 	void *debug_ctx;
+	/* Optional: the profiler (src/profile).  Called on the vCPU thread
+	 * with the guest's RIP and CPL when a vcpu_request_sample() kick
+	 * brought it out of KVM_RUN. */
+	void (*sample)(void *sample_ctx, unsigned int vcpu, uint64_t rip, unsigned int cpl);
+	void *sample_ctx;
 };
 
 struct vcpu {
@@ -54,6 +59,7 @@ struct vcpu {
 	enum vcpu_action result;       /* why the thread ended */
 	bool guest_smap;               /* SMAP in the CPUID the guest was given */
 	atomic_bool held;              /* stays parked across resumes (vcpu_pause.h) */
+	atomic_bool sample_wanted;     /* vcpu_request_sample() */
 };
 
 /* Install the kick signal handler; call once before starting vCPUs. */
@@ -83,6 +89,8 @@ int vcpu_set_guest_debug(struct vcpu *vcpu, uint32_t control, const uint64_t dr[
 int vcpu_start(struct vcpu *vcpu);
 /* Make KVM_RUN return promptly (the stopping flag must already be set). */
 void vcpu_kick(struct vcpu *vcpu);
+/* Kick the vCPU so that it reports RIP and CPL to env->sample once. */
+void vcpu_request_sample(struct vcpu *vcpu);
 void vcpu_join(struct vcpu *vcpu);
 
 /* Guest-virtual to guest-physical through the vCPU's current paging

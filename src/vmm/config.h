@@ -58,6 +58,9 @@ struct vm_config {
 	bool no_host_decompress;  /* bzImage, initrd: the kernel decompresses them */
 	bool keep_cpu_features;   /* PVM hosts: no automatic clearcpuid= */
 	bool no_cache;            /* --no-cache: no boot cache (boot/cache.h) */
+	unsigned int profile_hz;  /* --profile[=HZ]; 0: off */
+	const char *profile_symbols; /* --profile-symbols: ELF or System.map */
+	const char *profile_out;  /* --profile-out: folded samples */
 	uint64_t cache_size;      /* --cache-size; 0: BOOT_CACHE_DEFAULT_MAX */
 	enum boot_protocol_choice {
 		BOOT_PROTOCOL_AUTO,   /* the 64-bit boot protocol */

@@ -28,6 +28,7 @@
 #include "devices/post.h"
 #include "devices/uart.h"
 #include "devices/virtio/console.h"
+#include "profile/profile.h"
 #include "report/layout_report.h"
 
 static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
@@ -356,6 +357,59 @@ static int vm_create_gdb(struct vm *vm)
  * that a test guest's MMU regions join the memory map first and one loop
  * registers every slot (and --show-layout lists them all).
  */
+static void profile_hook(void *ctx, unsigned int vcpu, uint64_t rip, unsigned int cpl)
+{
+	profile_sample(ctx, vcpu, rip, cpl);
+}
+
+/* --profile: the sampler, fed by the vCPU threads. */
+static int vm_create_profile(struct vm *vm)
+{
+	int err;
+
+	vm->profile = calloc(1, sizeof(*vm->profile));
+	if (!vm->profile)
+		return -ENOMEM;
+	err = profile_init(vm->profile, vm->cfg->profile_hz, vm->vcpus, vm->nr_vcpus);
+	if (err) {
+		free(vm->profile);
+		vm->profile = NULL;
+		log_err("--profile: cannot set up the sampler: %s", strerror(-err));
+		return err;
+	}
+	vm->vcpu_env.sample = profile_hook;
+	vm->vcpu_env.sample_ctx = vm->profile;
+	return 0;
+}
+
+/* At exit: the report on stderr, the folded file. */
+static void vm_profile_report(struct vm *vm)
+{
+	const char *path = vm->cfg->profile_symbols;
+	struct symbols syms;
+	bool have = false;
+	int err;
+
+	if (!path && vm->cfg->kernel && strncmp(vm->cfg->kernel, "builtin:", 8))
+		path = vm->cfg->kernel;
+	if (path) {
+		err = symbols_load(path, &syms);
+		have = !err;
+		if (err && vm->cfg->profile_symbols)
+			log_err("--profile-symbols %s: no symbols: %s", path,
+				err == -EINVAL ? "not an ELF with a symbol table, nor a System.map"
+					       : strerror(-err));
+	}
+	profile_report(vm->profile, have ? &syms : NULL, 20, stderr);
+	if (vm->cfg->profile_out) {
+		err = profile_write_folded(vm->profile, have ? &syms : NULL, vm->cfg->profile_out);
+		if (err)
+			log_err("--profile-out %s: %s", vm->cfg->profile_out, strerror(-err));
+	}
+	if (have)
+		symbols_free(&syms);
+}
+
 static int vm_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -402,12 +456,18 @@ static int vm_build(struct vm *vm)
 		err = vm_create_vcpus(vm);
 	if (!err && cfg->gdb)
 		err = vm_create_gdb(vm);
+	if (!err && cfg->profile_hz)
+		err = vm_create_profile(vm);
 	return err;
 }
 
 static void vm_destroy(struct vm *vm)
 {
 	gdbstub_destroy(vm->gdb);
+	if (vm->profile) {
+		profile_destroy(vm->profile);
+		free(vm->profile);
+	}
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
@@ -541,11 +601,15 @@ static int vm_run(struct vm *vm)
 		err = vcpu_start(&vm->vcpus[i]);
 	if (!err && vm->gdb)
 		err = gdbstub_start(vm->gdb);
+	if (!err && vm->profile)
+		err = profile_start(vm->profile);
 	if (err)
 		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_SETUP_FAILED, "start-up failed");
 	else
 		vm_wait(vm, sig_fd);
 
+	if (vm->profile)
+		profile_stop(vm->profile);
 	atomic_store(&vm->stopping, true);
 	vcpu_pause_wake(&vm->pause);	/* parked vCPUs see `stopping` */
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
@@ -579,6 +643,8 @@ static int vm_run(struct vm *vm)
 	status = vm_exit_status(vm);
 	if (vm->cfg->stats != STATS_OFF)
 		vm_report_stats(vm, status);
+	if (vm->profile)
+		vm_profile_report(vm);
 	return status;
 }
 
