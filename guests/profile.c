@@ -47,7 +47,7 @@ int main(const void *fdt)
 	printf("profile: hot for %lu cycles, warm for a tenth\n", cycles);
 	profile_hot(cycles);
 	profile_warm(cycles / 10);
-	ring0_call(profile_ring0, 20000);
+	ring0_call(profile_ring0, 5000);
 	printf("profile: done\n");
 	return GUEST_EXIT_OK;
 }

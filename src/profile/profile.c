@@ -10,6 +10,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "cpu/vcpu.h"
 
@@ -52,7 +53,7 @@ void profile_sample(struct profile *p, unsigned int vcpu, uint64_t rip, unsigned
 		pv->v = v;
 		pv->cap = cap;
 	}
-	pv->v[pv->n++] = (struct profile_sample){ .rip = rip, .cpl = (uint8_t)cpl };
+	pv->v[pv->n++] = (struct profile_sample){ .rip = rip, .ns = now_ns(), .cpl = (uint8_t)cpl };
 }
 
 static void *profile_thread(void *arg)

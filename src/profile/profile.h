@@ -24,6 +24,7 @@ struct vcpu;
 
 struct profile_sample {
 	uint64_t rip;
+	uint64_t ns;  /* now_ns() when taken (the timeline places it) */
 	uint8_t cpl;
 };
 

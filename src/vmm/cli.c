@@ -92,6 +92,9 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "  --profile-symbols F  their names: an ELF (vmlinux) or a System.map (default:\n"
 "                       the -kernel file when it is an ELF)\n"
 "  --profile-out FILE   the samples as folded stacks (flamegraph.pl, speedscope)\n"
+"  --timeline FILE      each console line's time, the exits (and with --profile\n"
+"                       the top functions) before it: JSON in FILE, SVG in\n"
+"                       FILE.svg\n"
 "  --no-cache           do not keep or reuse host-decompressed kernels and\n"
 "                       initrds in $XDG_CACHE_HOME/minivmm (~/.cache/minivmm)\n"
 "  --cache-size SIZE    that cache's limit (default 1G; least recently used\n"
@@ -136,7 +139,7 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 enum opt_id {
 	OPT_M, OPT_SMP, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_LAYOUT, OPT_BACKING,
 	OPT_SHOW_LAYOUT, OPT_DUMP_DTB, OPT_STATS, OPT_KVM_DEVICE, OPT_HELP,
-	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_NO_CACHE, OPT_CACHE_SIZE, OPT_PROFILE, OPT_PROFILE_SYMBOLS, OPT_PROFILE_OUT, OPT_BOOT_PROTOCOL, OPT_MMU, OPT_SHADOW_FILL,
+	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_NO_CACHE, OPT_CACHE_SIZE, OPT_PROFILE, OPT_PROFILE_SYMBOLS, OPT_PROFILE_OUT, OPT_TIMELINE, OPT_BOOT_PROTOCOL, OPT_MMU, OPT_SHADOW_FILL,
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 };
@@ -173,6 +176,7 @@ static const struct opt_def options[] = {
 	{ "profile", OPT_PROFILE, OPT_ARG_OPTIONAL },
 	{ "profile-symbols", OPT_PROFILE_SYMBOLS, OPT_ARG_REQUIRED },
 	{ "profile-out", OPT_PROFILE_OUT, OPT_ARG_REQUIRED },
+	{ "timeline", OPT_TIMELINE, OPT_ARG_REQUIRED },
 	{ "cache-size", OPT_CACHE_SIZE, OPT_ARG_REQUIRED },
 	{ "boot-protocol", OPT_BOOT_PROTOCOL, OPT_ARG_REQUIRED },
 	{ "gdb", OPT_GDB, OPT_ARG_REQUIRED },
@@ -441,6 +445,9 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_PROFILE_OUT:
 		cfg->profile_out = v;
+		return 0;
+	case OPT_TIMELINE:
+		cfg->timeline = v;
 		return 0;
 	case OPT_CACHE_SIZE:
 		if (mem_parse_size(v, &cfg->cache_size, BOARD_MiB) || !cfg->cache_size) {

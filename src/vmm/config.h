@@ -61,6 +61,7 @@ struct vm_config {
 	unsigned int profile_hz;  /* --profile[=HZ]; 0: off */
 	const char *profile_symbols; /* --profile-symbols: ELF or System.map */
 	const char *profile_out;  /* --profile-out: folded samples */
+	const char *timeline;     /* --timeline: JSON here, SVG beside it */
 	uint64_t cache_size;      /* --cache-size; 0: BOOT_CACHE_DEFAULT_MAX */
 	enum boot_protocol_choice {
 		BOOT_PROTOCOL_AUTO,   /* the 64-bit boot protocol */

@@ -29,6 +29,7 @@
 #include "devices/uart.h"
 #include "devices/virtio/console.h"
 #include "profile/profile.h"
+#include "profile/timeline.h"
 #include "report/layout_report.h"
 
 static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
@@ -98,6 +99,11 @@ void vm_exit_totals(const struct vm *vm, struct exit_stats *sum)
 	}
 }
 
+static void timeline_totals(void *ctx, struct exit_stats *out)
+{
+	vm_exit_totals(ctx, out);
+}
+
 /* Guest console output: to the terminal, and past the watcher, which
  * also notices the lines that open a Linux boot's phases. */
 static void console_out(void *ctx, const uint8_t *buf, size_t len)
@@ -107,6 +113,8 @@ static void console_out(void *ctx, const uint8_t *buf, size_t len)
 	enum boot_phase before = vm->watch.phase;
 
 	byte_sink_write(&term, buf, len);
+	if (vm->timeline)
+		timeline_feed(vm->timeline, buf, len, now_ns(), timeline_totals, vm);
 	guest_watch_feed(&vm->watch, buf, len);
 	if (vm->watch.phase != before) {
 		struct boot_phase_mark *m = &vm->phase_marks[vm->watch.phase];
@@ -382,7 +390,8 @@ static int vm_create_profile(struct vm *vm)
 	return 0;
 }
 
-/* At exit: the report on stderr, the folded file. */
+/* At exit: the profile on stderr, the folded file, the timeline; one
+ * symbol table for all three. */
 static void vm_profile_report(struct vm *vm)
 {
 	const char *path = vm->cfg->profile_symbols;
@@ -392,7 +401,7 @@ static void vm_profile_report(struct vm *vm)
 
 	if (!path && vm->cfg->kernel && strncmp(vm->cfg->kernel, "builtin:", 8))
 		path = vm->cfg->kernel;
-	if (path) {
+	if (path && vm->profile) {
 		err = symbols_load(path, &syms);
 		have = !err;
 		if (err && vm->cfg->profile_symbols)
@@ -400,11 +409,21 @@ static void vm_profile_report(struct vm *vm)
 				err == -EINVAL ? "not an ELF with a symbol table, nor a System.map"
 					       : strerror(-err));
 	}
-	profile_report(vm->profile, have ? &syms : NULL, 20, stderr);
-	if (vm->cfg->profile_out) {
-		err = profile_write_folded(vm->profile, have ? &syms : NULL, vm->cfg->profile_out);
-		if (err)
-			log_err("--profile-out %s: %s", vm->cfg->profile_out, strerror(-err));
+	if (vm->profile) {
+		profile_report(vm->profile, have ? &syms : NULL, 20, stderr);
+		if (vm->cfg->profile_out) {
+			err = profile_write_folded(vm->profile, have ? &syms : NULL,
+						   vm->cfg->profile_out);
+			if (err)
+				log_err("--profile-out %s: %s", vm->cfg->profile_out, strerror(-err));
+		}
+	}
+	if (vm->timeline) {
+		struct exit_stats end;
+
+		vm_exit_totals(vm, &end);
+		(void)timeline_write(vm->timeline, vm->cfg->timeline, vm->stop_ns, &end, vm->profile,
+				     have ? &syms : NULL);
 	}
 	if (have)
 		symbols_free(&syms);
@@ -458,6 +477,13 @@ static int vm_build(struct vm *vm)
 		err = vm_create_gdb(vm);
 	if (!err && cfg->profile_hz)
 		err = vm_create_profile(vm);
+	if (!err && cfg->timeline) {
+		vm->timeline = calloc(1, sizeof(*vm->timeline));
+		if (!vm->timeline)
+			err = -ENOMEM;
+		else
+			timeline_init(vm->timeline, now_ns());
+	}
 	return err;
 }
 
@@ -467,6 +493,10 @@ static void vm_destroy(struct vm *vm)
 	if (vm->profile) {
 		profile_destroy(vm->profile);
 		free(vm->profile);
+	}
+	if (vm->timeline) {
+		timeline_destroy(vm->timeline);
+		free(vm->timeline);
 	}
 	for (unsigned int i = 0; vm->vcpus && i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
@@ -597,6 +627,8 @@ static int vm_run(struct vm *vm)
 		err = evloop_start(vm->io, "minivmm-io");
 	start_ns = now_ns();
 	vm->phase_marks[BOOT_PHASE_EARLY] = (struct boot_phase_mark){ .seen = true, .ns = start_ns };
+	if (vm->timeline)
+		vm->timeline->start_ns = start_ns;
 	for (unsigned int i = 0; !err && i < vm->nr_vcpus; i++)
 		err = vcpu_start(&vm->vcpus[i]);
 	if (!err && vm->gdb)
@@ -643,7 +675,7 @@ static int vm_run(struct vm *vm)
 	status = vm_exit_status(vm);
 	if (vm->cfg->stats != STATS_OFF)
 		vm_report_stats(vm, status);
-	if (vm->profile)
+	if (vm->profile || vm->timeline)
 		vm_profile_report(vm);
 	return status;
 }

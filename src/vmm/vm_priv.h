@@ -74,6 +74,7 @@ struct vm {
 	struct vcpu_pause pause;     /* vm_pause / vm_resume, the gdb stub */
 	struct gdbstub *gdb;         /* -gdb / -s: the stub, else NULL */
 	struct profile *profile;     /* --profile: the sampler, else NULL */
+	struct timeline *timeline;   /* --timeline, else NULL */
 	bool config_error;           /* the build failed on a bad configuration */
 };
 

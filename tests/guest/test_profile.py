@@ -5,15 +5,20 @@ little to profile_ring0() (ring 0).  The report must name them in that
 order, profile_hot with >= 80% of the samples, ring 0 and ring 3 apart;
 --profile-out writes the same counts as folded lines; --profile-symbols
 with a file that has no symbols is one clear line, and the report still
-comes (by page); bad rates are usage errors.
+comes (by page); bad rates are usage errors.  --timeline writes JSON whose
+lines are the guest's console lines in order, with times, exits and the
+interval's top function (profile_hot before "profile: done"), and an SVG
+that parses, with a row per line.
 
   test_profile.py MINIVMM PROFILE_ELF
 """
+import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import xml.etree.ElementTree as ET
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 import testlib  # noqa: E402
@@ -68,6 +73,34 @@ def main():
                 [vmm, "-kernel", elf, "-append", "cycles=200000000", "--profile=200",
                  "--profile-symbols", junk], 0,
                 stderr=["--profile-symbols " + junk + ": no symbols", "[user]"], timeout=120)
+            # The timeline, with and without samples.
+            for prof in (["--profile=500"], []):
+                tl = os.path.join(tmp, "tl.json")
+                out, err = testlib.expect_run(
+                    [vmm, "-kernel", elf, "-append", "cycles=1000000000", "--timeline", tl]
+                    + prof, 0, stdout=["profile: done"], timeout=120)
+                d = json.load(open(tl))
+                console = [l.rstrip("\r") for l in out.splitlines() if l.startswith("profile:")]
+                texts = [l["text"] for l in d["lines"]]
+                testlib.expect(texts == console, f"timeline lines {texts} != console {console}",
+                               out, err)
+                ts = [l["t_s"] for l in d["lines"]]
+                testlib.expect(ts == sorted(ts) and 0 < ts[-1] <= d["run_s"],
+                               f"times {ts}, run {d['run_s']}", out, err)
+                testlib.expect(all(l["exits"] >= 1 for l in d["lines"]),
+                               "a console line with no exit before it", out, err)
+                done = d["lines"][-1]
+                if prof:
+                    testlib.expect(done["top"] and done["top"][0]["function"] == "profile_hot",
+                                   f"'profile: done' interval's top: {done['top']}", out, err)
+                else:
+                    testlib.expect(d["profile_hz"] is None and done["top"] == [],
+                                   "samples in a timeline without --profile", out, err)
+                svg = ET.parse(tl + ".svg").getroot()
+                rects = [e for e in svg.iter() if e.tag.endswith("rect")]
+                testlib.expect(len(rects) == len(texts) + 2, f"{len(rects)} rects for "
+                               f"{len(texts)} lines", out, err)
+                print(f"timeline {'with' if prof else 'without'} samples: {texts}, {ts}")
             for bad in ["--profile=0", "--profile=abc", "--profile=20000"]:
                 testlib.expect_run([vmm, "-kernel", elf, bad], 2, stderr=["--profile"],
                                    timeout=30)
