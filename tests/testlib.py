@@ -107,6 +107,17 @@ def boot_linux(cmd, timeout, stdin_text=None, runner=None):
     return p, time.time() - t0, dict(MARKER.findall(p.stdout))
 
 
+def verdict(problems, console, pass_line):
+    """Exit status of a boot test: 1 after listing the problems and the
+    console's tail, else 0 after pass_line."""
+    if problems:
+        print("FAIL:\n  " + "\n  ".join(problems))
+        print("--- console tail ---\n" + console[-3000:])
+        return 1
+    print("PASS: " + pass_line)
+    return 0
+
+
 def expect_run(cmd, status, stdout=(), stderr=(), timeout=60, what=None):
     """Run cmd; its status must be `status`, every string of stdout must be
     in its output and every string of stderr in its messages (ignoring

@@ -173,12 +173,8 @@ def main():
             problems.append("the kernel failed to unpack the initramfs")
         if hashlib.sha256(open(img, "rb").read()).hexdigest() != img_sha:
             problems.append("the initrd file changed")
-    if problems:
-        print("FAIL:\n  " + "\n  ".join(problems))
-        print("--- console tail ---\n" + out[-3000:])
-        return 1
-    print(f"PASS: {a.format}: {want_entries} entries, tree sha256 {want_sha[:16]}..., {dt:.1f} s")
-    return 0
+    return testlib.verdict(problems, out, f"{a.format}: {want_entries} entries, tree sha256 "
+                           f"{want_sha[:16]}..., {dt:.1f} s")
 
 
 if __name__ == "__main__":
