@@ -10,6 +10,7 @@ packages=(
   e2fsprogs   # the disk tests build and read back ext4 images (mke2fs -d, debugfs)
   cpio xz-utils zstd lz4 bzip2   # the initrd tests pack archives with the real tools
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+  clang libclang-rt-14-dev   # the libFuzzer targets (tests/fuzz, the fuzz suite)
 )
 
 # --bench: also the peers the benchmarks compare against (bench/linux.py,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Quick start 2: set up, build with -Werror, build the Linux test kernel, run
 # every test suite (unit, guest, linux), then the unit and guest suites again
-# under AddressSanitizer + UBSan.
+# under AddressSanitizer + UBSan, then the fuzz suite (clang, libFuzzer).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -35,9 +35,13 @@ bash guests/linux/build.sh build/linux || status=1
 run_suites build-test -Dwerror=true -Dtests=enabled -- unit guest linux || status=1
 run_suites build-asan -Dwerror=true -Dtests=enabled -Db_sanitize=address,undefined \
   -Db_lundef=false -Dguest_timeout_scale=3 -- unit guest || status=1
+# The libFuzzer targets, a bounded slice (20 s each; bench/fuzz.sh runs
+# them for minutes): clang, ASan + UBSan, seeds replayed first.
+(export CC=clang; run_suites build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
+  -Db_lundef=false -Dfuzz_seconds=20 -- fuzz) || status=1
 
 # One closing line for CI, counted from meson's own logs.
-python3 - build-test build-asan <<'PY'
+python3 - build-test build-asan build-fuzz <<'PY'
 import json, sys, os
 passed = failed = skipped = 0
 for d in sys.argv[1:]:
