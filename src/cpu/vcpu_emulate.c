@@ -72,17 +72,34 @@ static int read_rm(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sr
 	return vcpu_read_gva(vcpu, ea, val, u->op_size) == u->op_size ? 0 : -EFAULT;
 }
 
+/* The host address of the guest page holding gva, through the guest's
+ * page tables: -EFAULT when it is not mapped (*present false) or, for a
+ * write, not writable; -ENOTSUP when it is not RAM. */
+static int page_hva(struct vcpu *vcpu, uint64_t gva, bool write, uint8_t **hva, bool *present)
+{
+	struct kvm_translation tr = { .linear_address = gva & ~0xFFFULL };
+
+	*present = false;
+	if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+		return -EFAULT;
+	*present = true;
+	if (write && !tr.writeable)
+		return -EFAULT;
+	*hva = mem_gpa_to_hva(vcpu->env->mem, tr.physical_address & ~0xFFFULL, 0x1000);
+	return *hva ? 0 : -ENOTSUP;
+}
+
 /* The host address of size bytes of guest memory at ea, one page, mapped
  * by the guest's page tables (writable ones when write): -EFAULT else. */
 static int guest_hva(struct vcpu *vcpu, uint64_t ea, size_t size, bool write, void **hva)
 {
-	struct kvm_translation tr = { .linear_address = ea };
+	uint8_t *page;
+	bool present;
 
-	if ((ea & 0xFFF) + size > 0x1000 || ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 ||
-	    !tr.valid || (write && !tr.writeable))
+	if ((ea & 0xFFF) + size > 0x1000 || page_hva(vcpu, ea, write, &page, &present))
 		return -EFAULT;
-	*hva = mem_gpa_to_hva(vcpu->env->mem, tr.physical_address, size);
-	return *hva ? 0 : -EFAULT;
+	*hva = page + (ea & 0xFFF);
+	return 0;
 }
 
 /*
@@ -250,17 +267,12 @@ static int copy_gva(struct vcpu *vcpu, uint64_t gva, void *buf, size_t len, bool
 		return -E2BIG;
 	for (size_t i = 0; i < npages; i++) {
 		uint64_t page = (gva & ~0xFFFULL) + (i << 12);
-		struct kvm_translation tr = { .linear_address = page };
+		int err = page_hva(vcpu, page, write, &hva[i], fault_present);
 
-		if (ioctl(vcpu->fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid ||
-		    (write && !tr.writeable)) {
+		if (err == -EFAULT)
 			*fault_gva = i ? page : gva;
-			*fault_present = tr.valid;
-			return -EFAULT;
-		}
-		hva[i] = mem_gpa_to_hva(vcpu->env->mem, tr.physical_address, 0x1000);
-		if (!hva[i])
-			return -ENOTSUP; /* a device page: not RAM */
+		if (err)
+			return err; /* -ENOTSUP: a device page, not RAM */
 	}
 	for (size_t i = 0; i < npages; i++) {
 		size_t off = i ? 0 : (gva & 0xFFF), n = 0x1000 - off;
@@ -305,6 +317,8 @@ static int do_xsave(struct vcpu *vcpu, struct kvm_regs *regs, struct kvm_sregs *
 			xcr0 = xcrs.xcrs[i].value;
 	rfbm = xcr0 & (regs->rdx << 32 | (uint32_t)regs->rax);
 	len = xsave_extent(&xsave_layout, rfbm);
+	if (len > sizeof(area))
+		return -ENOTSUP; /* AMX-sized state: KVM_GET_XSAVE2 would be needed */
 	err = copy_gva(vcpu, ea, area, len, false, &fault_gva, &present);
 	if (!err && store) {
 		xsave_store(&xsave_layout, (const uint8_t *)state.region, rfbm, area);
