@@ -272,11 +272,8 @@ void vcpu_kick(struct vcpu *vcpu)
 
 void vcpu_request_sample(struct vcpu *vcpu)
 {
-	if (!vcpu->started)
-		return;
 	atomic_store(&vcpu->sample_wanted, true);
-	vcpu->run->immediate_exit = 1;
-	pthread_kill(vcpu->thread, VCPU_KICK_SIGNAL);
+	vcpu_kick(vcpu);
 }
 
 void vcpu_join(struct vcpu *vcpu)

@@ -87,7 +87,8 @@ int vcpu_set_guest_debug(struct vcpu *vcpu, uint32_t control, const uint64_t dr[
 			 uint64_t dr7);
 
 int vcpu_start(struct vcpu *vcpu);
-/* Make KVM_RUN return promptly (the stopping flag must already be set). */
+/* Make KVM_RUN return promptly; set what the thread should then do first
+ * (the stopping flag, a pause or sample request). */
 void vcpu_kick(struct vcpu *vcpu);
 /* Kick the vCPU so that it reports RIP and CPL to env->sample once. */
 void vcpu_request_sample(struct vcpu *vcpu);

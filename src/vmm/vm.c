@@ -360,11 +360,6 @@ static int vm_create_gdb(struct vm *vm)
 	return err;
 }
 
-/*
- * The build order.  The kernel is loaded before KVM hears of any memory, so
- * that a test guest's MMU regions join the memory map first and one loop
- * registers every slot (and --show-layout lists them all).
- */
 static void profile_hook(void *ctx, unsigned int vcpu, uint64_t rip, unsigned int cpl)
 {
 	profile_sample(ctx, vcpu, rip, cpl);
@@ -429,6 +424,11 @@ static void vm_profile_report(struct vm *vm)
 		symbols_free(&syms);
 }
 
+/*
+ * The build order.  The kernel is loaded before KVM hears of any memory, so
+ * that a test guest's MMU regions join the memory map first and one loop
+ * registers every slot (and --show-layout lists them all).
+ */
 static int vm_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
