@@ -5,7 +5,10 @@
 # command line has minivmm.shell=1.  With minivmm.run=vdX it mounts /dev/vdX
 # at /mnt/vdX, runs its run.sh there and reports run_status= (disk tests);
 # with minivmm.exec=PATH it runs the script PATH (shipped in an initrd the
-# test built) and reports run_status= the same way.
+# test built) and reports run_status= the same way.  With minivmm.ready=1
+# it prints MINIVMM-READY and then runs each line read from the console
+# (the snapshot tests take their snapshot at that line, and every restored
+# guest runs the commands its test sends; "reboot -f" ends it).
 # Reads /proc with shell built-ins: every fork and system call is guest work.
 
 # On PVM hosts guest user space runs with the host's AVX-512 enabled, and
@@ -39,6 +42,14 @@ echo "MINIVMM-MARKER cmdline=$cmdline"
 echo "MINIVMM-MARKER initrd=ok"
 
 case " $cmdline " in
+*" minivmm.ready=1 "*)
+	stty -echo 2>/dev/null
+	read -r up _ </proc/uptime
+	echo "MINIVMM-READY uptime=$up"
+	while IFS= read -r line; do
+		eval "$line"
+	done
+	;;
 *" minivmm.shell=1 "*)
 	# cttyhack reopens the real console (ttyS0) so the shell gets job control.
 	setsid cttyhack sh

@@ -136,6 +136,10 @@ void evloop_stop(struct evloop *l)
 	if (write(l->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("evloop: stop: %s", strerror(errno));
 	pthread_join(l->thread, NULL);
+	/* Consume the stop request, so the loop can be started again (a
+	 * snapshot stops the I/O thread while it saves). */
+	if (read(l->stop_fd, &one, sizeof(one)) < 0)
+		log_warn("evloop: stop: %s", strerror(errno));
 	l->started = false;
 }
 

@@ -25,7 +25,7 @@ int evloop_add(struct evloop *l, int fd, evloop_fn fn, void *ctx)
 /* Start the thread (named for `top`/`ps -L`). */
 int evloop_start(struct evloop *l, const char *name) __attribute__((warn_unused_result));
 /* Stop the thread and wait for it: when this returns no handler is running
- * or will run again.  Safe when never started. */
+ * or will run again until evloop_start.  Safe when never started. */
 void evloop_stop(struct evloop *l);
 /* How many handler calls the loop made (for --stats). */
 uint64_t evloop_dispatched(const struct evloop *l);

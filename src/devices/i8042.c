@@ -23,6 +23,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "base/snap.h"
+
 #define I8042_RAM_SIZE     32
 #define I8042_CTR_KBD_DIS  0x10
 #define I8042_CTR_AUX_DIS  0x20
@@ -278,4 +280,16 @@ struct device *i8042_data_device(struct i8042 *kbc)
 struct device *i8042_cmd_device(struct i8042 *kbc)
 {
 	return &kbc->cmd_dev;
+}
+
+void i8042_snap(struct i8042 *k, struct snap *s)
+{
+	pthread_mutex_lock(&k->lock);
+	snap_bytes(s, "ram", k->ram, sizeof(k->ram));
+	snap_u8(s, "outp", &k->outp);
+	snap_u8(s, "ob", &k->ob);
+	snap_bool(s, "obf", &k->obf);
+	snap_bool(s, "last-was-cmd", &k->last_was_cmd);
+	snap_u8(s, "pending", &k->pending);
+	pthread_mutex_unlock(&k->lock);
 }

@@ -43,5 +43,8 @@ struct i8042;
 struct i8042 *i8042_create(const struct power_ctl *pc);
 struct device *i8042_data_device(struct i8042 *kbc);  /* BOARD_I8042_DATA */
 struct device *i8042_cmd_device(struct i8042 *kbc);   /* BOARD_I8042_CMD */
+/* Save or restore the controller's RAM, output port and buffer. */
+struct snap;
+void i8042_snap(struct i8042 *kbc, struct snap *s);
 
 #endif

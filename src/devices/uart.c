@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "base/clock.h"
+#include "base/snap.h"
 
 #define UART_NR_REGS      8
 #define UART_IER_MASK     0x0F
@@ -501,4 +502,34 @@ void uart_set_rx_space_notify(struct uart *uart, void (*fn)(void *ctx),
 	uart->rx_space_fn = fn;
 	uart->rx_space_ctx = ctx;
 	pthread_mutex_unlock(&uart->lock);
+}
+
+void uart_snap(struct uart *u, struct snap *s)
+{
+	pthread_mutex_lock(&u->lock);
+	snap_u8(s, "ier", &u->ier);
+	snap_u8(s, "lcr", &u->lcr);
+	snap_u8(s, "mcr", &u->mcr);
+	snap_u8(s, "scr", &u->scr);
+	snap_u8(s, "dll", &u->dll);
+	snap_u8(s, "dlm", &u->dlm);
+	snap_u8(s, "fcr", &u->fcr);
+	snap_u8(s, "lsr-err", &u->lsr_err);
+	snap_u8(s, "msr", &u->msr);
+	snap_bool(s, "thr-ipending", &u->thr_ipending);
+	snap_bool(s, "irq-level", &u->irq_level);
+	snap_bool(s, "listening", &u->listening);
+	snap_bytes(s, "rx", u->rx, sizeof(u->rx));
+	snap_uint(s, "rx-head", &u->rx_head, UART_FIFO_SIZE);
+	snap_uint(s, "rx-count", &u->rx_count, UART_FIFO_SIZE + 1);
+	if (!snap_saving(s) && !snap_failed(s)) {
+		/* The settling was done before the snapshot. */
+		u->listen_since = now_ns() - u->settle_ns;
+		u->idle_polls = 0;
+		/* The interrupt controller's own state is back already; what
+		 * it cannot carry is who holds a line high. */
+		if (u->irq_level)
+			irq_line_set(&u->irq, true);
+	}
+	pthread_mutex_unlock(&u->lock);
 }

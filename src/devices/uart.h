@@ -97,4 +97,11 @@ void uart_hold_input(struct uart *uart, uint64_t settle_ns);
 void uart_set_rx_space_notify(struct uart *uart, void (*fn)(void *ctx),
 			      void *ctx);
 
+/* Save or restore the registers, FIFO and interrupt state (base/snap.h);
+ * a guest that was listening is listening at once after a restore.  Load
+ * after the interrupt controller: a line the UART held high is driven
+ * high again. */
+struct snap;
+void uart_snap(struct uart *uart, struct snap *s);
+
 #endif

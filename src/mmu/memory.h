@@ -128,6 +128,17 @@ int mem_read(const struct mem_map *map, uint64_t gpa, void *dst, size_t len);
 unsigned int mem_ram_ranges(const struct mem_map *map, struct mem_region *out,
 			    unsigned int max);
 
+/*
+ * Snapshots (mmu/memory_file.c).  mem_slot_save writes the slot's bytes to
+ * fd at offset 0 as a sparse file of the slot's size: pages of zeros stay
+ * holes (never-touched memory costs no disk).  *data gets the bytes
+ * written.  mem_slot_map_file maps fd over the slot, private and
+ * copy-on-write: pages load on the guest's first touch and the file is
+ * never written.  0 or -errno.
+ */
+int mem_slot_save(const struct mem_slot *slot, int fd, uint64_t *data);
+int mem_slot_map_file(const struct mem_slot *slot, int fd);
+
 /* e820-style map of what the guest sees (Linux's view). */
 enum e820_type { E820_RAM = 1, E820_RESERVED = 2 };
 struct e820_entry {

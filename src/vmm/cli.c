@@ -123,6 +123,15 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       (the guest's own, also in shadow mode) and print each\n"
 "                       level, beside KVM's translation (repeatable)\n"
 "  --kvm-device PATH    KVM device node (default /dev/kvm)\n"
+"Snapshots and control (docs/snapshots.md):\n"
+"  --api-sock PATH      control socket: one JSON command per line (status, pause,\n"
+"                       resume, stats, snapshot, send-console, quit); see\n"
+"                       `minivmm ctl`\n"
+"  --snapshot-on MARKER DIR  snapshot into DIR once the first console line\n"
+"                       containing MARKER is complete\n"
+"  --snapshot-and-exit  ... and then stop (exit status 0)\n"
+"  --restore DIR        start from the snapshot in DIR (copy-on-write; the\n"
+"                       machine options come from the snapshot)\n"
 "Debugging (docs/debugging.md):\n"
 "  -gdb tcp:HOST:PORT   gdb remote stub on TCP (PORT 0: any free port; the\n"
 "                       address is printed) or -gdb unix:PATH on a Unix socket\n"
@@ -142,6 +151,7 @@ enum opt_id {
 	OPT_VERSION, OPT_JSON, OPT_NO_HOST_DECOMPRESS, OPT_KEEP_CPU_FEATURES, OPT_NO_CACHE, OPT_CACHE_SIZE, OPT_PROFILE, OPT_PROFILE_SYMBOLS, OPT_PROFILE_OUT, OPT_TIMELINE, OPT_BOOT_PROTOCOL, OPT_MMU, OPT_SHADOW_FILL,
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
+	OPT_API_SOCK, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_AND_EXIT, OPT_RESTORE,
 };
 
 /* Every option; compare-layouts reads the same ones. */
@@ -182,6 +192,10 @@ static const struct opt_def options[] = {
 	{ "gdb", OPT_GDB, OPT_ARG_REQUIRED },
 	{ "s", OPT_GDB_DEFAULT, OPT_ARG_NONE },
 	{ "S", OPT_GDB_WAIT, OPT_ARG_NONE },
+	{ "api-sock", OPT_API_SOCK, OPT_ARG_REQUIRED },
+	{ "snapshot-on", OPT_SNAPSHOT_ON, OPT_ARG_REQUIRED },
+	{ "snapshot-and-exit", OPT_SNAPSHOT_AND_EXIT, OPT_ARG_NONE },
+	{ "restore", OPT_RESTORE, OPT_ARG_REQUIRED },
 };
 
 static const struct opt_table option_table = {
@@ -482,6 +496,23 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 	case OPT_GDB_WAIT:
 		cfg->gdb_wait = true;
 		return 0;
+	case OPT_API_SOCK:
+		cfg->api_sock = v;
+		return 0;
+	case OPT_SNAPSHOT_ON:
+		if (!v[0] || strlen(v) >= CONFIG_MARKER_MAX || strpbrk(v, "\r\n")) {
+			log_err("--snapshot-on: the marker must be 1 to %d characters of one line",
+				CONFIG_MARKER_MAX - 1);
+			return -EINVAL;
+		}
+		cfg->snapshot_marker = v;
+		return 0;
+	case OPT_SNAPSHOT_AND_EXIT:
+		cfg->snapshot_exit = true;
+		return 0;
+	case OPT_RESTORE:
+		cfg->restore_dir = v;
+		return 0;
 	}
 	return -EINVAL;
 }
@@ -502,6 +533,21 @@ static int parse_positional(struct vm_config *cfg, const char *arg)
 	return 0;
 }
 
+/* Options that decide what machine is built: a restore takes all of that
+ * from its snapshot. */
+static bool shapes_machine(enum opt_id id)
+{
+	switch (id) {
+	case OPT_M: case OPT_SMP: case OPT_KERNEL: case OPT_INITRD: case OPT_APPEND:
+	case OPT_DRIVE: case OPT_DEVICE: case OPT_CONSOLE: case OPT_LAYOUT: case OPT_BACKING:
+	case OPT_MMU: case OPT_SHADOW_FILL: case OPT_PT_POOL: case OPT_BOOT_PROTOCOL:
+	case OPT_NO_HOST_DECOMPRESS: case OPT_KEEP_CPU_FEATURES:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* The VM run's options (cmd CMD_RUN), or compare-layouts' (CMD_COMPARE_LAYOUTS). */
 static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *cfg)
 {
@@ -518,6 +564,20 @@ static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *c
 			err = apply(cfg, (enum opt_id)def->id, value);
 		if (err)
 			return err;
+		if (def && def->id == OPT_SNAPSHOT_ON) {
+			/* --snapshot-on MARKER DIR: the directory follows. */
+			if (i + 1 >= argc) {
+				log_err("--snapshot-on MARKER DIR: the directory is missing");
+				return -EINVAL;
+			}
+			cfg->snapshot_dir = argv[++i];
+		}
+		if (def && shapes_machine((enum opt_id)def->id) && !cfg->machine_opt)
+			cfg->machine_opt = def->name;
+	}
+	if (cfg->snapshot_exit && !cfg->snapshot_marker) {
+		log_err("--snapshot-and-exit goes with --snapshot-on MARKER DIR");
+		return -EINVAL;
 	}
 	if (cfg->shadow_fill_given && cfg->mmu != MMU_SHADOW) {
 		log_err("--shadow-fill only applies with --mmu=shadow");

@@ -35,6 +35,7 @@ enum show_layout {
 #define CONFIG_MAX_TRANSLATE 8
 #define CONFIG_MAX_VCPUS 255 /* 8-bit APIC IDs */
 #define CONFIG_MAX_DRIVES 8   /* -drive: one PCI slot each, vda..vdh */
+#define CONFIG_MARKER_MAX 128 /* --snapshot-on MARKER */
 
 struct vm_config {
 	enum vm_command command;
@@ -80,6 +81,13 @@ struct vm_config {
 	bool virtio_rng;            /* -device virtio-rng-pci */
 	uint64_t rng_max_bytes;     /* per rng_period_ms; 0: the device default */
 	uint32_t rng_period_ms;
+	/* Snapshots and control (docs/snapshots.md). */
+	const char *api_sock;       /* --api-sock PATH */
+	const char *snapshot_marker; /* --snapshot-on MARKER DIR */
+	const char *snapshot_dir;
+	bool snapshot_exit;         /* --snapshot-and-exit */
+	const char *restore_dir;    /* --restore DIR */
+	const char *machine_opt;    /* the first option that shapes the machine */
 };
 
 #endif

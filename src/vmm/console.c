@@ -2,6 +2,7 @@
 #include "vmm/console.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,15 +85,22 @@ void console_rx_space(void *ctx)
 int console_init(struct console *con, int in_fd, int out_fd,
 		 void (*quit)(void *ctx), void *quit_ctx)
 {
+	int fds[2];
+
 	memset(con, 0, sizeof(*con));
 	con->in_fd = in_fd;
 	con->out_fd = out_fd;
 	con->quit = quit;
 	con->quit_ctx = quit_ctx;
 	con->is_tty = isatty(in_fd);
+	con->inject_rd = con->inject_wr = -1;
 	con->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (con->wake_fd < 0)
 		return -errno;
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK))
+		return -errno;
+	con->inject_rd = fds[0];
+	con->inject_wr = fds[1];
 	return 0;
 }
 
@@ -121,10 +129,10 @@ static size_t filter_escape(struct console *con, uint8_t *buf, size_t len)
 	return out;
 }
 
-/* Read more host input into pending; false on EOF/error. */
-static bool fill_pending(struct console *con)
+/* Read more input from fd into pending; false on EOF/error. */
+static bool fill_pending(struct console *con, int fd)
 {
-	ssize_t r = read(con->in_fd, con->pending, sizeof(con->pending));
+	ssize_t r = read(fd, con->pending, sizeof(con->pending));
 
 	if (r < 0 && (errno == EINTR || errno == EAGAIN))
 		return true;
@@ -132,7 +140,7 @@ static bool fill_pending(struct console *con)
 		return false;
 	con->pending_len = (size_t)r;
 	con->pending_off = 0;
-	if (con->is_tty)
+	if (con->is_tty && fd == con->in_fd)
 		con->pending_len = filter_escape(con, con->pending, con->pending_len);
 	return true;
 }
@@ -142,8 +150,9 @@ static void *console_thread(void *arg)
 	struct console *con = arg;
 
 	while (!atomic_load(&con->stop)) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3] = {
 			{ .fd = con->wake_fd, .events = POLLIN },
+			{ .fd = con->inject_rd, .events = POLLIN },
 			{ .fd = con->in_fd, .events = POLLIN },
 		};
 		bool want_input;
@@ -155,10 +164,10 @@ static void *console_thread(void *arg)
 								con->pending_len - con->pending_off);
 		/* Read the host only once the target took everything read so far;
 		 * otherwise wait for the guest to make receive space. */
-		want_input = !con->in_eof && con->pending_off == con->pending_len;
+		want_input = con->pending_off == con->pending_len;
 		/* Input held back by the target: retry soon, as well as on its
 		 * notification. */
-		if (poll(fds, want_input ? 2 : 1,
+		if (poll(fds, want_input ? (con->in_eof ? 2 : 3) : 1,
 			 con->pending_off < con->pending_len ? CONSOLE_RETRY_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -169,11 +178,23 @@ static void *console_thread(void *arg)
 
 			(void)r;
 		}
-		if (want_input && (fds[1].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
-			if (!fill_pending(con))
+		if (!want_input)
+			continue;
+		/* Injected input (the control socket) first, then the host's. */
+		if (fds[1].revents & POLLIN)
+			fill_pending(con, con->inject_rd);
+		else if (!con->in_eof && (fds[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+			if (!fill_pending(con, con->in_fd))
 				con->in_eof = true;
 	}
 	return NULL;
+}
+
+size_t console_inject(struct console *con, const uint8_t *buf, size_t len)
+{
+	ssize_t n = write(con->inject_wr, buf, len);
+
+	return n > 0 ? (size_t)n : 0;
 }
 
 int console_start(struct console *con, const struct console_target *target)
@@ -214,4 +235,9 @@ void console_destroy(struct console *con)
 	if (con->wake_fd >= 0)
 		close(con->wake_fd);
 	con->wake_fd = -1;
+	if (con->inject_rd >= 0)
+		close(con->inject_rd);
+	if (con->inject_wr >= 0)
+		close(con->inject_wr);
+	con->inject_rd = con->inject_wr = -1;
 }

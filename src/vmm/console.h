@@ -35,6 +35,7 @@ struct console {
 	bool escape;         /* Ctrl-A seen */
 	bool in_eof;
 	int wake_fd;         /* eventfd: stop request or receive space */
+	int inject_rd, inject_wr; /* pipe: console_inject() input */
 	atomic_bool stop;
 	pthread_t thread;
 	bool started;
@@ -54,6 +55,10 @@ int console_start(struct console *con, const struct console_target *target);
 /* The target has room again (the guest read bytes or posted buffers); any
  * thread.  ctx is the struct console. */
 void console_rx_space(void *ctx);
+/* Input from elsewhere (the control socket), fed to the target like the
+ * host's, before it; any thread, never blocks.  How many bytes were queued
+ * (at most a pipe's capacity is pending). */
+size_t console_inject(struct console *con, const uint8_t *buf, size_t len);
 void console_stop(struct console *con);
 void console_destroy(struct console *con);
 

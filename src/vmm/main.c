@@ -2,6 +2,7 @@
 /* minivmm: a small KVM virtual machine monitor.  See README.md. */
 #include <stdio.h>
 
+#include "control/api.h"
 #include "vmm/cli.h"
 #include "report/compare.h"
 #include "vmm/console.h"
@@ -59,6 +60,8 @@ static int cmd_compare(int argc, char **argv)
 }
 
 static const struct cli_command commands[] = {
+	{ "ctl", "SOCKET COMMAND [ARGUMENTS-JSON]",
+	  "send one command to a running minivmm's --api-sock", api_ctl_main },
 	{ "compare", "[options]",
 	  "run the MMU workloads in each MMU mode (compare --help)", cmd_compare },
 	{ "compare-layouts", "[-m SIZE] [--mem-backing B] [--json] LAYOUT LAYOUT...",

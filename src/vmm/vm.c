@@ -31,9 +31,12 @@
 #include "profile/profile.h"
 #include "profile/timeline.h"
 #include "report/layout_report.h"
+#include "control/api.h"
+#include "control/snapdir.h"
+#include "vmm/vm_control.h"
+#include "vmm/vm_snapshot.h"
 
-static void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status,
-			    const char *why)
+void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status, const char *why)
 {
 	uint64_t one = 1;
 	ssize_t r;
@@ -116,6 +119,7 @@ static void console_out(void *ctx, const uint8_t *buf, size_t len)
 	if (vm->timeline)
 		timeline_feed(vm->timeline, buf, len, now_ns(), timeline_totals, vm);
 	guest_watch_feed(&vm->watch, buf, len);
+	vm_control_console(vm, buf, len);
 	if (vm->watch.phase != before) {
 		struct boot_phase_mark *m = &vm->phase_marks[vm->watch.phase];
 
@@ -238,6 +242,7 @@ static int vm_create_devices(struct vm *vm)
 	err = vm_place(vm, &vm->pio, BOARD_COM1_BASE, BOARD_COM1_SIZE,
 		       vm_own(vm, uart_device(vm->com1)));
 	kbc = i8042_create(&power);
+	vm->kbc = kbc;
 	if (kbc) {
 		kbd_data = vm_own(vm, i8042_data_device(kbc));
 		kbd_cmd = vm_own(vm, i8042_cmd_device(kbc));
@@ -334,6 +339,8 @@ static int vm_create_vcpus(struct vm *vm)
 		if (err)
 			return err;
 	}
+	if (vm->restore_doc)
+		return 0;	/* vm_restore_state puts every vCPU back */
 	/* Only the boot vCPU starts running; the others wait for INIT/SIPI. */
 	err = vcpu_get_sregs(&vm->vcpus[0], &sregs);
 	if (err)
@@ -424,6 +431,21 @@ static void vm_profile_report(struct vm *vm)
 		symbols_free(&syms);
 }
 
+/* A restore step: its one-line error, and a damaged or mismatched
+ * snapshot counts as the user's (exit status 2), never a half-restored
+ * guest. */
+static int vm_restore_step(struct vm *vm, int (*step)(struct vm *, char *, size_t))
+{
+	char why[512];
+	int err = step(vm, why, sizeof(why));
+
+	if (err) {
+		log_err("--restore %s: %s", vm->cfg->restore_dir, why);
+		vm->config_error = err != -ENOMEM;
+	}
+	return err;
+}
+
 /*
  * The build order.  The kernel is loaded before KVM hears of any memory, so
  * that a test guest's MMU regions join the memory map first and one loop
@@ -453,13 +475,17 @@ static int vm_build(struct vm *vm)
 	if (err)
 		return err;
 	mmu_plan_make(cfg->mmu, cfg->shadow_lazy, cfg->pt_pool_size, &vm->mem, &vm->mmu_plan);
-	err = boot_prepare(cfg, &vm->mem, pvm, &vm->mmu_plan, &vm->boot);
-	vm->watch.linux_phases = !err && vm->boot.protocol == BOOT_LINUX;
-	vm->config_error = err == -EOPNOTSUPP;
+	if (!vm->restore_doc) {
+		err = boot_prepare(cfg, &vm->mem, pvm, &vm->mmu_plan, &vm->boot);
+		vm->watch.linux_phases = !err && vm->boot.protocol == BOOT_LINUX;
+		vm->config_error = err == -EOPNOTSUPP;
+	}
 	if (!err && vm->boot.protocol == BOOT_TEST_GUEST) {
 		err = mmu_plan_add_regions(&vm->mmu_plan, &vm->mem);
 		vm->config_error = err == -E2BIG;
 	}
+	if (!err && vm->restore_doc)
+		err = vm_restore_step(vm, vm_restore_memory);
 	if (!err)
 		err = kvm_register_memory(&vm->kvm, &vm->mem);
 	if (err || cfg->show_layout != SHOW_LAYOUT_NONE || cfg->dump_dtb)
@@ -484,11 +510,19 @@ static int vm_build(struct vm *vm)
 		else
 			timeline_init(vm->timeline, now_ns());
 	}
+	if (!err && vm->restore_doc)
+		err = vm_restore_step(vm, vm_restore_state);
+	if (!err)
+		err = vm_control_create(vm);
 	return err;
 }
 
 static void vm_destroy(struct vm *vm)
 {
+	vm_control_destroy(vm);
+	json_decref(vm->restore_doc);
+	if (vm->snap_fd >= 0)
+		close(vm->snap_fd);
 	gdbstub_destroy(vm->gdb);
 	if (vm->profile) {
 		profile_destroy(vm->profile);
@@ -531,15 +565,22 @@ static struct vm *vm_alloc(const struct vm_config *cfg)
 	vm->kvm.sys_fd = vm->kvm.vm_fd = -1;
 	vm->mem.memfd = -1;
 	vm->console.wake_fd = -1;
+	vm->console.inject_rd = vm->console.inject_wr = -1;
 	pthread_mutex_init(&vm->stop_lock, NULL);
 	vm->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (vm->stop_fd < 0) {
+	vm->snap_fd = eventfd(0, EFD_CLOEXEC);
+	if (vm->stop_fd < 0 || vm->snap_fd < 0) {
+		if (vm->stop_fd >= 0)
+			close(vm->stop_fd);
+		if (vm->snap_fd >= 0)
+			close(vm->snap_fd);
 		free(vm);
 		return NULL;
 	}
 	/* -S: the vCPU threads park before their first KVM_RUN. */
 	if (vcpu_pause_init(&vm->pause, cfg->gdb_wait)) {
 		close(vm->stop_fd);
+		close(vm->snap_fd);
 		free(vm);
 		return NULL;
 	}
@@ -558,17 +599,22 @@ void vm_resume(struct vm *vm)
 	vcpu_resume_all(&vm->pause);
 }
 
-/* Wait until a device, a vCPU, the console or a signal stops the VM. */
+/* Wait until a device, a vCPU, the console, a signal or the control
+ * socket stops the VM; serve the control socket and --snapshot-on
+ * meanwhile (this thread is the one that may pause the vCPUs). */
 static void vm_wait(struct vm *vm, int sig_fd)
 {
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[4] = {
 			{ .fd = vm->stop_fd, .events = POLLIN },
 			{ .fd = sig_fd, .events = POLLIN },
+			{ .fd = vm->snap_fd, .events = POLLIN },
+			{ .fd = vm->api ? api_server_fd(vm->api) : -1, .events = POLLIN },
 		};
 		struct signalfd_siginfo si;
+		uint64_t v;
 
-		if (poll(fds, 2, -1) < 0) {
+		if (poll(fds, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_SETUP_FAILED, "poll failed");
@@ -587,6 +633,10 @@ static void vm_wait(struct vm *vm, int sig_fd)
 			vm_request_stop(vm, VM_STOP_SIGNAL, 128 + (int)si.ssi_signo, why);
 			return;
 		}
+		if ((fds[2].revents & POLLIN) && read(vm->snap_fd, &v, sizeof(v)) == sizeof(v))
+			vm_control_snapshot_on(vm);
+		if (fds[3].revents & POLLIN)
+			api_server_dispatch(vm->api);
 	}
 }
 
@@ -626,6 +676,7 @@ static int vm_run(struct vm *vm)
 	if (!err)
 		err = evloop_start(vm->io, "minivmm-io");
 	start_ns = now_ns();
+	vm->start_ns = start_ns;
 	vm->phase_marks[BOOT_PHASE_EARLY] = (struct boot_phase_mark){ .seen = true, .ns = start_ns };
 	if (vm->timeline)
 		vm->timeline->start_ns = start_ns;
@@ -697,25 +748,66 @@ static int vm_dump_dtb(struct vm *vm, const char *path)
 	return 0;
 }
 
+/* --restore: the machine comes from the snapshot (into *machine, a copy
+ * of cfg), its state is kept for vm_build.  An exit status, or -1. */
+static int vm_open_snapshot(struct vm *vm, const struct vm_config *cfg,
+			    struct vm_config *machine)
+{
+	char why[512];
+	int err;
+
+	if (cfg->machine_opt) {
+		log_err("--restore takes the machine from the snapshot: drop -%s", cfg->machine_opt);
+		return VM_EXIT_USAGE;
+	}
+	err = snapdir_read_state(cfg->restore_dir, &vm->restore_doc, why, sizeof(why));
+	*machine = *cfg;
+	if (!err)
+		err = vm_snapshot_machine(vm->restore_doc, machine, &vm->boot.protocol, why,
+					  sizeof(why));
+	if (err) {
+		log_err("--restore: %s", why);
+		return VM_EXIT_USAGE;
+	}
+	vm->cfg = machine;
+	vm->nr_vcpus = machine->nr_vcpus;
+	vm->watch.linux_phases = false;
+	return -1;
+}
+
 int vm_main(const struct vm_config *cfg)
 {
 	struct vm *vm = vm_alloc(cfg);
+	struct vm_config machine;
+	uint64_t t0 = now_ns();
 	int status;
 
 	if (!vm) {
 		log_err("out of memory");
 		return VM_EXIT_SETUP_FAILED;
 	}
-	if (vm_build(vm))
+	if (cfg->restore_dir) {
+		status = vm_open_snapshot(vm, cfg, &machine);
+		if (status >= 0) {
+			vm_destroy(vm);
+			return status;
+		}
+		cfg = vm->cfg;
+	}
+	if (vm_build(vm)) {
 		status = vm->config_error ? VM_EXIT_USAGE : VM_EXIT_SETUP_FAILED;
-	else if (cfg->show_layout != SHOW_LAYOUT_NONE)
+	} else if (cfg->show_layout != SHOW_LAYOUT_NONE) {
 		status = layout_report_show(stdout, &vm->mem, &vm->kvm,
 					    cfg->show_layout == SHOW_LAYOUT_JSON) ?
 			 VM_EXIT_SETUP_FAILED : 0;
-	else if (cfg->dump_dtb)
+	} else if (cfg->dump_dtb) {
 		status = vm_dump_dtb(vm, cfg->dump_dtb);
-	else
+	} else {
+		if (vm->restore_doc)
+			log_info("restored %s: machine built and state loaded in %.1f ms",
+				 cfg->restore_dir, (double)(now_ns() - t0) / 1e6);
 		status = vm_run(vm);
+	}
 	vm_destroy(vm);
 	return status;
 }

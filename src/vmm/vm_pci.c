@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -29,6 +30,7 @@
 #include "cpu/kvm_irq.h"
 #include "devices/pci/host.h"
 #include "base/clock.h"
+#include "base/snap.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/pci.h"
@@ -512,4 +514,36 @@ void vm_pci_get_stats(const struct vm_pci *pci, struct vm_pci_stats *out)
 	out->msis = atomic_load(&pci->msis);
 	out->nr_functions = pci->nr_funcs;
 	out->nr_ioeventfds = atomic_load(&pci->nr_ioeventfds);
+}
+
+unsigned int vm_pci_nr_functions(const struct vm_pci *pci)
+{
+	return pci ? pci->nr_funcs : 0;
+}
+
+void vm_pci_snap(struct vm_pci *pci, struct snap *s)
+{
+	struct snap child;
+	char name[16];
+
+	/* Configuration spaces first: BARs decode again (ioeventfds follow). */
+	pci_host_snap(pci->host, s);
+	for (unsigned int i = 0; i < pci->nr_funcs; i++) {
+		struct vm_virtio *v = pci->funcs[i];
+		uint64_t size = v->backend ? v->backend->size : 0;
+
+		snprintf(name, sizeof(name), "virtio%u", v->slot);
+		if (!snap_enter(s, name, &child))
+			return;
+		/* A disk image is not part of the snapshot: it must still be
+		 * the one the guest knew. */
+		snap_u64(&child, "disk-size", &size);
+		if (!snap_saving(&child) && !snap_failed(&child) && v->backend &&
+		    size != v->backend->size)
+			snap_fail(&child, "disk-size", -EXDEV, "%s is %llu bytes, the snapshot's "
+				  "guest knew %llu", v->backend->path,
+				  (unsigned long long)v->backend->size, (unsigned long long)size);
+		virtio_pci_snap(v->vp, &child);
+		snap_leave(&child);
+	}
 }

@@ -55,6 +55,12 @@ int vm_pci_add_console(struct vm_pci *pci, const struct byte_sink *out,
 int vm_pci_quiesce(struct vm_pci *pci);
 void vm_pci_destroy(struct vm_pci *pci);
 
+/* How many functions are plugged in besides the host bridge. */
+unsigned int vm_pci_nr_functions(const struct vm_pci *pci);
+/* Save or restore the host bridge and configuration spaces (snapshots). */
+struct snap;
+void vm_pci_snap(struct vm_pci *pci, struct snap *s);
+
 /* Counters for --stats. */
 struct vm_pci_stats {
 	uint64_t kicks;               /* ioeventfd kicks served on the I/O thread */

@@ -8,6 +8,8 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "base/evloop.h"
 #include "boot/boot.h"
 #include "cpu/kvm.h"
@@ -41,6 +43,7 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct uart *com1;
+	struct i8042 *kbc;
 	struct post *post;
 	struct device *devices[8];   /* everything on a bus, for teardown */
 	unsigned int nr_devices;
@@ -76,6 +79,16 @@ struct vm {
 	struct profile *profile;     /* --profile: the sampler, else NULL */
 	struct timeline *timeline;   /* --timeline, else NULL */
 	bool config_error;           /* the build failed on a bad configuration */
+	/* Snapshots and the control socket (vm_snapshot.c, vm_control.c). */
+	json_t *restore_doc;         /* --restore: the snapshot's state */
+	struct api_server *api;      /* --api-sock, else NULL */
+	bool api_paused;             /* paused through the control socket */
+	uint64_t start_ns;           /* when the vCPUs started */
+	int snap_fd;                 /* eventfd: the --snapshot-on marker was seen */
+	bool marker_seen;            /* in the current line */
+	bool marker_fired;           /* that line ended: snapshot requested */
+	char marker_win[CONFIG_MARKER_MAX];
+	size_t marker_len;
 };
 
 /*
@@ -86,8 +99,14 @@ struct vm {
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
+/* Record why the VM stops (the first reason wins) and wake the main
+ * thread; any thread. */
+void vm_request_stop(struct vm *vm, enum vm_stop_kind kind, int status, const char *why);
+
 /* vm_report.c */
 void vm_report_stats(struct vm *vm, int status);
+/* The --stats=json document (also the control socket's "stats"). */
+json_t *vm_stats_json(struct vm *vm, int status);
 void vm_translate_report(struct vm *vm);
 
 /* Every vCPU's exit counters added up (safe while they run). */

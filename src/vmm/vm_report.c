@@ -146,7 +146,7 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 }
 
 /* The same, as one JSON object (docs/shadow-mmu.md lists the fields). */
-static json_t *vm_stats_json(struct vm *vm, int status)
+json_t *vm_stats_json(struct vm *vm, int status)
 {
 	json_t *root = json_object(), *exits;
 	struct exit_stats all = { 0 };

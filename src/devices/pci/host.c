@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/snap.h"
 #include "devices/pci/window.h"
 
 #define CFG_ADDR_OFF   0       /* CONFIG_ADDRESS inside the port range */
@@ -330,4 +332,32 @@ int pci_host_add(struct pci_host *h, struct pci_func *f, unsigned int slot)
 	rebuild_decode(h);
 	pthread_rwlock_unlock(&h->decode_lock);
 	return 0;
+}
+
+void pci_host_snap(struct pci_host *h, struct snap *s)
+{
+	struct snap child;
+	char name[16];
+
+	pthread_mutex_lock(&h->cfg_lock);
+	snap_u32(s, "config-address", &h->cfg_addr);
+	pthread_mutex_unlock(&h->cfg_lock);
+	if (snap_enter(s, "slot0", &child)) {
+		pci_func_snap(&h->bridge, &child);
+		snap_leave(&child);
+	}
+	for (unsigned int i = 1; i < PCI_HOST_SLOTS; i++) {
+		if (!h->slots[i])
+			continue;
+		snprintf(name, sizeof(name), "slot%u", i);
+		if (snap_enter(s, name, &child)) {
+			pci_func_snap(h->slots[i], &child);
+			snap_leave(&child);
+		}
+	}
+	if (!snap_saving(s) && !snap_failed(s)) {
+		pthread_rwlock_wrlock(&h->decode_lock);
+		rebuild_decode(h);
+		pthread_rwlock_unlock(&h->decode_lock);
+	}
 }

@@ -70,4 +70,10 @@ void pci_host_window(const struct pci_host *h, uint64_t *base, uint64_t *end);
 int pci_host_add(struct pci_host *h, struct pci_func *f, unsigned int slot)
 	__attribute__((warn_unused_result));
 
+/* Save or restore CONFIG_ADDRESS and every plugged function's
+ * configuration space (pci_func_snap), then decode BARs where the restored
+ * registers say (BAR listeners hear of it). */
+struct snap;
+void pci_host_snap(struct pci_host *h, struct snap *s);
+
 #endif

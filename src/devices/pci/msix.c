@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/snap.h"
+
 struct pci_msix {
 	unsigned int nr;
 	uint8_t cap;                /* config offset of the capability */
@@ -262,4 +264,25 @@ int pci_msix_notify(struct pci_func *f, unsigned int vector)
 	}
 	pthread_mutex_unlock(&f->lock);
 	return ret;
+}
+
+void pci_msix_snap(struct pci_func *f, struct snap *s)
+{
+	struct pci_msix *m = f->msix;
+	uint32_t nr;
+
+	if (!m)
+		return;
+	pthread_mutex_lock(&f->lock);
+	nr = m->nr;
+	snap_u32(s, "vectors", &nr);
+	if (!snap_saving(s) && !snap_failed(s) && nr != m->nr)
+		snap_fail(s, "vectors", -EXDEV, "%u MSI-X vectors saved, the function has %u",
+			  nr, m->nr);
+	snap_bytes(s, "table", m->table, (size_t)m->nr * PCI_MSIX_ENTRY_SIZE);
+	snap_bytes(s, "pba", m->pba, PCI_MSIX_PBA_SIZE(m->nr));
+	if (!snap_saving(s) && !snap_failed(s))
+		for (unsigned int v = 0; v < m->nr; v++)
+			vector_changed(f, v);
+	pthread_mutex_unlock(&f->lock);
 }

@@ -58,6 +58,12 @@ int pci_msix_notify(struct pci_func *f, unsigned int vector);
 bool pci_msix_enabled(struct pci_func *f);
 unsigned int pci_msix_nr_vectors(const struct pci_func *f);
 
+/* Save or restore the vector table and pending bits (base/snap.h); after a
+ * restore every vector's route is reported to the sink's update hook, as
+ * if the guest had just written it. */
+struct snap;
+void pci_msix_snap(struct pci_func *f, struct snap *s);
+
 /* For pci.c, with f->lock held. */
 bool pci_msix_enabled_locked(const struct pci_func *f);
 uint16_t pci_msix_control_locked(const struct pci_func *f);

@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "base/snap.h"
 #include "devices/pci/msix.h"
 
 static void set_wmask16(struct pci_func *f, uint32_t off, uint16_t mask)
@@ -234,5 +235,28 @@ void pci_intx_set(struct pci_func *f, bool level)
 	pthread_mutex_lock(&f->lock);
 	f->intx_level = level;
 	intx_update(f);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void pci_func_snap(struct pci_func *f, struct snap *s)
+{
+	uint8_t cfg[PCI_CFG_SIZE];
+
+	pthread_mutex_lock(&f->lock);
+	memcpy(cfg, f->cfg, sizeof(cfg));
+	snap_bytes(s, "config", cfg, sizeof(cfg));
+	/* Vendor, device, revision, class, header type: the same function. */
+	if (!snap_saving(s) && !snap_failed(s) &&
+	    (memcmp(cfg, f->cfg, 4) || memcmp(cfg + PCI_REVISION_ID, f->cfg + PCI_REVISION_ID, 4) ||
+	     cfg[PCI_HEADER_TYPE] != f->cfg[PCI_HEADER_TYPE]))
+		snap_fail(s, "config", -EXDEV, "the snapshot holds another device (%04x:%04x) "
+			  "than %s", pci_get16(cfg), pci_get16(cfg + 2), f->name);
+	snap_bool(s, "intx-level", &f->intx_level);
+	snap_bool(s, "intx-driven", &f->intx_driven);
+	if (!snap_saving(s) && !snap_failed(s)) {
+		memcpy(f->cfg, cfg, sizeof(cfg));
+		if (f->intx_driven && f->cfg[PCI_INTERRUPT_PIN])
+			irq_line_set(&f->intx, true);	/* after the irqchip's state */
+	}
 	pthread_mutex_unlock(&f->lock);
 }

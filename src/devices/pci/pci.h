@@ -156,6 +156,12 @@ bool pci_bar_decode(struct pci_func *f, unsigned int bar, uint64_t *addr);
  * is enabled; STATUS.INTERRUPT always shows it. */
 void pci_intx_set(struct pci_func *f, bool level);
 
+/* Save or restore configuration space and the INTx state (base/snap.h).
+ * Loading refuses a function whose identity (IDs, class, header) differs
+ * from the saved one.  MSI-X state is msix.h's. */
+struct snap;
+void pci_func_snap(struct pci_func *f, struct snap *s);
+
 /* Little-endian helpers for configuration space and registers. */
 static inline uint16_t pci_get16(const uint8_t *p)
 {

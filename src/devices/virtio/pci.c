@@ -22,10 +22,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/snap.h"
 #include "devices/pci/msix.h"
 
 #define VIRTIO_STATUS_DRIVER_BITS (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
@@ -678,4 +680,88 @@ void virtio_pci_destroy(struct virtio_pci *vp)
 struct pci_func *virtio_pci_func(struct virtio_pci *vp)
 {
 	return &vp->func;
+}
+
+static void queue_snap(struct virtq *q, struct snap *s)
+{
+	uint16_t last_avail, used_idx, signalled_used;
+	bool signalled_valid, broken;
+
+	snap_u16(s, "size", &q->size);
+	snap_u64(s, "desc", &q->desc_gpa);
+	snap_u64(s, "avail", &q->avail_gpa);
+	snap_u64(s, "used", &q->used_gpa);
+	snap_u16(s, "vector", &q->msix_vector);
+	snap_bool(s, "enabled", &q->enabled);
+	snap_uint(s, "features", &q->features, (VIRTQ_F_INDIRECT_DESC | VIRTQ_F_EVENT_IDX) + 1);
+	last_avail = q->last_avail;
+	used_idx = q->used_idx;
+	signalled_used = q->signalled_used;
+	signalled_valid = q->signalled_valid;
+	broken = q->broken;
+	snap_u16(s, "last-avail", &last_avail);
+	snap_u16(s, "used-idx", &used_idx);
+	snap_u16(s, "signalled-used", &signalled_used);
+	snap_bool(s, "signalled-valid", &signalled_valid);
+	snap_bool(s, "broken", &broken);
+	if (snap_saving(s) || snap_failed(s) || !q->enabled)
+		return;
+	/* The rings' host addresses again, then where the device was. */
+	if (virtq_enable(q)) {
+		snap_fail(s, "desc", -EINVAL, "the saved rings are not in guest RAM");
+		return;
+	}
+	q->last_avail = last_avail;
+	q->used_idx = used_idx;
+	q->signalled_used = signalled_used;
+	q->signalled_valid = signalled_valid;
+	q->broken = broken;
+}
+
+void virtio_pci_snap(struct virtio_pci *vp, struct snap *s)
+{
+	struct virtio_dev *d = vp->vdev;
+	struct snap child;
+	uint32_t nq = d->nr_queues;
+	char name[16];
+
+	pthread_mutex_lock(&vp->access_lock);
+	snap_u32(s, "dfselect", &vp->dfselect);
+	snap_u32(s, "gfselect", &vp->gfselect);
+	snap_u64(s, "driver-features", &vp->driver_features);
+	snap_u16(s, "queue-select", &vp->queue_select);
+	snap_bool(s, "active", &vp->active);
+	pthread_mutex_lock(&vp->irq_lock);
+	snap_u8(s, "status", &vp->status);
+	snap_u8(s, "isr", &vp->isr);
+	snap_u8(s, "config-generation", &vp->config_gen);
+	snap_u16(s, "config-vector", &vp->config_vector);
+	pthread_mutex_unlock(&vp->irq_lock);
+	snap_u32(s, "queues", &nq);
+	if (!snap_saving(s) && !snap_failed(s) && nq != d->nr_queues)
+		snap_fail(s, "queues", -EXDEV, "%u queues saved, %s has %u", nq, d->name,
+			  d->nr_queues);
+	for (unsigned int i = 0; i < d->nr_queues; i++) {
+		snprintf(name, sizeof(name), "queue%u", i);
+		if (snap_enter(s, name, &child)) {
+			queue_snap(&d->queues[i], &child);
+			snap_leave(&child);
+		}
+	}
+	if (snap_enter(s, "msix", &child)) {
+		pci_msix_snap(&vp->func, &child);
+		snap_leave(&child);
+	}
+	if (!snap_saving(s) && !snap_failed(s) && vp->active && d->ops->activate &&
+	    d->ops->activate(d, vp->driver_features))
+		snap_fail(s, "driver-features", -EINVAL, "%s refused the saved features 0x%llx",
+			  d->name, (unsigned long long)vp->driver_features);
+	/* A kick the old process had not served yet (its ioeventfd fired as
+	 * it stopped) is not in the snapshot: look at every queue once, as a
+	 * kick would; with nothing new in a ring it does nothing. */
+	for (unsigned int i = 0; !snap_saving(s) && !snap_failed(s) && vp->active &&
+	     i < d->nr_queues; i++)
+		if (d->queues[i].enabled)
+			kick_locked(vp, i);
+	pthread_mutex_unlock(&vp->access_lock);
 }

@@ -119,4 +119,11 @@ static inline uint64_t virtio_pci_notify_offset(unsigned int q)
  * exactly what a write to its notify address does. */
 void virtio_pci_kick(struct virtio_pci *vp, unsigned int q);
 
+/* Save or restore the transport (features, status, ISR, vectors), MSI-X
+ * and every queue's addresses and indices (base/snap.h).  Requests must
+ * have been drained.  A restored device that was running is activated
+ * again with the features the driver accepted. */
+struct snap;
+void virtio_pci_snap(struct virtio_pci *vp, struct snap *s);
+
 #endif
