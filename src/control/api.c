@@ -120,7 +120,8 @@ static bool client_queue(struct api_client *c, const char *text)
 	out = malloc(pending + n + 1);
 	if (!out)
 		return false;
-	memcpy(out, c->out + c->out_off, pending);
+	if (pending)
+		memcpy(out, c->out + c->out_off, pending);
 	memcpy(out + pending, text, n);
 	out[pending + n] = '\n';
 	free(c->out);
