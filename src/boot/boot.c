@@ -157,7 +157,25 @@ static char *insert(char *s, size_t at, const char *text)
 	return t;
 }
 
-static char *linux_cmdline(const char *append, bool host_is_pvm, bool keep_features)
+/*
+ * PVM hosts, when the VM may be snapshotted (--snapshot-on, --api-sock):
+ * guest code reads the host's TSC, which a restore cannot rewind, so a
+ * guest keeping time with the TSC would see the whole time the snapshot sat
+ * on disk pass at once (and spend ~0.25 ms of emulated ring 0 per second of
+ * it catching up).  The KVM clock is restored where it stopped: keep time
+ * with it, unless the user chose a clocksource (docs/snapshots.md).
+ */
+static char *snapshot_clocksource(char *s)
+{
+	if (!s || find_param(s, "clocksource="))
+		return s;
+	log_info("pvm host: adding clocksource=kvm-clock to the kernel command line, so that "
+		 "a restored guest's time goes on from its snapshot (docs/snapshots.md)");
+	return insert(s, strlen(s), *s ? " clocksource=kvm-clock" : "clocksource=kvm-clock");
+}
+
+static char *linux_cmdline(const char *append, bool host_is_pvm, bool keep_features,
+			   bool snapshots)
 {
 	char *s = strdup(append ? append : "");
 	char bits[64] = "", names[64] = "";
@@ -165,6 +183,10 @@ static char *linux_cmdline(const char *append, bool host_is_pvm, bool keep_featu
 
 	if (!host_is_pvm || !s)
 		return s;
+	if (snapshots)
+		s = snapshot_clocksource(s);
+	if (!s)
+		return NULL;
 	cc = find_param(s, "clearcpuid=");
 	for (size_t i = 0; i < ARRAY_SIZE(pvm_clear_features); i++) {
 		size_t l = strlen(bits), m = strlen(names);
@@ -205,7 +227,8 @@ static int load_linux(const struct mem_map *mem, const uint8_t *buf, size_t len,
 		      const char *what, const struct vm_config *cfg, bool host_is_pvm,
 		      struct boot_info *out, struct loaded_range *img)
 {
-	char *cmdline = linux_cmdline(cfg->append, host_is_pvm, cfg->keep_cpu_features);
+	char *cmdline = linux_cmdline(cfg->append, host_is_pvm, cfg->keep_cpu_features,
+				      cfg->snapshot_marker || cfg->api_sock);
 	struct linux_boot_in in = {
 		.kernel = buf, .kernel_len = len, .cmdline = cmdline,
 		.host_decompress = !cfg->no_host_decompress, .nr_vcpus = cfg->nr_vcpus,

@@ -42,10 +42,11 @@ int kvm_vm_state_snap(struct kvm *kvm, struct snap *s)
 	memset(&pit, 0, sizeof(pit));
 	kvm_io(s, kvm->vm_fd, KVM_GET_PIT2, KVM_SET_PIT2, "pit", &pit, sizeof(pit));
 	/* The guest's clock goes on from where it stopped: time stands still
-	 * while the snapshot sits on disk, and never goes backwards.  On PVM
-	 * the guest reads the host's TSC itself, so its time cannot stand
-	 * still: the KVM clock then advances by the wall-clock time that
-	 * passed (KVM_CLOCK_REALTIME), to stay in step with the TSC. */
+	 * while the snapshot sits on disk, and never goes backwards.  (On PVM
+	 * the guest also reads the host's TSC, which cannot stand still: a
+	 * guest whose clocksource is the TSC sees the gap; with kvm-clock it
+	 * does not: docs/snapshots.md.)  The realtime is kept for the record:
+	 * when the snapshot was taken. */
 	memset(&clock, 0, sizeof(clock));
 	if (snap_saving(s) && ioctl(kvm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
 		snap_fail(s, "kvmclock", -errno, "KVM_GET_CLOCK: %s", strerror(errno));
@@ -55,9 +56,6 @@ int kvm_vm_state_snap(struct kvm *kvm, struct snap *s)
 	snap_u64(s, "kvmclock-realtime", (uint64_t *)&clock.realtime);
 	if (!snap_saving(s) && !snap_failed(s)) {
 		clock.flags = 0;
-		if (kvm->paging == HOST_PAGING_PVM && clock.realtime &&
-		    (kvm_check_extension(kvm, KVM_CAP_ADJUST_CLOCK) & KVM_CLOCK_REALTIME))
-			clock.flags = KVM_CLOCK_REALTIME;
 		if (ioctl(kvm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
 			snap_fail(s, "kvmclock", -errno, "KVM_SET_CLOCK: %s", strerror(errno));
 	}

@@ -113,6 +113,24 @@ def case_echo(vmm, guests):
             expect("echo: ready" not in r.stdout, "the restored guest booted again", r.stdout)
 
 
+def snapshot_mid_run(vmm, args, d, delay, timeout):
+    """Run minivmm args with a control socket, snapshot it after delay
+    seconds (it must keep running), let it finish: the snapshot's path and
+    the run's output (status checked)."""
+    api, snap = os.path.join(d, "api"), os.path.join(d, "mid")
+    p = start(vmm, args, api)
+    c = Client(api)
+    time.sleep(delay)
+    r = c.request("snapshot", dir=snap)
+    expect("return" in r, f"snapshot refused: {r}")
+    st = c.request("status")["return"]
+    expect(st["state"] == "running", f"not running after the snapshot: {st}")
+    c.close()
+    out, err = p.communicate(timeout=timeout)
+    expect(p.returncode == 0, f"the snapshotted run: status {p.returncode}", out, err)
+    return snap, out
+
+
 def case_memtest(vmm, guests):
     args = ["-m", "128M", "-kernel", os.path.join(guests, "memtest.elf"),
             "-append", "passes=300"]
@@ -120,19 +138,8 @@ def case_memtest(vmm, guests):
     want = re.search(r"memtest: PASS \d+ pages checked.*", ref.stdout)
     expect(ref.returncode == 0 and want, "uninterrupted memtest failed", ref.stdout, ref.stderr)
     with tempfile.TemporaryDirectory(prefix="minivmm-snap-") as d:
-        api, snap = os.path.join(d, "api"), os.path.join(d, "mid")
-        p = start(vmm, args, api)
-        c = Client(api)
-        time.sleep(1.0)
-        r = c.request("snapshot", dir=snap)
-        expect("return" in r, f"snapshot refused: {r}")
-        st = c.request("status")["return"]
-        expect(st["state"] == "running", f"not running after the snapshot: {st}")
-        c.close()
-        out, err = p.communicate(timeout=300)
-        expect(p.returncode == 0 and want.group(0) in out,
-               "the snapshotted run did not finish as the reference", out, err)
-        expect("PASS" not in open(os.path.join(snap, "state.json")).read(), "?")
+        snap, out = snapshot_mid_run(vmm, args, d, 1.0, 300)
+        expect(want.group(0) in out, "the snapshotted run did not finish as the reference", out)
         r = run([vmm, "--restore", snap], timeout=300)
         expect(r.returncode == 0 and want.group(0) in r.stdout,
                f"restored memtest: status {r.returncode}, want '{want.group(0)}'",
@@ -148,15 +155,7 @@ def case_mmu(vmm, guests):
     expect(ref.returncode == 0 and len(sums) >= 4, "uninterrupted MMU guest", ref.stdout,
            ref.stderr)
     with tempfile.TemporaryDirectory(prefix="minivmm-snap-") as d:
-        api, snap = os.path.join(d, "api"), os.path.join(d, "mid")
-        p = start(vmm, args, api)
-        c = Client(api)
-        time.sleep(0.5)
-        r = c.request("snapshot", dir=snap)
-        expect("return" in r, f"snapshot refused: {r}")
-        c.close()
-        out, err = p.communicate(timeout=120)
-        expect(p.returncode == 0, "the snapshotted run failed", out, err)
+        snap, _ = snapshot_mid_run(vmm, args, d, 0.5, 120)
         r = run([vmm, "--restore", snap], timeout=120)
         got = dict(re.findall(r"mmu: (\S+) checksum=(0x[0-9a-f]+)", r.stdout))
         expect(r.returncode == 0 and "mmu: done" in r.stdout and got,
