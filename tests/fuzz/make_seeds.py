@@ -6,6 +6,7 @@ numbers.  The files are committed; run this again after changing it.
   make_seeds.py [OUTDIR]   (default: tests/fuzz/corpus next to this file)
 """
 import gzip
+import json
 import lzma
 import os
 import struct
@@ -100,6 +101,20 @@ def main():
                                   b"--profile=100", b"--stats=json", b"--cache-size", b"1G"]),
             "mmu": b"\0".join([b"--mmu", b"shadow", b"--shadow-fill=lazy", b"--pt-pool", b"8M",
                                b"--translate", b"0x1000", b"-gdb", b"tcp:127.0.0.1:1234", b"-S"]),
+        },
+        "snapshot": {
+            "status": b"\0" + b'{"execute": "status", "id": 1}',
+            "snapshot": b"\0" + b'{"execute": "snapshot", "arguments": {"dir": "/tmp/s"}}',
+            "fail": b"\0" + b'{"execute": "fail", "id": [1, {"a": null}]}',
+            "state": b"\1" + json.dumps({
+                "com1": {"ier": "0x7", "lcr": "0x3", "mcr": "0xb", "scr": "0x0", "dll": "0xc",
+                         "dlm": "0x0", "fcr": "0x81", "lsr-err": "0x0", "msr": "0xb0",
+                         "thr-ipending": "0x1", "irq-level": "0x0", "listening": "0x1",
+                         "rx": "61620000000000000000000000000000", "rx-head": "0x0",
+                         "rx-count": "0x2"},
+                "i8042": {"ram": "47" + "00" * 31, "outp": "0x3", "ob": "0x0", "obf": "0x0",
+                          "last-was-cmd": "0x0", "pending": "0x0"},
+            }, sort_keys=True).encode(),
         },
         "xsave": {
             "x87-sse-avx": struct.pack("<QQ", 7, 7) + bytes(576 + 256),
