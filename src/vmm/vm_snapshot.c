@@ -25,7 +25,7 @@
 #include "devices/uart.h"
 
 #ifndef MINIVMM_VERSION
-#define MINIVMM_VERSION "dev"
+#define MINIVMM_VERSION "unknown"
 #endif
 
 /* ---- the machine: what a restore must build before state goes in ------ */
@@ -105,6 +105,16 @@ static json_t *machine_json(const struct vm *vm)
 int vm_snapshot_machine(json_t *doc, struct vm_config *cfg, enum boot_protocol *protocol,
 			char *why, size_t why_len)
 {
+	const char *by = json_string_value(json_object_get(doc, "minivmm"));
+
+	/* Device models may change what their state means between versions
+	 * without the document's shape changing: only the same minivmm. */
+	if (!by || strcmp(by, MINIVMM_VERSION)) {
+		snprintf(why, why_len, "the snapshot was taken by minivmm %s, this is minivmm %s",
+			 by ? by : "(unknown)", MINIVMM_VERSION);
+		return -EPROTO;
+	}
+
 	json_t *m = json_object_get(doc, "machine");
 	const char *layout = NULL, *backing = NULL, *proto = NULL, *mmu = NULL, *console = NULL;
 	json_int_t ram = 0, pool = 0, rng_bytes = 0, rng_ms = 0;

@@ -304,6 +304,8 @@ def case_damaged(vmm, guests):
         variant("version", lambda s: rewrite_state(s, lambda doc: doc.update(version=99)),
                 "version 99")
         variant("other-cpu", lambda s: rewrite_state(s, cpuid), "another CPU model")
+        variant("other-minivmm", lambda s: rewrite_state(s, lambda doc: doc.update(minivmm="0.0-x")),
+                "taken by minivmm 0.0-x")
         variant("other-slots", lambda s: rewrite_state(s, slot), "does not match the machine")
         variant("short-regs", lambda s: rewrite_state(s, regs), "vcpu0.regs")
         variant("no-vcpu", lambda s: rewrite_state(s, lambda doc: doc.pop("vcpu0")),
