@@ -18,7 +18,7 @@ static int usage(void)
 {
 	fputs("usage: minivmm ctl SOCKET COMMAND [ARGUMENTS-JSON]\n"
 	      "commands: status, pause, resume, stats, snapshot {\"dir\": DIR}, quit,\n"
-	      "          send-console {\"data\": TEXT}\n", stderr);
+	      "          send-console {\"data\": TEXT}, inject-nmi\n", stderr);
 	return 2;
 }
 

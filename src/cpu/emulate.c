@@ -147,6 +147,16 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 	}
 	if (i + 2 >= len)
 		return;
+	if (insn[i + 1] == 0x03) { /* lsl r, r/m16 */
+		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
+
+		if (!n)
+			return;
+		out->rm.segment = segment;
+		out->op_size = (rex & 8) ? 8 : opsize16 ? 2 : 4;
+		set(out, UNEMULATED_LSL, i + 2 + n, "lsl");
+		return;
+	}
 	if (insn[i + 1] == 0xB8 && rep) { /* popcnt r, r/m */
 		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
 
@@ -222,6 +232,28 @@ const char *unemulated_kind_name(enum unemulated_kind kind)
 	case UNEMULATED_STMXCSR: return "stmxcsr -> MXCSR stored";
 	case UNEMULATED_XSAVE: return "xsave -> state stored through KVM_GET_XSAVE";
 	case UNEMULATED_XRSTOR: return "xrstor -> state loaded through KVM_SET_XSAVE";
+	case UNEMULATED_LSL: return "lsl -> limit read from the descriptor table";
 	default: return "unsupported";
 	}
+}
+
+bool x86_lsl_limit(uint64_t desc, uint16_t sel, unsigned int cpl, uint32_t *limit)
+{
+	unsigned int type = (desc >> 40) & 0xF, dpl = (desc >> 45) & 3, rpl = sel & 3;
+	bool system = !((desc >> 44) & 1);
+	uint32_t lim = (uint32_t)(desc & 0xFFFF) | (uint32_t)((desc >> 48) & 0xF) << 16;
+
+	if (system) {
+		/* IA-32e mode: LDT (2), available (9) and busy (B) 64-bit TSS. */
+		if (type != 2 && type != 9 && type != 0xB)
+			return false;
+		if (dpl < cpl || dpl < rpl)
+			return false;
+	} else if ((type & 0xC) != 0xC && (dpl < cpl || dpl < rpl)) {
+		return false;	/* not conforming code: DPL must be visible */
+	}
+	if ((desc >> 55) & 1)	/* G: 4 KiB granularity */
+		lim = lim << 12 | 0xFFF;
+	*limit = lim;
+	return true;
 }

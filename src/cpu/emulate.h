@@ -31,6 +31,10 @@ enum unemulated_kind {
 	 * KVM_GET/SET_XSAVE and the rules of xsave.h. */
 	UNEMULATED_XSAVE,
 	UNEMULATED_XRSTOR,
+	/* 0F 03 /r: lsl r, r/m16: the limit of the segment a selector names
+	 * (Linux's NMI and paranoid entries read the CPU number this way),
+	 * from the guest's GDT/LDT with x86_lsl_limit. */
+	UNEMULATED_LSL,
 	UNEMULATED_KINDS,
 };
 
@@ -67,5 +71,13 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 			     const struct guest_cpu_features *cpu, struct unemulated *out);
 
 const char *unemulated_kind_name(enum unemulated_kind kind);
+
+/* LSL's rules (SDM vol. 2, LSL) for the 8-byte descriptor desc that
+ * selector sel names, at privilege level cpl, in IA-32e mode: true with
+ * the byte-granular limit (ZF = 1) when the descriptor is one LSL may read
+ * (a code or data segment visible at max(cpl, RPL), conforming code at any
+ * level; of system descriptors an LDT or a 64-bit TSS), else false (ZF = 0).
+ * A null selector is the caller's (false). */
+bool x86_lsl_limit(uint64_t desc, uint16_t sel, unsigned int cpl, uint32_t *limit);
 
 #endif

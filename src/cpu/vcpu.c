@@ -79,6 +79,11 @@ int vcpu_set_cpuid(struct vcpu *vcpu, const struct kvm_cpuid2 *cpuid)
 	return 0;
 }
 
+int vcpu_inject_nmi(struct vcpu *vcpu)
+{
+	return ioctl(vcpu->fd, KVM_NMI) < 0 ? -errno : 0;
+}
+
 int vcpu_get_sregs(struct vcpu *vcpu, struct kvm_sregs *sregs)
 {
 	if (ioctl(vcpu->fd, KVM_GET_SREGS, sregs) < 0) {

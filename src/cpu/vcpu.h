@@ -81,6 +81,9 @@ int vcpu_get_fpu(struct vcpu *vcpu, struct kvm_fpu *fpu);
 int vcpu_set_fpu(struct vcpu *vcpu, const struct kvm_fpu *fpu);
 int vcpu_get_msr(struct vcpu *vcpu, uint32_t index, uint64_t *value);
 int vcpu_set_msr(struct vcpu *vcpu, uint32_t index, uint64_t value);
+/* KVM_NMI: an NMI to the vCPU's local APIC (the vCPU must be out of
+ * KVM_RUN, e.g. paused, or this waits for it). */
+int vcpu_inject_nmi(struct vcpu *vcpu);
 /* KVM_SET_GUEST_DEBUG: control is KVM_GUESTDBG_* (0 turns debugging off),
  * dr[0..3] the breakpoint addresses and dr7 their enables (USE_HW_BP). */
 int vcpu_set_guest_debug(struct vcpu *vcpu, uint32_t control, const uint64_t dr[4],

@@ -209,6 +209,35 @@ static int do_popcnt(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_
 	return 0;
 }
 
+/* lsl: the selector from r/m (16 bits), its descriptor from the guest's
+ * GDT or LDT, ZF and the destination by x86_lsl_limit's verdict. */
+static int do_lsl(struct vcpu *vcpu, struct kvm_regs *regs, const struct kvm_sregs *sregs,
+		  struct unemulated *u)
+{
+	unsigned int size = u->op_size;
+	uint64_t sel = 0, desc = 0, base, table_limit;
+	uint32_t limit;
+	bool ok = false;
+	int err;
+
+	u->op_size = 2;
+	err = read_rm(vcpu, regs, sregs, u, &sel);
+	u->op_size = size;
+	if (err)
+		return err;
+	base = (sel & 4) ? sregs->ldt.base : sregs->gdt.base;
+	table_limit = (sel & 4) ? sregs->ldt.limit : sregs->gdt.limit;
+	if ((sel & ~7ULL) && (sel | 7) <= table_limit && !((sel & 4) && sregs->ldt.unusable) &&
+	    vcpu_read_gva(vcpu, base + (sel & ~7ULL), &desc, 8) == 8)
+		ok = x86_lsl_limit(desc, (uint16_t)sel, sregs->cs.selector & 3, &limit);
+	regs->rflags &= ~X86_RFLAGS_ZF;
+	if (!ok)
+		return 0;	/* ZF = 0, the destination unchanged */
+	regs->rflags |= X86_RFLAGS_ZF;
+	write_reg(regs, u->reg, size, limit);
+	return 0;
+}
+
 /* Exception vector at RIP with error code err (#GP and #PF have one). */
 static int inject_fault(struct vcpu *vcpu, uint8_t vector, uint32_t err)
 {
@@ -421,7 +450,9 @@ int vcpu_complete_unemulated(struct vcpu *vcpu)
 		break;
 	}
 	case UNEMULATED_POPCNT:
-		err = do_popcnt(vcpu, &regs, &sregs, &u);
+	case UNEMULATED_LSL:
+		err = u.kind == UNEMULATED_POPCNT ? do_popcnt(vcpu, &regs, &sregs, &u)
+						  : do_lsl(vcpu, &regs, &sregs, &u);
 		if (err)
 			break;
 		__attribute__((fallthrough)); /* step over it like the others */

@@ -97,12 +97,28 @@ static json_t *execute(void *ctx, const char *cmd, json_t *args, char *why, size
 		return cmd_snapshot(vm, args, why, why_len);
 	if (!strcmp(cmd, "send-console"))
 		return cmd_send_console(vm, args, why, why_len);
+	if (!strcmp(cmd, "inject-nmi")) {
+		/* As QEMU's inject-nmi on x86: to the first vCPU.  KVM_NMI is a
+		 * vCPU ioctl: the vCPUs step out for it. */
+		int err;
+
+		if (!vm->api_paused)
+			vm_pause(vm);
+		err = vcpu_inject_nmi(&vm->vcpus[0]);
+		if (!vm->api_paused)
+			vm_resume(vm);
+		if (err) {
+			snprintf(why, why_len, "KVM_NMI: %s", strerror(-err));
+			return NULL;
+		}
+		return json_object();
+	}
 	if (!strcmp(cmd, "quit")) {
 		vm_request_stop(vm, VM_STOP_USER_QUIT, 0, "quit through the control socket");
 		return json_object();
 	}
 	snprintf(why, why_len, "unknown command '%.64s' (status, pause, resume, stats, "
-		 "snapshot, send-console, quit)", cmd);
+		 "snapshot, send-console, inject-nmi, quit)", cmd);
 	return NULL;
 }
 

@@ -168,6 +168,62 @@ static void test_xsave_family(void **state)
 	assert_string_equal(classify(xsaves, 3, &full).name, "xsaves");
 }
 
+/* Descriptor fields, as the SDM draws them. */
+static uint64_t desc(uint32_t limit, unsigned int type, bool s, unsigned int dpl, bool g)
+{
+	return (uint64_t)(limit & 0xFFFF) | (uint64_t)((limit >> 16) & 0xF) << 48 |
+	       (uint64_t)type << 40 | (uint64_t)s << 44 | (uint64_t)dpl << 45 | 1ULL << 47 |
+	       1ULL << 54 | (uint64_t)g << 55;
+}
+
+static void test_lsl(void **state)
+{
+	/* Linux's paranoid entry: lsl %eax, %eax with EAX = 0x7b (GDT entry
+	 * 15, the per-CPU "cpunode" segment, RPL 3). */
+	static const uint8_t lsl_eax[] = { 0x0F, 0x03, 0xC0 };
+	static const uint8_t lsl_rex[] = { 0x48, 0x0F, 0x03, 0x06 };   /* lsl rax, [rsi] */
+	static const uint8_t lsl_16[] = { 0x66, 0x0F, 0x03, 0xCA };    /* lsl cx, dx */
+	struct unemulated u = classify(lsl_eax, sizeof(lsl_eax), &plain);
+	uint32_t limit = 0;
+
+	(void)state;
+	assert_int_equal(u.kind, UNEMULATED_LSL);
+	assert_int_equal(u.len, 3);
+	assert_int_equal(u.op_size, 4);
+	assert_int_equal(u.reg, 0);
+	assert_false(u.rm.is_mem);
+	u = classify(lsl_rex, sizeof(lsl_rex), &plain);
+	assert_int_equal(u.kind, UNEMULATED_LSL);
+	assert_int_equal(u.op_size, 8);
+	assert_true(u.rm.is_mem);
+	assert_int_equal(u.rm.base, 6);
+	u = classify(lsl_16, sizeof(lsl_16), &plain);
+	assert_int_equal(u.op_size, 2);
+	assert_int_equal(u.reg, 1);
+	assert_int_equal(u.rm.reg, 2);
+	assert_int_equal(classify(lsl_eax, 2, &plain).kind, UNEMULATED_UNKNOWN); /* truncated */
+
+	/* The cpunode segment of CPU 3, node 1: read-only data, DPL 3. */
+	assert_true(x86_lsl_limit(desc(3 | 1 << 12, 5, true, 3, false), 0x7B, 0, &limit));
+	assert_int_equal(limit, 3 | 1 << 12);
+	/* Byte vs page granularity. */
+	assert_true(x86_lsl_limit(desc(0xFFFFF, 3, true, 0, true), 0x18, 0, &limit));
+	assert_int_equal(limit, 0xFFFFFFFFu);
+	/* A DPL 0 data segment is invisible with RPL 3 or at CPL 3. */
+	assert_false(x86_lsl_limit(desc(0xFFFF, 3, true, 0, false), 0x1B, 0, &limit));
+	assert_false(x86_lsl_limit(desc(0xFFFF, 3, true, 0, false), 0x18, 3, &limit));
+	/* Conforming code is visible at any level. */
+	assert_true(x86_lsl_limit(desc(0xFFFF, 0xE, true, 0, false), 0x13, 3, &limit));
+	/* System descriptors: a 64-bit TSS (available, busy) and an LDT are,
+	 * a gate (0xE) and a 16-bit TSS (1) are not. */
+	assert_true(x86_lsl_limit(desc(0x67, 9, false, 0, false), 0x40, 0, &limit));
+	assert_int_equal(limit, 0x67);
+	assert_true(x86_lsl_limit(desc(0x67, 0xB, false, 0, false), 0x40, 0, &limit));
+	assert_true(x86_lsl_limit(desc(0xFF, 2, false, 0, false), 0x50, 0, &limit));
+	assert_false(x86_lsl_limit(desc(0, 0xE, false, 0, false), 0x60, 0, &limit));
+	assert_false(x86_lsl_limit(desc(0x67, 1, false, 0, false), 0x40, 0, &limit));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -176,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_unknown_and_truncated),
 		cmocka_unit_test(test_cmpxchg_double_and_mxcsr),
 		cmocka_unit_test(test_xsave_family),
+		cmocka_unit_test(test_lsl),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
