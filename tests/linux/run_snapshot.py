@@ -14,7 +14,11 @@ restored guest also gets an NMI through the control socket (inject-nmi):
 Linux's NMI entry reads its CPU number with lsl, which minivmm completes on
 PVM hosts, and the guest must report the NMI and carry on.
 
-  run_snapshot.py --vmm MINIVMM --linux DIR [--smp N]
+  run_snapshot.py --vmm MINIVMM --linux DIR [--smp N] [--virtio-console]
+                  [--restores N] [--together N]
+--virtio-console: the console on virtio-console (hvc0) and a virtio-rng
+device as well, whose restored queues must carry the commands, their
+output and 64 bytes of /dev/hwrng.
 Exits 77 (skip) when /dev/kvm is unusable or the kernel was not built.
 """
 import argparse
@@ -39,15 +43,18 @@ def restore_cmd(vmm, snap):
     return [vmm, "--restore", snap]
 
 
-def commands(token):
+def commands(token, rng=False):
     return (f"echo {token} | sha256sum\n"
-            "sha256sum /dev/vda\n"
+            "sha256sum /dev/vda\n" +
+            ("echo HWRNG=$(head -c 64 /dev/hwrng | wc -c)\n" if rng else "") +
             "read -r up _ </proc/uptime; echo \"UPTIME=$up\"\n"
             "reboot -f\n")
 
 
-def check_restored(name, proc_out, status, token, snap_uptime, problems, disk_sum):
+def check_restored(name, proc_out, status, token, snap_uptime, problems, disk_sum, rng=False):
     want = hashlib.sha256((token + "\n").encode()).hexdigest()
+    if rng and "HWRNG=64" not in proc_out:
+        problems.append(f"{name}: 64 bytes of /dev/hwrng were not read")
     if disk_sum + "  /dev/vda" not in proc_out:
         problems.append(f"{name}: the disk's sha256 was not read back (want {disk_sum})")
     m = re.search(r"UPTIME=([0-9.]+)", proc_out)
@@ -71,7 +78,13 @@ def main():
     ap.add_argument("--vmm", required=True)
     ap.add_argument("--linux", required=True)
     ap.add_argument("--smp", type=int, default=1)
+    ap.add_argument("--virtio-console", action="store_true")
+    ap.add_argument("--restores", type=int, default=3)
+    ap.add_argument("--together", type=int, default=4)
     a = ap.parse_args()
+    rng = a.virtio_console
+    append = APPEND.replace("console=ttyS0", "console=hvc0") if rng else APPEND
+    devices = ["--console=virtio", "-device", "virtio-rng-pci"] if rng else []
 
     testlib.fatal_sanitizers()
     if not testlib.kvm_usable():
@@ -88,8 +101,8 @@ def main():
         boot = [a.vmm, "-m", "256M", "-smp", str(a.smp),
                 "-drive", f"file={disk},if=virtio,format=raw,readonly=on",
                 "-kernel", os.path.join(a.linux, "bzImage"),
-                "-initrd", os.path.join(a.linux, "initramfs.cpio.gz"), "-append", APPEND,
-                "--snapshot-on", "MINIVMM-READY", snap, "--snapshot-and-exit"]
+                "-initrd", os.path.join(a.linux, "initramfs.cpio.gz"), "-append", append,
+                "--snapshot-on", "MINIVMM-READY", snap, "--snapshot-and-exit"] + devices
         t0 = time.time()
         r = subprocess.run(boot, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True, errors="replace", timeout=600)
@@ -104,7 +117,7 @@ def main():
                 for f in files}
         print(f"snapshot: {files}, guest uptime {snap_uptime} s")
 
-        for i in range(3):
+        for i in range(a.restores):
             token = f"restore-{i}-{os.urandom(8).hex()}"
             sock = os.path.join(tmp, "api")
             t0 = time.time()
@@ -120,26 +133,26 @@ def main():
                                      text=True, timeout=60)
                 if nmi.returncode != 0:
                     problems.append(f"inject-nmi failed: {nmi.stderr.strip()}")
-            out, err = p.communicate(commands(token), timeout=300)
+            out, err = p.communicate(commands(token, rng), timeout=300)
             print(f"restore {i}: {time.time() - t0:.2f} s")
             check_restored(f"restore {i}", out, p.returncode, token, snap_uptime,
-                           problems, disk_sum)
+                           problems, disk_sum, rng)
             if i == 0 and "NMI received" not in out:
                 problems.append("restore 0: the guest did not report the injected NMI")
             if p.returncode != 0:
                 print(err[-1500:])
 
         procs = []
-        for i in range(4):
+        for i in range(a.together):
             token = f"together-{i}-{os.urandom(8).hex()}"
             p = subprocess.Popen(restore_cmd(a.vmm, snap), stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                  errors="replace")
             procs.append((p, token))
         for i, (p, token) in enumerate(procs):
-            out, err = p.communicate(commands(token), timeout=600)
+            out, err = p.communicate(commands(token, rng), timeout=600)
             check_restored(f"concurrent restore {i}", out, p.returncode, token, snap_uptime,
-                           problems, disk_sum)
+                           problems, disk_sum, rng)
             if p.returncode != 0:
                 print(err[-1500:])
 
@@ -147,8 +160,9 @@ def main():
             now = hashlib.sha256(open(os.path.join(snap, f), "rb").read()).hexdigest()
             if now != sums[f]:
                 problems.append(f"{f} changed: restores must not write the snapshot")
-    sys.exit(testlib.verdict(problems, "", f"snapshot (-smp {a.smp}) restored 3 times in "
-                             "a row and 4 at once"))
+    sys.exit(testlib.verdict(problems, "", f"snapshot (-smp {a.smp}{', virtio console' if rng else ''}) "
+                             f"restored {a.restores} time{'s' if a.restores != 1 else ''} in a row "
+                             f"and {a.together} at once"))
 
 
 if __name__ == "__main__":
