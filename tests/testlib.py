@@ -144,3 +144,20 @@ def run_checks(fn, label):
         print(f'FAIL{label}: timed out: {e}')
         return 1
     return 0
+
+
+def pvm_tls_crash(out):
+    """Whether console output out shows the known PVM-host TLS crash of
+    user space with 2 vCPUs (docs/booting-linux.md, "Known issue: TLS with
+    2 vCPUs"): a busybox process faults at 0 right after reading its TLS
+    pointer through %fs (code "64 48 8b 00 <48> 8b 00": mov %fs:(%rax),%rax,
+    then the load that faults).  A later process leaves /proc unmounted;
+    when it is init itself, the kernel panics."""
+    if not os.path.exists("/sys/module/kvm_pvm"):
+        return False
+    crash = re.search(r"^\w+\[\d+\]: segfault at 0 ip [0-9a-f]+ .* in busybox", out, re.M)
+    if crash and "can't open /proc/" not in out:
+        crash = re.search(r"^init\[1\]: segfault at 0 ip [0-9a-f]+ .* in busybox", out, re.M) \
+            and re.search(r"^Code: .* 64 48 8b 00 <48> 8b 00 ", out, re.M) \
+            and "Attempted to kill init!" in out
+    return bool(crash)

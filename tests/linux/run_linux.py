@@ -121,16 +121,7 @@ def main():
     for rx in a.expect:   # the console, then minivmm's own messages (--stats)
         if not re.search(rx, out, re.M) and not re.search(rx, err, re.M):
             problems.append(f"console and stderr lack /{rx}/")
-    # The crash: a busybox process faults at 0 right after reading its TLS
-    # pointer through %fs (code "64 48 8b 00 <48> 8b 00": mov %fs:(%rax),%rax,
-    # then the load that faults).  A later process leaves /proc unmounted;
-    # when it is init itself, the kernel panics.
-    tls_crash = re.search(r"^\w+\[\d+\]: segfault at 0 ip [0-9a-f]+ .* in busybox", out, re.M)
-    if tls_crash and "can't open /proc/" not in out:
-        tls_crash = re.search(r"^init\[1\]: segfault at 0 ip [0-9a-f]+ .* in busybox", out, re.M) \
-            and re.search(r"^Code: .* 64 48 8b 00 <48> 8b 00 ", out, re.M) \
-            and "Attempted to kill init!" in out
-    if problems and os.path.exists("/sys/module/kvm_pvm") and tls_crash:
+    if problems and testlib.pvm_tls_crash(out):
         # docs/booting-linux.md, "Known issue: TLS with 2 vCPUs".
         print("skip: the known PVM-host TLS crash of user space hit this boot:\n  " +
               "\n  ".join(problems))

@@ -109,6 +109,9 @@ def main():
         m = re.search(r"MINIVMM-READY uptime=([0-9.]+)", r.stdout)
         print(f"cold boot to the snapshot: {time.time() - t0:.1f} s, status {r.returncode}")
         if r.returncode != 0 or not m or not os.path.isfile(os.path.join(snap, "state.json")):
+            if testlib.pvm_tls_crash(r.stdout):
+                # docs/booting-linux.md, "Known issue: TLS with 2 vCPUs".
+                testlib.skip("the known PVM-host TLS crash of user space hit the cold boot")
             sys.exit(testlib.verdict([f"the snapshot boot failed (status {r.returncode})\n" +
                                       r.stderr[-1500:]], r.stdout, ""))
         snap_uptime = float(m.group(1))
