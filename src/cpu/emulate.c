@@ -147,24 +147,17 @@ void x86_classify_unemulated(const uint8_t *insn, size_t len,
 	}
 	if (i + 2 >= len)
 		return;
-	if (insn[i + 1] == 0x03) { /* lsl r, r/m16 */
+	if (insn[i + 1] == 0x03 || (insn[i + 1] == 0xB8 && rep)) {
+		/* lsl r, r/m16 and popcnt r, r/m: the register from the r/m
+		 * operand, 16/32/64 bits by 66 and REX.W. */
+		bool lsl = insn[i + 1] == 0x03;
 		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
 
 		if (!n)
 			return;
 		out->rm.segment = segment;
 		out->op_size = (rex & 8) ? 8 : opsize16 ? 2 : 4;
-		set(out, UNEMULATED_LSL, i + 2 + n, "lsl");
-		return;
-	}
-	if (insn[i + 1] == 0xB8 && rep) { /* popcnt r, r/m */
-		size_t n = decode_modrm(insn, len, i + 2, rex, &out->reg, &out->rm);
-
-		if (!n)
-			return;
-		out->rm.segment = segment;
-		out->op_size = (rex & 8) ? 8 : opsize16 ? 2 : 4;
-		set(out, UNEMULATED_POPCNT, i + 2 + n, "popcnt");
+		set(out, lsl ? UNEMULATED_LSL : UNEMULATED_POPCNT, i + 2 + n, lsl ? "lsl" : "popcnt");
 		return;
 	}
 	if ((insn[i + 1] == 0xC7 && ((insn[i + 2] >> 3) & 7) == 1) ||
