@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,10 @@ char *api_handle_line(const struct api_handlers *h, const char *line, size_t len
 }
 
 /* ---- clients ------------------------------------------------------------- */
+
+/* Reads spent finishing one hung-up client when the table is full (4 KiB
+ * each: more than a Unix socket buffers). */
+#define API_REAP_READS 512
 
 static void client_drop(struct api_server *srv, struct api_client *c)
 {
@@ -213,6 +218,26 @@ static void client_event(struct api_server *srv, struct api_client *c, uint32_t 
 	client_watch(srv, c);
 }
 
+/*
+ * A full table may still hold clients that have hung up but whose end of
+ * stream has not been read yet (a flooding client leaves up to a socket
+ * buffer of input behind it). Finish those now, so that a client that
+ * closed its connection never makes a new one be told "busy".
+ */
+static void reap_hung_up(struct api_server *srv)
+{
+	for (unsigned int i = 0; i < API_MAX_CLIENTS; i++) {
+		struct api_client *c = &srv->clients[i];
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN | POLLRDHUP };
+
+		if (c->fd < 0 || poll(&pfd, 1, 0) != 1 || !(pfd.revents & (POLLRDHUP | POLLHUP)))
+			continue;
+		/* Bounded: at most API_REAP_READS reads per hung-up client. */
+		for (unsigned int n = 0; n < API_REAP_READS && c->fd >= 0; n++)
+			client_event(srv, c, EPOLLIN);
+	}
+}
+
 static void accept_one(struct api_server *srv)
 {
 	int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -221,9 +246,13 @@ static void accept_one(struct api_server *srv)
 
 	if (fd < 0)
 		return;
-	for (unsigned int i = 0; i < API_MAX_CLIENTS && !c; i++)
-		if (srv->clients[i].fd < 0)
-			c = &srv->clients[i];
+	for (int pass = 0; pass < 2 && !c; pass++) {
+		if (pass)
+			reap_hung_up(srv);
+		for (unsigned int i = 0; i < API_MAX_CLIENTS && !c; i++)
+			if (srv->clients[i].fd < 0)
+				c = &srv->clients[i];
+	}
 	if (c)
 		c->in = malloc(API_LINE_MAX);
 	if (!c || !c->in) {
@@ -246,12 +275,17 @@ void api_server_dispatch(struct api_server *srv)
 	struct epoll_event evs[API_MAX_CLIENTS + 1];
 	int n = epoll_wait(srv->epoll_fd, evs, API_MAX_CLIENTS + 1, 0);
 
+	bool accept = false;
+
+	/* Clients first: one that hung up frees its slot for a new one. */
 	for (int i = 0; i < n; i++) {
 		if (evs[i].data.ptr == srv)
-			accept_one(srv);
-		else
+			accept = true;
+		else if (((struct api_client *)evs[i].data.ptr)->fd >= 0)
 			client_event(srv, evs[i].data.ptr, evs[i].events);
 	}
+	if (accept)
+		accept_one(srv);
 }
 
 int api_server_fd(const struct api_server *srv)
