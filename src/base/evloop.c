@@ -2,6 +2,7 @@
 #include "base/evloop.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -21,6 +22,11 @@ struct evloop_handler {
 	void *ctx;
 };
 
+struct evloop_pollset {
+	struct pollfd *fds;        /* [0]: the epoll descriptor */
+	unsigned int n, cap;
+};
+
 struct evloop {
 	int epfd;
 	int stop_fd;              /* eventfd: evloop_stop */
@@ -29,7 +35,49 @@ struct evloop {
 	pthread_mutex_t lock;     /* the handler list */
 	struct evloop_handler *handlers;
 	atomic_uint_fast64_t dispatched;
+	struct evloop_poller *pollers;
+	unsigned int nr_pollers;
+	struct evloop_pollset ps;
 };
+
+int evloop_pollset_add(struct evloop_pollset *ps, int fd, short events)
+{
+	if (ps->n == ps->cap) {
+		unsigned int cap = ps->cap ? 2 * ps->cap : 16;
+		struct pollfd *fds = realloc(ps->fds, cap * sizeof(*fds));
+
+		if (!fds)
+			return -1;
+		ps->fds = fds;
+		ps->cap = cap;
+	}
+	ps->fds[ps->n] = (struct pollfd){ .fd = fd, .events = events };
+	return (int)ps->n++;
+}
+
+short evloop_pollset_revents(const struct evloop_pollset *ps, int idx)
+{
+	return idx > 0 && (unsigned int)idx < ps->n ? ps->fds[idx].revents : 0;
+}
+
+int evloop_add_poller(struct evloop *l, const struct evloop_poller *p)
+{
+	struct evloop_poller *v = realloc(l->pollers, (l->nr_pollers + 1) * sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	v[l->nr_pollers++] = *p;
+	l->pollers = v;
+	return 0;
+}
+
+/* The loop whose thread this is (NULL on other threads). */
+static __thread const struct evloop *this_thread_loop;
+
+bool evloop_in_thread(const struct evloop *l)
+{
+	return l && this_thread_loop == l;
+}
 
 int evloop_create(struct evloop **out)
 {
@@ -88,13 +136,53 @@ int evloop_add(struct evloop *l, int fd, evloop_fn fn, void *ctx)
 	return 0;
 }
 
+/* With pollers: one poll(2) over the epoll descriptor and theirs. */
+static int poll_pollers(struct evloop *l)
+{
+	struct evloop_pollset *ps = &l->ps;
+	int timeout = -1, n;
+
+	ps->n = 0;
+	if (evloop_pollset_add(ps, l->epfd, POLLIN) < 0)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < l->nr_pollers; i++) {
+		int t = -1;
+
+		l->pollers[i].fill(l->pollers[i].ctx, ps, &t);
+		if (t >= 0 && (timeout < 0 || t < timeout))
+			timeout = t;
+	}
+	n = poll(ps->fds, ps->n, timeout);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	if (n < 0)
+		for (unsigned int i = 0; i < ps->n; i++)
+			ps->fds[i].revents = 0;
+	for (unsigned int i = 0; i < l->nr_pollers; i++)
+		l->pollers[i].dispatch(l->pollers[i].ctx, ps);
+	return 0;
+}
+
 static void *evloop_thread(void *arg)
 {
 	struct evloop *l = arg;
 
+	this_thread_loop = l;
 	for (;;) {
 		struct epoll_event evs[EVLOOP_BATCH];
-		int n = epoll_wait(l->epfd, evs, EVLOOP_BATCH, -1);
+		int n;
+
+		if (l->nr_pollers) {
+			int err = poll_pollers(l);
+
+			if (err) {
+				log_err("evloop: poll: %s", strerror(-err));
+				return NULL;
+			}
+			if (!(l->ps.fds[0].revents & POLLIN))
+				continue;
+		}
+		n = epoll_wait(l->epfd, evs, EVLOOP_BATCH, l->nr_pollers ? 0 : -1);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -159,6 +247,8 @@ void evloop_destroy(struct evloop *l)
 		l->handlers = h->next;
 		free(h);
 	}
+	free(l->pollers);
+	free(l->ps.fds);
 	pthread_mutex_destroy(&l->lock);
 	close(l->stop_fd);
 	close(l->epfd);

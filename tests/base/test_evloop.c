@@ -2,6 +2,7 @@
 /* The I/O thread's event loop: handlers run on its thread when their fd is
  * readable, again while it stays readable, and never after evloop_stop. */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -112,6 +113,66 @@ static void test_nothing_runs_after_stop(void **state)
 	close(a.fd);
 }
 
+/* A poller: watches its eventfd only while `watch` is set, asks to be woken
+ * every 5 ms, and sees both the descriptor's readiness and the timeouts. */
+struct pol {
+	int fd, idx;
+	atomic_int watch, fills, readable, in_thread;
+	struct evloop *l;
+};
+
+static void pol_fill(void *ctx, struct evloop_pollset *ps, int *timeout_ms)
+{
+	struct pol *p = ctx;
+
+	atomic_fetch_add(&p->fills, 1);
+	p->idx = atomic_load(&p->watch) ? evloop_pollset_add(ps, p->fd, POLLIN) : -1;
+	*timeout_ms = 5;
+	if (evloop_in_thread(p->l))
+		atomic_store(&p->in_thread, 1);
+}
+
+static void pol_dispatch(void *ctx, const struct evloop_pollset *ps)
+{
+	struct pol *p = ctx;
+	uint64_t v;
+
+	if (p->idx >= 0 && (evloop_pollset_revents(ps, p->idx) & POLLIN) &&
+	    read(p->fd, &v, sizeof(v)) == sizeof(v))
+		atomic_fetch_add(&p->readable, 1);
+}
+
+static void test_pollers(void **state)
+{
+	struct counter c = { .fd = eventfd(0, EFD_NONBLOCK) };
+	struct pol p = { .fd = eventfd(0, EFD_NONBLOCK) };
+	struct evloop_poller def = { .fill = pol_fill, .dispatch = pol_dispatch, .ctx = &p };
+	struct evloop *l;
+
+	assert_int_equal(evloop_create(&l), 0);
+	p.l = l;
+	assert_false(evloop_in_thread(l));
+	assert_int_equal(evloop_add(l, c.fd, on_ready, &c), 0);
+	assert_int_equal(evloop_add_poller(l, &def), 0);
+	assert_int_equal(evloop_start(l, "test-poll"), 0);
+	/* Timeouts alone keep it filling (a poller's timers). */
+	wait_for(&p.fills, 10);
+	assert_int_equal(atomic_load(&p.in_thread), 1);
+	assert_false(evloop_in_thread(l));
+	/* Not watched: an event stays unread. */
+	kick(p.fd);
+	wait_for(&p.fills, 20);
+	assert_int_equal(atomic_load(&p.readable), 0);
+	atomic_store(&p.watch, 1);
+	wait_for(&p.readable, 1);
+	/* Plain handlers still run beside it. */
+	kick(c.fd);
+	wait_for(&c.drained, 1);
+	evloop_destroy(l);
+	close(c.fd);
+	close(p.fd);
+}
+
 static void test_bad_arguments(void **state)
 {
 	struct evloop *l;
@@ -130,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_handlers_run_on_the_loop_thread),
 		cmocka_unit_test(test_level_triggered),
 		cmocka_unit_test(test_nothing_runs_after_stop),
+		cmocka_unit_test(test_pollers),
 		cmocka_unit_test(test_bad_arguments),
 	};
 
