@@ -307,24 +307,46 @@ int virtq_pop(struct virtq *q, struct virtq_chain *chain)
 	return 1;
 }
 
-int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+int virtq_fill(struct virtq *q, uint16_t head, uint32_t written, uint16_t ahead)
 {
 	uint32_t raw[2] = { htole32(head), htole32(written) };
 	uint64_t elem;
+
+	if (!q->enabled || head >= q->size || ahead >= q->size)
+		return -EINVAL;
+	elem = 4 + 8ull * ((uint16_t)(q->used_idx + ahead) & (q->size - 1));
+	if (q->used_hva)
+		memcpy(q->used_hva + elem, raw, sizeof(raw));
+	else if (mem_write_span(q->mem, q->used_gpa + elem, raw, sizeof(raw)))
+		return malformed(q, "used ring unwritable");
+	return 0;
+}
+
+int virtq_flush(struct virtq *q, uint16_t count)
+{
 	uint16_t *idx;
 
-	if (!q->enabled || head >= q->size)
+	if (!q->enabled || count > q->size)
 		return -EINVAL;
-	elem = 4 + 8ull * (q->used_idx & (q->size - 1));
 	idx = used_u16(q, 2);
-	if (q->used_hva && idx)
-		memcpy(q->used_hva + elem, raw, sizeof(raw));
-	else if (!idx || mem_write_span(q->mem, q->used_gpa + elem, raw, sizeof(raw)))
+	if (!idx)
 		return malformed(q, "used ring unwritable");
-	q->used_idx++;
-	/* Release: the element and the buffers' contents before the index. */
+	q->used_idx += count;
+	/* Release: the elements and the buffers' contents before the index. */
 	__atomic_store_n(idx, htole16(q->used_idx), __ATOMIC_RELEASE);
 	return 0;
+}
+
+int virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+{
+	int r = virtq_fill(q, head, written, 0);
+
+	return r ? r : virtq_flush(q, 1);
+}
+
+void virtq_unpop(struct virtq *q, uint16_t n)
+{
+	q->last_avail -= n;
 }
 
 bool virtq_should_notify(struct virtq *q)

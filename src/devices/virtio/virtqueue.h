@@ -99,6 +99,15 @@ int virtq_enable(struct virtq *q);
 int virtq_pop(struct virtq *q, struct virtq_chain *chain);
 /* Return a chain with `written` bytes written into its writable part. */
 int virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+/* The same in two steps, for a result that spans several chains (virtio-net's
+ * mergeable receive buffers): fill the used element `ahead` places after the
+ * next one, unseen by the driver, then flush publishes `count` filled
+ * elements at once. */
+int virtq_fill(struct virtq *q, uint16_t head, uint32_t written, uint16_t ahead);
+int virtq_flush(struct virtq *q, uint16_t count);
+/* Give back the last n popped chains (not pushed): the next pops take them
+ * again.  For a device that found it cannot finish a request yet. */
+void virtq_unpop(struct virtq *q, uint16_t n);
 /* After one or more pushes: must the driver be interrupted?  Honours
  * VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with VIRTQ_F_EVENT_IDX. */
 bool virtq_should_notify(struct virtq *q);
