@@ -10,6 +10,8 @@ packages=(
   e2fsprogs   # the disk tests build and read back ext4 images (mke2fs -d, debugfs)
   cpio xz-utils zstd lz4 bzip2   # the initrd tests pack archives with the real tools
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
+  libslirp-dev libglib2.0-dev   # -netdev user (libslirp; glib for its pkg-config and static link)
+  iproute2    # the tap test makes a network namespace and a tap (ip netns, ip tuntap)
   clang libclang-rt-14-dev   # the libFuzzer targets (tests/fuzz, the fuzz suite)
 )
 

@@ -80,6 +80,13 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       file=IMG,if=virtio[,format=raw][,readonly=on]\n"
 "                       [,cache=writeback|none|unsafe][,aio=io_uring|threads]\n"
 "                       [,serial=STR]  (raw images only; docs/devices.md)\n"
+"  -netdev user,id=ID[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:PORT]...\n"
+"                       user-mode network (libslirp, no privileges): the guest\n"
+"                       is 10.0.2.15 by DHCP, 10.0.2.2 is the host's loopback;\n"
+"                       forwards listen on 127.0.0.1 unless HOSTADDR is given\n"
+"  -netdev tap,id=ID,ifname=NAME[,script=no]  a tap interface (CAP_NET_ADMIN)\n"
+"  -device virtio-net-pci,netdev=ID[,mac=MAC]  the NIC on that netdev\n"
+"  -nic user|tap[,NETDEV OPTIONS][,mac=MAC]  both at once (docs/devices.md)\n"
 "  -device NAME[,OPTS]  virtio-rng-pci[,max-bytes=N][,period=MS]: entropy from\n"
 "                       getrandom(2), at most N bytes per MS milliseconds;\n"
 "                       virtconsole (or virtio-serial-pci): see --console=virtio\n"
@@ -152,6 +159,7 @@ enum opt_id {
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 	OPT_API_SOCK, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_AND_EXIT, OPT_RESTORE,
+	OPT_NETDEV, OPT_NIC,
 };
 
 /* Every option; compare-layouts reads the same ones. */
@@ -163,6 +171,8 @@ static const struct opt_def options[] = {
 	{ "append", OPT_APPEND, OPT_ARG_REQUIRED },
 	{ "drive", OPT_DRIVE, OPT_ARG_REQUIRED },
 	{ "device", OPT_DEVICE, OPT_ARG_REQUIRED },
+	{ "netdev", OPT_NETDEV, OPT_ARG_REQUIRED },
+	{ "nic", OPT_NIC, OPT_ARG_REQUIRED },
 	{ "console", OPT_CONSOLE, OPT_ARG_REQUIRED },
 	{ "mem-layout", OPT_LAYOUT, OPT_ARG_REQUIRED },
 	{ "mem-backing", OPT_BACKING, OPT_ARG_REQUIRED },
@@ -288,6 +298,14 @@ static int parse_device(struct vm_config *cfg, const char *v)
 	opts = v[n] ? buf + n + 1 : buf + n;
 	if (!strcmp(buf, "virtio-rng-pci") || !strcmp(buf, "virtio-rng"))
 		return parse_rng(cfg, opts);
+	if (!strcmp(buf, "virtio-net-pci") || !strcmp(buf, "virtio-net")) {
+		if (cfg->nr_nics == CONFIG_MAX_NICS) {
+			log_err("-device %s: at most %d network devices", buf, CONFIG_MAX_NICS);
+			return -EINVAL;
+		}
+		return nic_device_parse(v + n + (v[n] ? 1 : 0), &cfg->nics[cfg->nr_nics++],
+					NULL, 0);
+	}
 	if (!strcmp(buf, "virtconsole") || !strcmp(buf, "virtio-serial-pci") ||
 	    !strcmp(buf, "virtio-serial")) {
 		if (*opts) {
@@ -297,8 +315,8 @@ static int parse_device(struct vm_config *cfg, const char *v)
 		cfg->console = CONSOLE_VIRTIO;
 		return 0;
 	}
-	log_err("-device: unknown device '%s' (known: virtio-rng-pci, virtconsole; disks "
-		"are -drive)", buf);
+	log_err("-device: unknown device '%s' (known: virtio-net-pci, virtio-rng-pci, "
+		"virtconsole; disks are -drive)", buf);
 	return -EINVAL;
 }
 
@@ -513,6 +531,22 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 	case OPT_RESTORE:
 		cfg->restore_dir = v;
 		return 0;
+	case OPT_NETDEV:
+	case OPT_NIC: {
+		char nic_id[16];
+
+		if (cfg->nr_netdevs == CONFIG_MAX_NICS ||
+		    (id == OPT_NIC && cfg->nr_nics == CONFIG_MAX_NICS)) {
+			log_err("-%s: at most %d network devices", id == OPT_NIC ? "nic" : "netdev",
+				CONFIG_MAX_NICS);
+			return -EINVAL;
+		}
+		if (id == OPT_NETDEV)
+			return netdev_parse(v, &cfg->netdevs[cfg->nr_netdevs++], NULL, 0);
+		snprintf(nic_id, sizeof(nic_id), "__nic%u", cfg->nr_nics);
+		return nic_parse(v, nic_id, &cfg->netdevs[cfg->nr_netdevs++],
+				 &cfg->nics[cfg->nr_nics++], NULL, 0);
+	}
 	}
 	return -EINVAL;
 }
@@ -539,13 +573,54 @@ static bool shapes_machine(enum opt_id id)
 {
 	switch (id) {
 	case OPT_M: case OPT_SMP: case OPT_KERNEL: case OPT_INITRD: case OPT_APPEND:
-	case OPT_DRIVE: case OPT_DEVICE: case OPT_CONSOLE: case OPT_LAYOUT: case OPT_BACKING:
+	case OPT_DRIVE: case OPT_DEVICE: case OPT_CONSOLE: case OPT_NIC: case OPT_LAYOUT: case OPT_BACKING:
 	case OPT_MMU: case OPT_SHADOW_FILL: case OPT_PT_POOL: case OPT_BOOT_PROTOCOL:
 	case OPT_NO_HOST_DECOMPRESS: case OPT_KEEP_CPU_FEATURES:
 		return true;
 	default:
 		return false;
 	}
+}
+
+/* Every NIC names an existing netdev, every netdev is used by exactly one
+ * NIC; NICs without mac= get QEMU's defaults. */
+int cli_check_network(struct vm_config *cfg)
+{
+	for (unsigned int i = 0; i < cfg->nr_netdevs; i++) {
+		unsigned int users = 0;
+
+		for (unsigned int j = 0; j < i; j++)
+			if (!strcmp(cfg->netdevs[i].id, cfg->netdevs[j].id)) {
+				log_err("-netdev: id %s is used twice", cfg->netdevs[i].id);
+				return -EINVAL;
+			}
+		for (unsigned int j = 0; j < cfg->nr_nics; j++)
+			users += !strcmp(cfg->nics[j].netdev, cfg->netdevs[i].id);
+		if (users == 0) {
+			log_err("-netdev %s: no device uses it (add -device virtio-net-pci,netdev=%s)",
+				cfg->netdevs[i].id, cfg->netdevs[i].id);
+			return -EINVAL;
+		}
+		if (users > 1) {
+			log_err("-netdev %s: %u devices use it; a netdev serves one",
+				cfg->netdevs[i].id, users);
+			return -EINVAL;
+		}
+	}
+	for (unsigned int j = 0; j < cfg->nr_nics; j++) {
+		bool found = false;
+
+		for (unsigned int i = 0; i < cfg->nr_netdevs && !found; i++)
+			found = !strcmp(cfg->nics[j].netdev, cfg->netdevs[i].id);
+		if (!found) {
+			log_err("-device virtio-net-pci: there is no -netdev with id=%s",
+				cfg->nics[j].netdev);
+			return -EINVAL;
+		}
+		if (!cfg->nics[j].mac_given)
+			nic_default_mac(j, cfg->nics[j].mac);
+	}
+	return 0;
 }
 
 /* The VM run's options (cmd CMD_RUN), or compare-layouts' (CMD_COMPARE_LAYOUTS). */
@@ -594,6 +669,10 @@ static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *c
 	}
 	if (cfg->stats_file && cfg->stats == STATS_OFF)
 		cfg->stats = STATS_TEXT;
+	/* With --restore the NICs come from the snapshot, and a -netdev given
+	 * replaces the backend of the snapshot's NIC with its id. */
+	if (!cfg->restore_dir && cli_check_network(cfg))
+		return -EINVAL;
 	if (cfg->command == CMD_COMPARE_LAYOUTS && cfg->nr_compare < 2) {
 		log_err("compare-layouts needs at least two layouts, e.g. split chunks:64M");
 		return -EINVAL;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "backends/block/drive.h"
+#include "backends/net/netdev.h"
 #include "mmu/memory.h"
 #include "mmu/plan.h"
 
@@ -35,6 +36,7 @@ enum show_layout {
 #define CONFIG_MAX_TRANSLATE 8
 #define CONFIG_MAX_VCPUS 255 /* 8-bit APIC IDs */
 #define CONFIG_MAX_DRIVES 8   /* -drive: one PCI slot each, vda..vdh */
+#define CONFIG_MAX_NICS 4     /* -netdev / -nic: one virtio-net function each */
 #define CONFIG_MARKER_MAX 128 /* --snapshot-on MARKER */
 
 struct vm_config {
@@ -77,6 +79,10 @@ struct vm_config {
 	unsigned int nr_compare;
 	struct drive_config drives[CONFIG_MAX_DRIVES]; /* -drive, in order */
 	unsigned int nr_drives;
+	struct netdev_config netdevs[CONFIG_MAX_NICS]; /* -netdev, -nic */
+	unsigned int nr_netdevs;
+	struct nic_config nics[CONFIG_MAX_NICS];       /* -device virtio-net-pci, -nic */
+	unsigned int nr_nics;
 	enum console_kind console;  /* --console, -device virtconsole */
 	bool virtio_rng;            /* -device virtio-rng-pci */
 	uint64_t rng_max_bytes;     /* per rng_period_ms; 0: the device default */

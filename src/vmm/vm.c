@@ -290,6 +290,17 @@ static int vm_create_pci(struct vm *vm)
 		err = vm_pci_add_drive(vm->pci, &cfg->drives[i]);
 		vm->config_error = err == -EINVAL;
 	}
+	for (unsigned int i = 0; !err && i < cfg->nr_nics; i++) {
+		const struct netdev_config *nd = NULL;
+
+		for (unsigned int j = 0; j < cfg->nr_netdevs; j++)
+			if (!strcmp(cfg->netdevs[j].id, cfg->nics[i].netdev))
+				nd = &cfg->netdevs[j];
+		/* cli checked that it exists; a backend that cannot open (a
+		 * port in use, no right to a tap) is the user's to fix. */
+		err = nd ? vm_pci_add_net(vm->pci, nd, &cfg->nics[i]) : -EINVAL;
+		vm->config_error = err && err != -ENOMEM;
+	}
 	if (!err && cfg->console == CONSOLE_VIRTIO) {
 		struct byte_sink out = { .write = console_out, .ctx = vm };
 

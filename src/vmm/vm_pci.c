@@ -26,6 +26,7 @@
 
 #include "abi/board.h"
 #include "backends/block/backend.h"
+#include "backends/net/backend.h"
 #include "base/log.h"
 #include "cpu/kvm_irq.h"
 #include "devices/pci/host.h"
@@ -33,12 +34,14 @@
 #include "base/snap.h"
 #include "devices/virtio/blk.h"
 #include "devices/virtio/console.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/pci.h"
 #include "devices/virtio/rng.h"
 
 #define VM_PCI_QUEUE_SIZE 256
 #define VM_PCI_RNG_QUEUE_SIZE 64
 #define VM_PCI_CONSOLE_QUEUE_SIZE 128
+#define VM_PCI_NET_QUEUE_SIZE 256
 
 struct vm_virtio;
 
@@ -59,6 +62,8 @@ struct vm_virtio {
 	struct virtio_dev *vdev;
 	struct virtio_pci *vp;
 	struct block_backend *backend;   /* virtio-blk: the image, owned */
+	struct net_backend *net;         /* virtio-net: the netdev, owned */
+	struct virtio_net *vnet;
 	unsigned int nr_vecs;
 	struct vm_msi_vec *vecs;
 	unsigned int nr_kicks;
@@ -250,6 +255,7 @@ static void virtio_free(struct vm_virtio *v)
 		v->vdev->ops->destroy(v->vdev);
 	if (v->backend)
 		block_destroy(v->backend);
+	net_backend_destroy(v->net);
 	for (unsigned int i = 0; v->vecs && i < v->nr_vecs; i++) {
 		if (v->vecs[i].fd < 0)
 			continue;
@@ -438,6 +444,33 @@ int vm_pci_add_console(struct vm_pci *pci, const struct byte_sink *out,
 	return err;
 }
 
+int vm_pci_add_net(struct vm_pci *pci, const struct netdev_config *nd,
+		   const struct nic_config *nic)
+{
+	struct virtio_net_params p = {
+		.mem = pci->p.mem, .loop = pci->p.loop, .queue_size = VM_PCI_NET_QUEUE_SIZE,
+	};
+	struct virtio_net *n;
+	int err = net_backend_open(nd, pci->p.loop, &p.backend);
+
+	if (err)
+		return err;
+	memcpy(p.mac, nic->mac, sizeof(p.mac));
+	err = virtio_net_create(&p, &n);
+	if (err) {
+		net_backend_destroy(p.backend);
+		return err;
+	}
+	err = add_function(pci, virtio_net_dev(n), NULL);
+	if (err) {
+		net_backend_destroy(p.backend);
+		return err;
+	}
+	pci->funcs[pci->nr_funcs - 1]->net = p.backend;
+	pci->funcs[pci->nr_funcs - 1]->vnet = n;
+	return 0;
+}
+
 /* ---- the platform --------------------------------------------------------- */
 
 int vm_pci_create(const struct vm_pci_params *p, struct vm_pci **out)
@@ -514,6 +547,22 @@ void vm_pci_get_stats(const struct vm_pci *pci, struct vm_pci_stats *out)
 	out->msis = atomic_load(&pci->msis);
 	out->nr_functions = pci->nr_funcs;
 	out->nr_ioeventfds = atomic_load(&pci->nr_ioeventfds);
+}
+
+bool vm_pci_get_net_stats(const struct vm_pci *pci, unsigned int i, struct vm_net_stats *out)
+{
+	for (unsigned int f = 0; pci && f < pci->nr_funcs; f++) {
+		const struct vm_virtio *v = pci->funcs[f];
+
+		if (!v->net || i--)
+			continue;
+		out->id = v->net->id;
+		out->kind = v->net->kind;
+		virtio_net_get_stats(v->vnet, &out->dev);
+		out->backend_dropped = __atomic_load_n(&v->net->stats.rx_dropped, __ATOMIC_RELAXED);
+		return true;
+	}
+	return false;
 }
 
 unsigned int vm_pci_nr_functions(const struct vm_pci *pci)

@@ -9,12 +9,15 @@
 #ifndef MINIVMM_VMM_VM_PCI_H
 #define MINIVMM_VMM_VM_PCI_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "backends/block/drive.h"
+#include "backends/net/netdev.h"
 #include "base/evloop.h"
 #include "cpu/kvm.h"
 #include "devices/bus.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/virtio_dev.h"
 #include "mmu/memory.h"
 
@@ -49,6 +52,10 @@ struct virtio_console;
 int vm_pci_add_console(struct vm_pci *pci, const struct byte_sink *out,
 		       void (*rx_ready)(void *ctx), void *rx_ctx, struct virtio_console **con)
 	__attribute__((warn_unused_result));
+/* virtio-net on a new backend for nd (served on the I/O thread).  0 or
+ * -errno (logged: a tap without the right, a port in use...). */
+int vm_pci_add_net(struct vm_pci *pci, const struct netdev_config *nd,
+		   const struct nic_config *nic) __attribute__((warn_unused_result));
 /* After the vCPUs and the I/O thread stopped: complete every request in
  * flight and flush the images (the VM's "nothing lost" step).  0, or the
  * first flush error (logged). */
@@ -69,5 +76,13 @@ struct vm_pci_stats {
 	unsigned int nr_ioeventfds;   /* notify addresses KVM answers itself */
 };
 void vm_pci_get_stats(const struct vm_pci *pci, struct vm_pci_stats *out);
+
+/* The i-th network device's counters (false: no such device). */
+struct vm_net_stats {
+	const char *id, *kind;            /* -netdev id=, "user" / "tap" */
+	struct virtio_net_stats dev;
+	uint64_t backend_dropped;         /* to the guest, dropped by the backend's queue */
+};
+bool vm_pci_get_net_stats(const struct vm_pci *pci, unsigned int i, struct vm_net_stats *out);
 
 #endif

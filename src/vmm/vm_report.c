@@ -127,6 +127,18 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 				"I/O thread: %" PRIu64 " kicks, %" PRIu64 " MSI-X messages, "
 				"%" PRIu64 " events\n", ps.nr_functions, ps.nr_ioeventfds,
 				ps.kicks, ps.msis, evloop_dispatched(vm->io));
+		for (unsigned int i = 0;; i++) {
+			struct vm_net_stats ns;
+
+			if (!vm_pci_get_net_stats(vm->pci, i, &ns))
+				break;
+			fprintf(out, "  net %s (%s): to the guest %" PRIu64 " frames, %" PRIu64
+				" bytes (%" PRIu64 " waits for buffers, %" PRIu64 " dropped); "
+				"from it %" PRIu64 " frames, %" PRIu64 " bytes (%" PRIu64
+				" dropped)\n", ns.id, ns.kind, ns.dev.rx_frames, ns.dev.rx_bytes,
+				ns.dev.rx_no_buffers, ns.dev.rx_dropped + ns.backend_dropped,
+				ns.dev.tx_frames, ns.dev.tx_bytes, ns.dev.tx_dropped);
+		}
 	}
 	if (vm->post && post_last_code(vm->post) >= 0)
 		fprintf(out, "  last POST code: 0x%02x\n", post_last_code(vm->post));
@@ -203,6 +215,23 @@ json_t *vm_stats_json(struct vm *vm, int status)
 		json_object_set_new(pci, "io_thread_events",
 				    json_integer((json_int_t)evloop_dispatched(vm->io)));
 		json_object_set_new(root, "pci", pci);
+	}
+	{
+		json_t *nets = json_array();
+		struct vm_net_stats ns;
+
+		for (unsigned int i = 0; vm_pci_get_net_stats(vm->pci, i, &ns); i++)
+			json_array_append_new(nets, json_pack(
+				"{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+				"id", ns.id, "backend", ns.kind,
+				"rx_frames", (json_int_t)ns.dev.rx_frames,
+				"rx_bytes", (json_int_t)ns.dev.rx_bytes,
+				"rx_waits", (json_int_t)ns.dev.rx_no_buffers,
+				"rx_dropped", (json_int_t)(ns.dev.rx_dropped + ns.backend_dropped),
+				"tx_frames", (json_int_t)ns.dev.tx_frames,
+				"tx_bytes", (json_int_t)ns.dev.tx_bytes,
+				"tx_dropped", (json_int_t)ns.dev.tx_dropped));
+		json_object_set_new(root, "net", nets);
 	}
 	stats_kvm_values_free(&vcpu_sum);
 	if (vm->mmu)

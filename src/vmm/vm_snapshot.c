@@ -84,13 +84,81 @@ static int drives_from_json(json_t *list, struct vm_config *cfg)
 	return 0;
 }
 
+static json_t *nics_json(const struct vm_config *cfg)
+{
+	json_t *list = json_array();
+
+	for (unsigned int i = 0; list && i < cfg->nr_nics; i++) {
+		const struct nic_config *nic = &cfg->nics[i];
+		const uint8_t *m = nic->mac;
+		char spec[1024] = "", mac[18];
+
+		for (unsigned int j = 0; j < cfg->nr_netdevs; j++)
+			if (!strcmp(cfg->netdevs[j].id, nic->netdev) &&
+			    netdev_format(&cfg->netdevs[j], spec, sizeof(spec)))
+				spec[0] = '\0';
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2],
+			 m[3], m[4], m[5]);
+		json_array_append_new(list, json_pack("{s:s,s:s}", "netdev", spec, "mac", mac));
+	}
+	return list;
+}
+
+/* The snapshot's NICs, each on its netdev unless the restore's command line
+ * gave one with the same id (new host forwards for this copy, another tap). */
+static int nics_from_json(json_t *list, struct vm_config *cfg, char *why, size_t why_len)
+{
+	unsigned int given = cfg->nr_netdevs;
+	size_t n = json_array_size(list);
+
+	if (!list)
+		return 0;          /* a snapshot without networking */
+	if (!json_is_array(list) || n > CONFIG_MAX_NICS)
+		return -EBADMSG;
+	cfg->nr_nics = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct nic_config *nic = &cfg->nics[cfg->nr_nics];
+		struct netdev_config nd;
+		const char *spec, *mac;
+		bool overridden = false;
+		char dev[64];
+
+		if (json_unpack(json_array_get(list, i), "{s:s,s:s}", "netdev", &spec, "mac", &mac) ||
+		    netdev_parse(spec, &nd, NULL, 0))
+			return -EBADMSG;
+		snprintf(dev, sizeof(dev), "netdev=%s,mac=%s", nd.id, mac);
+		if (nic_device_parse(dev, nic, NULL, 0))
+			return -EBADMSG;
+		cfg->nr_nics++;
+		for (unsigned int j = 0; j < given; j++)
+			overridden |= !strcmp(cfg->netdevs[j].id, nd.id);
+		if (!overridden) {
+			if (cfg->nr_netdevs == CONFIG_MAX_NICS)
+				return -EBADMSG;
+			cfg->netdevs[cfg->nr_netdevs++] = nd;
+		}
+	}
+	for (unsigned int j = 0; j < given; j++) {
+		bool used = false;
+
+		for (unsigned int i = 0; i < cfg->nr_nics; i++)
+			used |= !strcmp(cfg->nics[i].netdev, cfg->netdevs[j].id);
+		if (!used) {
+			snprintf(why, why_len, "-netdev %s: the snapshot's machine has no NIC on it",
+				 cfg->netdevs[j].id);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static json_t *machine_json(const struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
 	char layout[64];
 
 	mem_layout_name(&cfg->layout, layout, sizeof(layout));
-	return json_pack("{s:I,s:i,s:s,s:s,s:s,s:s,s:I,s:s,s:b,s:s?,s:o,s:I,s:I}",
+	return json_pack("{s:I,s:i,s:s,s:s,s:s,s:s,s:I,s:s,s:b,s:s?,s:o,s:I,s:I,s:o}",
 			 "ram-size", (json_int_t)cfg->ram_size, "vcpus", (int)vm->nr_vcpus,
 			 "mem-layout", layout, "mem-backing", mem_backing_name(cfg->backing),
 			 "protocol", protocol_names[vm->boot.protocol],
@@ -99,7 +167,7 @@ static json_t *machine_json(const struct vm *vm)
 			 "console", cfg->console == CONSOLE_VIRTIO ? "virtio" : "serial",
 			 "virtio-rng", cfg->virtio_rng, "kernel", cfg->kernel,
 			 "drives", drives_json(cfg), "rng-max-bytes", (json_int_t)cfg->rng_max_bytes,
-			 "rng-period-ms", (json_int_t)cfg->rng_period_ms);
+			 "rng-period-ms", (json_int_t)cfg->rng_period_ms, "nics", nics_json(cfg));
 }
 
 int vm_snapshot_machine(json_t *doc, struct vm_config *cfg, enum boot_protocol *protocol,
@@ -119,7 +187,7 @@ int vm_snapshot_machine(json_t *doc, struct vm_config *cfg, enum boot_protocol *
 	const char *layout = NULL, *backing = NULL, *proto = NULL, *mmu = NULL, *console = NULL;
 	json_int_t ram = 0, pool = 0, rng_bytes = 0, rng_ms = 0;
 	json_t *drives = NULL;
-	int vcpus = 0, rng = 0;
+	int vcpus = 0, rng = 0, err;
 	json_error_t jerr;
 
 	if (json_unpack_ex(m, &jerr, 0, "{s:I,s:i,s:s,s:s,s:s,s:s,s:I,s:s,s:b,s:o,s:I,s:I}",
@@ -145,6 +213,12 @@ int vm_snapshot_machine(json_t *doc, struct vm_config *cfg, enum boot_protocol *
 	cfg->virtio_rng = rng;
 	cfg->rng_max_bytes = (uint64_t)rng_bytes;
 	cfg->rng_period_ms = (uint32_t)rng_ms;
+	err = nics_from_json(json_object_get(m, "nics"), cfg, why, why_len);
+	if (err) {
+		if (err == -EBADMSG)
+			snprintf(why, why_len, "the snapshot's network devices are not valid");
+		return err;
+	}
 	/* Memory comes back as private mappings of the snapshot's files,
 	 * whatever backed it before. */
 	cfg->backing = MEM_BACKING_ANON;

@@ -361,8 +361,8 @@ static void test_devices(void **state)
 	assert_int_equal(cfg.console, CONSOLE_VIRTIO);
 	assert_int_equal(parse(&cfg, "--console=virtio", "--console", "serial"), 0);
 	assert_int_equal(cfg.console, CONSOLE_SERIAL);
-	assert_message("-device: unknown device 'e1000' (known: virtio-rng-pci, virtconsole; "
-		       "disks are -drive)", "-device", "e1000,netdev=n0");
+	assert_message("-device: unknown device 'e1000' (known: virtio-net-pci, virtio-rng-pci, "
+		       "virtconsole; disks are -drive)", "-device", "e1000,netdev=n0");
 	assert_message("-device virtio-rng-pci: unknown option 'rng=r0' (known: max-bytes, "
 		       "period)", "-device", "virtio-rng-pci,rng=r0");
 	assert_message("-device virtio-rng-pci: 'max-bytes=0' is not a number between 1 and "
@@ -371,6 +371,43 @@ static void test_devices(void **state)
 	assert_refused("-device", "virtio-rng-pci,period=-5");
 	assert_refused("-device", "virtconsole,chardev=c0");
 	assert_refused("--console", "hvc0");
+}
+
+static void test_network(void **state)
+{
+	struct vm_config cfg;
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "-netdev", "user,id=n0,hostfwd=tcp::2222-:22", "-device",
+			       "virtio-net-pci,netdev=n0"), 0);
+	assert_int_equal(cfg.nr_netdevs, 1);
+	assert_int_equal(cfg.nr_nics, 1);
+	assert_int_equal(cfg.nics[0].mac[5], 0x56);          /* QEMU's default */
+	assert_int_equal(cfg.netdevs[0].fwd[0].host_port, 2222);
+	assert_int_equal(parse(&cfg, "-nic", "user", "-nic", "user,mac=52:54:00:00:00:99"), 0);
+	assert_int_equal(cfg.nr_nics, 2);
+	assert_string_equal(cfg.nics[1].netdev, cfg.netdevs[1].id);
+	assert_int_equal(cfg.nics[0].mac[5], 0x56);
+	assert_int_equal(cfg.nics[1].mac[5], 0x99);
+	assert_message("-netdev n0: no device uses it (add -device virtio-net-pci,netdev=n0)",
+		       "-netdev", "user,id=n0");
+	assert_message("-device virtio-net-pci: there is no -netdev with id=n1", "-netdev",
+		       "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-device",
+		       "virtio-net-pci,netdev=n1");
+	assert_message("-netdev: id n0 is used twice", "-netdev", "user,id=n0", "-netdev",
+		       "tap,id=n0,ifname=t0", "-device", "virtio-net-pci,netdev=n0");
+	assert_message("-netdev n0: 2 devices use it; a netdev serves one", "-netdev",
+		       "user,id=n0", "-device", "virtio-net-pci,netdev=n0", "-device",
+		       "virtio-net-pci,netdev=n0");
+	assert_message("-nic: at most 4 network devices", "-nic", "user", "-nic", "user", "-nic",
+		       "user", "-nic", "user", "-nic", "user");
+	/* A restore takes its NICs from the snapshot: -netdev alone is a new
+	 * backend for one of them, -nic would be a new NIC. */
+	assert_int_equal(parse(&cfg, "--restore", "d", "-netdev", "user,id=n0"), 0);
+	assert_int_equal(cfg.nr_nics, 0);
+	assert_null(cfg.machine_opt);
+	assert_int_equal(parse(&cfg, "--restore", "d", "-nic", "user"), 0);
+	assert_string_equal(cfg.machine_opt, "nic");
 }
 
 static void test_compare_layouts(void **state)
@@ -625,6 +662,7 @@ int main(void)
 		cmocka_unit_test(test_messages),
 		cmocka_unit_test(test_drives),
 		cmocka_unit_test(test_devices),
+		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
 		cmocka_unit_test(test_gdb_options),
