@@ -14,6 +14,10 @@ tap:     a network namespace made here, a persistent tap with vnet headers
          in it, 192.168.77.1/24 on the host side; the guest takes
          192.168.77.2, pings the host and the same 1 MiB echo runs over the
          tap.  Skipped (77) without CAP_NET_ADMIN, /dev/net/tun or `ip`.
+snapshot: boots with -netdev user,id=n0 and no forward, snapshots at the
+         console's MINIVMM-READY line, then restores twice, each time with
+         -netdev user,id=n0,hostfwd=... on a new port: each restored guest
+         takes a lease again and echoes 1 MiB through its own forward.
 options: malformed and conflicting network options, a forwarded port that
          is taken: each one line and exit status 2 (no kernel needed).
 """
@@ -100,10 +104,15 @@ def free_port():
 class Console:
     """minivmm's console, read line by line on a thread."""
 
-    def __init__(self, cmd):
+    def __init__(self, cmd, stdin_text=None):
         print("$ " + " ".join(cmd), flush=True)
-        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL if stdin_text is None
+                                  else subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, errors="replace")
+        if stdin_text is not None:
+            # Kept open: the guest's console would see the end of input.
+            self.p.stdin.write(stdin_text)
+            self.p.stdin.flush()
         self.lines = []
         self.cond = threading.Condition()
         self.err = ""
@@ -233,12 +242,16 @@ def scenario_user(a, tmp):
     return run_guest(a, cmd, ("127.0.0.1", host_port), want, httpd)
 
 
-def run_guest(a, cmd, echo_addr, want_sha, httpd=None):
+def run_guest(a, cmd, echo_addr, want_sha, httpd=None, stdin_text=None, lease=True):
     deadline = time.time() + a.timeout
     t0 = time.time()
-    c = Console(cmd)
+    c = Console(cmd, stdin_text)
     problems = []
-    if want_sha:
+    if want_sha is None and lease:
+        ip = c.wait_for("MINIVMM-NET ip=", deadline)
+        if not ip or "ip=10.0.2.15 router=10.0.2.2 dns=10.0.2.3" not in ip:
+            problems.append(f"lease after the restore: {ip}")
+    elif want_sha:
         ip = c.wait_for("MINIVMM-NET ip=", deadline)
         if not ip:
             problems.append("no DHCP lease reported")
@@ -247,7 +260,7 @@ def run_guest(a, cmd, echo_addr, want_sha, httpd=None):
         sha = c.wait_for("MINIVMM-NET sha256=", deadline)
         if not sha or sha.split("=", 1)[1] != want_sha:
             problems.append(f"fetched file: {sha}, expected sha256={want_sha}")
-    else:
+    elif not lease:
         ping = c.wait_for("MINIVMM-NET ping=", deadline)
         if ping != "MINIVMM-NET ping=ok":
             problems.append(f"ping: {ping}")
@@ -268,7 +281,7 @@ def run_guest(a, cmd, echo_addr, want_sha, httpd=None):
     if testlib.pvm_tls_crash(out):
         testlib.skip("the known PVM TLS crash (issue 16) hit this boot")
     markers = dict(testlib.MARKER.findall(out))
-    if markers.get("run_status") != "0":
+    if stdin_text is None and markers.get("run_status") != "0":
         problems.append(f"guest script status {markers.get('run_status')}")
     if status != 0:
         problems.append(f"minivmm exit status {status}: {c.err.strip()[-500:]}")
@@ -279,6 +292,43 @@ def run_guest(a, cmd, echo_addr, want_sha, httpd=None):
     print("\n".join(l for l in c.err.splitlines() if "net" in l.lower()))
     return testlib.verdict(problems, out + "\n--- stderr ---\n" + c.err[-2000:],
                            "the guest's network works through minivmm")
+
+
+RESTORED_COMMANDS = """udhcpc -i eth0 -n -q -t 5 -T 2 -s /t/dhcp.sh >/dev/null
+nc -l -p @PORT@ -e cat & echo "MINIVMM-NET listening"; wait; echo "MINIVMM-NET echo-done"; reboot -f
+"""
+
+
+def scenario_snapshot(a, tmp):
+    img = make_initrd(a.linux, tmp, "#!/bin/sh\n")
+    snap = os.path.join(tmp, "snap")
+    cmd = [a.vmm, "-m", "256M", "-kernel", os.path.join(a.linux, "bzImage"), "-initrd", img,
+           "-append", "console=ttyS0 reboot=k panic=-1 minivmm.ready=1",
+           "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+           "--snapshot-on", "MINIVMM-READY", snap, "--snapshot-and-exit"] + a.extra
+    p, dt, _ = testlib.boot_linux(cmd, a.timeout)
+    if p is None:
+        return 1
+    if testlib.pvm_tls_crash(p.stdout):
+        testlib.skip("the known PVM TLS crash (issue 16) hit this boot")
+    if p.returncode != 0 or not os.path.exists(os.path.join(snap, "state.json")):
+        return testlib.verdict([f"no snapshot (status {p.returncode}): {p.stderr[-500:]}"],
+                               p.stdout, "")
+    print(f"snapshot taken after {dt:.1f} s")
+    for i in range(2):
+        port = free_port()
+        cmd = [a.vmm, "--restore", snap, "-netdev",
+               f"user,id=n0,hostfwd=tcp::{port}-:{GUEST_PORT}", "--stats"]
+        r = run_guest(a, cmd, ("127.0.0.1", port), None,
+                      stdin_text=RESTORED_COMMANDS.replace("@PORT@", str(GUEST_PORT)))
+        if r:
+            return r
+    # A -netdev that the snapshot's machine has no NIC for is refused.
+    st, _, err = testlib.run([a.vmm, "--restore", snap, "-netdev", "user,id=other"])
+    if st != 2 or "has no NIC on it" not in err:
+        return testlib.verdict([f"restore with an unknown netdev: status {st}, {err[-300:]}"],
+                               "", "")
+    return 0
 
 
 def have_net_admin():
@@ -324,7 +374,7 @@ def scenario_tap_inside(a, tmp):
            "-append", "console=ttyS0 reboot=k panic=-1 minivmm.exec=/t/run.sh",
            "-netdev", "tap,id=t0,ifname=mvtap0,script=no", "-device",
            "virtio-net-pci,netdev=t0,mac=52:54:00:00:77:02", "--stats"] + a.extra
-    return run_guest(a, cmd, ("192.168.77.2", GUEST_PORT), None)
+    return run_guest(a, cmd, ("192.168.77.2", GUEST_PORT), None, lease=False)
 
 
 def scenario_options(a, tmp):
@@ -361,7 +411,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vmm", required=True)
     ap.add_argument("--linux", required=True)
-    ap.add_argument("--scenario", choices=["user", "tap", "tap-inside", "options"],
+    ap.add_argument("--scenario", choices=["user", "tap", "tap-inside", "snapshot", "options"],
                     required=True)
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("extra", nargs="*")
@@ -379,7 +429,7 @@ def main():
     if not shutil.which("cpio"):
         testlib.skip("cpio is not installed (scripts/setup.sh installs it)")
     with tempfile.TemporaryDirectory(prefix="minivmm-net-") as tmp:
-        return {"user": scenario_user, "tap": scenario_tap,
+        return {"user": scenario_user, "tap": scenario_tap, "snapshot": scenario_snapshot,
                 "tap-inside": scenario_tap_inside}[a.scenario](a, tmp)
 
 
