@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "base/log.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
 
 static FILE *log_sink;
 static enum log_level log_level = LOG_INFO;
@@ -44,4 +47,29 @@ bool log_ratelimit_ok(struct log_ratelimit *rl, const char *what)
 	if (n == rl->burst)
 		log_warn("further %s messages suppressed", what);
 	return false;
+}
+
+const char *log_shown(const char *s, char out[LOG_SHOWN_MAX + 4])
+{
+	size_t i;
+
+	for (i = 0; s[i] && i < LOG_SHOWN_MAX; i++)
+		out[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
+	strcpy(out + i, s[i] ? "..." : "");
+	return out;
+}
+
+int log_refusal(char *buf, size_t buf_len, const char *prefix, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (!buf)
+		log_err("%s: %s", prefix, line);
+	else if (buf_len)
+		snprintf(buf, buf_len, "%s: %s", prefix, line);
+	return -EINVAL;
 }

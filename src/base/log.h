@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -36,5 +37,15 @@ struct log_ratelimit {
 
 /* Returns true when this occurrence should be logged. */
 bool log_ratelimit_ok(struct log_ratelimit *rl, const char *what);
+
+/* A user-given value as a message may quote it: printable (others become
+ * '?') and at most LOG_SHOWN_MAX bytes, then "...". */
+#define LOG_SHOWN_MAX 40
+const char *log_shown(const char *s, char out[LOG_SHOWN_MAX + 4]);
+
+/* A parser's one-line refusal "PREFIX: message": into buf (buf_len bytes,
+ * may be 0) when buf is given, else logged with log_err.  -EINVAL. */
+int log_refusal(char *buf, size_t buf_len, const char *prefix, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 #endif

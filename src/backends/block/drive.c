@@ -19,7 +19,6 @@
 #include "base/log.h"
 
 #define DRIVE_KEY_MAX 16      /* longer than any known key */
-#define DRIVE_SHOWN_MAX 40    /* bytes of a hostile value quoted back */
 
 enum drive_key { KEY_FILE, KEY_IF, KEY_FORMAT, KEY_READONLY, KEY_CACHE, KEY_AIO,
 		 KEY_SERIAL, KEY_ID, NR_KEYS };
@@ -44,32 +43,7 @@ struct drive_err {
 	size_t len;
 };
 
-__attribute__((format(printf, 2, 3)))
-static int drive_fail(struct drive_err *e, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (!e->buf)
-		log_err("-drive: %s", line);
-	else if (e->len)
-		snprintf(e->buf, e->len, "-drive: %s", line);
-	return -EINVAL;
-}
-
-/* A value as it may be quoted in a message: printable, and short. */
-static const char *shown(const char *s, char out[DRIVE_SHOWN_MAX + 4])
-{
-	size_t i;
-
-	for (i = 0; s[i] && i < DRIVE_SHOWN_MAX; i++)
-		out[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
-	strcpy(out + i, s[i] ? "..." : "");
-	return out;
-}
+#define drive_fail(e, ...) log_refusal((e)->buf, (e)->len, "-drive", __VA_ARGS__)
 
 static int pick(const char *const *names, int n, const char *v)
 {
@@ -115,11 +89,11 @@ static bool valid_id(const char *v)
 static int set_enum(struct drive_err *e, const char *key, const char *v,
 		    const char *const *names, int n, const char *accepted, int *out)
 {
-	char q[DRIVE_SHOWN_MAX + 4];
+	char q[LOG_SHOWN_MAX + 4];
 	int i = pick(names, n, v);
 
 	if (i < 0)
-		return drive_fail(e, "%s=%s is not supported (%s)", key, shown(v, q), accepted);
+		return drive_fail(e, "%s=%s is not supported (%s)", key, log_shown(v, q), accepted);
 	*out = i;
 	return 0;
 }
@@ -127,7 +101,7 @@ static int set_enum(struct drive_err *e, const char *key, const char *v,
 static int set_option(struct drive_err *e, enum drive_key k, const char *v,
 		      size_t vlen, struct drive_config *cfg)
 {
-	char q[DRIVE_SHOWN_MAX + 4];
+	char q[LOG_SHOWN_MAX + 4];
 	int r = 0, i = 0;
 
 	switch (k) {
@@ -140,17 +114,17 @@ static int set_option(struct drive_err *e, enum drive_key k, const char *v,
 		return 0;
 	case KEY_IF:
 		if (strcmp(v, "virtio"))
-			return drive_fail(e, "if=%s is not supported (only if=virtio)", shown(v, q));
+			return drive_fail(e, "if=%s is not supported (only if=virtio)", log_shown(v, q));
 		return 0;
 	case KEY_FORMAT:
 		if (strcmp(v, "raw"))
 			return drive_fail(e, "format=%s is not supported: minivmm reads raw images "
-					  "only; convert with qemu-img convert -O raw", shown(v, q));
+					  "only; convert with qemu-img convert -O raw", log_shown(v, q));
 		cfg->format_given = true;
 		return 0;
 	case KEY_READONLY:
 		if (parse_bool(v, &cfg->readonly))
-			return drive_fail(e, "readonly=%s: expected on or off", shown(v, q));
+			return drive_fail(e, "readonly=%s: expected on or off", log_shown(v, q));
 		return 0;
 	case KEY_CACHE:
 		r = set_enum(e, "cache", v, cache_names, 3, "none, writeback or unsafe", &i);
@@ -171,7 +145,7 @@ static int set_option(struct drive_err *e, enum drive_key k, const char *v,
 	case KEY_ID:
 		if (vlen > DRIVE_ID_MAX || !valid_id(v))
 			return drive_fail(e, "id=%s: expected a letter, then letters, digits, "
-					  "'-', '.' or '_' (at most %d)", shown(v, q), DRIVE_ID_MAX);
+					  "'-', '.' or '_' (at most %d)", log_shown(v, q), DRIVE_ID_MAX);
 		memcpy(cfg->id, v, vlen + 1);
 		return 0;
 	case NR_KEYS:
@@ -204,7 +178,7 @@ static int take_value(const char **p, char *val, size_t size, size_t *len)
 static int parse_one(struct drive_err *e, const char **p, char *val, size_t val_size,
 		     unsigned int *seen, struct drive_config *cfg)
 {
-	char q[DRIVE_SHOWN_MAX + 4], key[DRIVE_KEY_MAX + 1];
+	char q[LOG_SHOWN_MAX + 4], key[DRIVE_KEY_MAX + 1];
 	size_t klen = strcspn(*p, "=,"), vlen;
 	int k;
 
@@ -214,11 +188,11 @@ static int parse_one(struct drive_err *e, const char **p, char *val, size_t val_
 	snprintf(key, sizeof(key), "%.*s", (int)(klen < DRIVE_KEY_MAX ? klen : DRIVE_KEY_MAX), *p);
 	if ((*p)[klen] != '=')
 		return drive_fail(e, "option '%s' has no value (expected key=value)",
-				  shown(key, q));
+				  log_shown(key, q));
 	k = (klen <= DRIVE_KEY_MAX) ? pick(drive_keys, NR_KEYS, key) : -1;
 	if (k < 0)
 		return drive_fail(e, "unknown option '%s' (known: file, if, format, readonly, "
-				  "cache, aio, serial, id)", shown(key, q));
+				  "cache, aio, serial, id)", log_shown(key, q));
 	if (*seen & (1u << k))
 		return drive_fail(e, "option '%s' is given twice", key);
 	*seen |= 1u << k;

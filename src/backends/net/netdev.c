@@ -18,7 +18,6 @@
 #include "base/log.h"
 
 #define SPEC_MAX  1024
-#define SHOWN_MAX 40
 
 struct perr {
 	const char *what;     /* "-netdev", "-nic", "-device virtio-net-pci" */
@@ -26,32 +25,7 @@ struct perr {
 	size_t len;
 };
 
-__attribute__((format(printf, 2, 3)))
-static int fail(const struct perr *e, const char *fmt, ...)
-{
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (!e->buf)
-		log_err("%s: %s", e->what, line);
-	else if (e->len)
-		snprintf(e->buf, e->len, "%s: %s", e->what, line);
-	return -EINVAL;
-}
-
-/* A value as it may be quoted back: printable and short. */
-static const char *shown(const char *s, char out[SHOWN_MAX + 4])
-{
-	size_t i;
-
-	for (i = 0; s[i] && i < SHOWN_MAX; i++)
-		out[i] = isprint((unsigned char)s[i]) ? s[i] : '?';
-	strcpy(out + i, s[i] ? "..." : "");
-	return out;
-}
+#define fail(e, ...) log_refusal((e)->buf, (e)->len, (e)->what, __VA_ARGS__)
 
 const char *netdev_kind_name(enum netdev_kind kind)
 {
@@ -68,14 +42,14 @@ void nic_default_mac(unsigned int n, uint8_t mac[6])
 
 static int parse_mac(const struct perr *e, const char *v, uint8_t mac[6])
 {
-	char s[SHOWN_MAX + 4];
+	char s[LOG_SHOWN_MAX + 4];
 	unsigned int b[6];
 	char tail;
 
 	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
 		   &tail) != 6 || strlen(v) != 17)
 		return fail(e, "mac '%s' is not six hex bytes like 52:54:00:12:34:56",
-			    shown(v, s));
+			    log_shown(v, s));
 	for (int i = 0; i < 6; i++)
 		mac[i] = (uint8_t)b[i];
 	if (mac[0] & 1)
@@ -85,13 +59,13 @@ static int parse_mac(const struct perr *e, const char *v, uint8_t mac[6])
 
 static int parse_port(const struct perr *e, const char *v, uint16_t *port, const char *which)
 {
-	char s[SHOWN_MAX + 4], *end;
+	char s[LOG_SHOWN_MAX + 4], *end;
 	unsigned long p;
 
 	errno = 0;
 	p = isdigit((unsigned char)*v) ? strtoul(v, &end, 10) : 0;
 	if (!isdigit((unsigned char)*v) || errno || *end || p == 0 || p > 65535)
-		return fail(e, "hostfwd: %s port '%s' is not 1..65535", which, shown(v, s));
+		return fail(e, "hostfwd: %s port '%s' is not 1..65535", which, log_shown(v, s));
 	*port = (uint16_t)p;
 	return 0;
 }
@@ -99,24 +73,24 @@ static int parse_port(const struct perr *e, const char *v, uint16_t *port, const
 static int parse_addr(const struct perr *e, const char *v, struct in_addr *a,
 		      const char *dflt, const char *which)
 {
-	char s[SHOWN_MAX + 4];
+	char s[LOG_SHOWN_MAX + 4];
 
 	if (!*v)
 		v = dflt;
 	if (inet_pton(AF_INET, v, a) != 1)
 		return fail(e, "hostfwd: %s address '%s' is not an IPv4 address", which,
-			    shown(v, s));
+			    log_shown(v, s));
 	return 0;
 }
 
 /* [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT */
 static int parse_hostfwd(const struct perr *e, const char *v, struct netdev_fwd *f)
 {
-	char buf[128], s[SHOWN_MAX + 4], *hostaddr, *hostport, *guestaddr, *guestport, *p;
+	char buf[128], s[LOG_SHOWN_MAX + 4], *hostaddr, *hostport, *guestaddr, *guestport, *p;
 	int err;
 
 	if (strlen(v) >= sizeof(buf))
-		return fail(e, "hostfwd '%s' is too long", shown(v, s));
+		return fail(e, "hostfwd '%s' is too long", log_shown(v, s));
 	strcpy(buf, v);
 	p = strchr(buf, ':');
 	if (!p)
@@ -127,7 +101,7 @@ static int parse_hostfwd(const struct perr *e, const char *v, struct netdev_fwd 
 	else if (!strcmp(buf, "udp"))
 		f->udp = true;
 	else
-		return fail(e, "hostfwd: protocol '%s' is not tcp or udp", shown(buf, s));
+		return fail(e, "hostfwd: protocol '%s' is not tcp or udp", log_shown(buf, s));
 	hostaddr = p + 1;
 	p = strchr(hostaddr, ':');
 	if (!p)
@@ -154,12 +128,12 @@ static int parse_hostfwd(const struct perr *e, const char *v, struct netdev_fwd 
 	return err;
 malformed:
 	return fail(e, "hostfwd '%s' is not [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT",
-		    shown(v, s));
+		    log_shown(v, s));
 }
 
 static int parse_onoff(const struct perr *e, const char *key, const char *v, bool *out)
 {
-	char s[SHOWN_MAX + 4];
+	char s[LOG_SHOWN_MAX + 4];
 
 	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "y")) {
 		*out = true;
@@ -169,20 +143,20 @@ static int parse_onoff(const struct perr *e, const char *key, const char *v, boo
 		*out = false;
 		return 0;
 	}
-	return fail(e, "%s '%s' is not on or off", key, shown(v, s));
+	return fail(e, "%s '%s' is not on or off", key, log_shown(v, s));
 }
 
 static int copy_id(const struct perr *e, const char *key, const char *v, char *out,
 		   size_t size)
 {
-	char s[SHOWN_MAX + 4];
+	char s[LOG_SHOWN_MAX + 4];
 
 	if (!*v || strlen(v) >= size)
-		return fail(e, "%s '%s' must be 1..%zu characters", key, shown(v, s), size - 1);
+		return fail(e, "%s '%s' must be 1..%zu characters", key, log_shown(v, s), size - 1);
 	for (const char *c = v; *c; c++)
 		if (!isalnum((unsigned char)*c) && !strchr("-_.", *c))
 			return fail(e, "%s '%s': only letters, digits, '-', '_' and '.'", key,
-				    shown(v, s));
+				    log_shown(v, s));
 	strcpy(out, v);
 	return 0;
 }
@@ -210,7 +184,7 @@ struct parsed {
 
 static int apply_key(const struct perr *e, struct parsed *p, enum key k, const char *v)
 {
-	char s[SHOWN_MAX + 4];
+	char s[LOG_SHOWN_MAX + 4];
 
 	switch (k) {
 	case K_ID:
@@ -228,7 +202,7 @@ static int apply_key(const struct perr *e, struct parsed *p, enum key k, const c
 		/* minivmm runs no scripts: configure the interface before. */
 		if (strcmp(v, "no") && strcmp(v, ""))
 			return fail(e, "%s=%s: minivmm runs no scripts; set the tap up beforehand "
-				    "and give %s=no", key_names[k], shown(v, s), key_names[k]);
+				    "and give %s=no", key_names[k], log_shown(v, s), key_names[k]);
 		return 0;
 	case K_NETDEV:
 		return copy_id(e, "netdev", v, p->nic->netdev, sizeof(p->nic->netdev));
@@ -237,7 +211,7 @@ static int apply_key(const struct perr *e, struct parsed *p, enum key k, const c
 		return parse_mac(e, v, p->nic->mac);
 	case K_MODEL:
 		if (strcmp(v, "virtio-net-pci") && strcmp(v, "virtio") && strcmp(v, "virtio-net"))
-			return fail(e, "model '%s': minivmm has virtio-net-pci only", shown(v, s));
+			return fail(e, "model '%s': minivmm has virtio-net-pci only", log_shown(v, s));
 		return 0;
 	default:
 		return -EINVAL;
@@ -249,7 +223,7 @@ static int apply_key(const struct perr *e, struct parsed *p, enum key k, const c
 static int parse_opts(const struct perr *e, const char *opts, unsigned int allowed,
 		      struct parsed *p)
 {
-	char val[SPEC_MAX], key[16], s[SHOWN_MAX + 4];
+	char val[SPEC_MAX], key[16], s[LOG_SHOWN_MAX + 4];
 	const char *c = opts;
 
 	while (*c) {
@@ -257,9 +231,9 @@ static int parse_opts(const struct perr *e, const char *opts, unsigned int allow
 		int k, err;
 
 		if (kn == 0 || c[kn] != '=')
-			return fail(e, "option '%s' is not key=value", shown(c, s));
+			return fail(e, "option '%s' is not key=value", log_shown(c, s));
 		if (kn >= sizeof(key))
-			return fail(e, "unknown option '%s'", shown(c, s));
+			return fail(e, "unknown option '%s'", log_shown(c, s));
 		memcpy(key, c, kn);
 		key[kn] = '\0';
 		c += kn + 1;
@@ -283,7 +257,7 @@ static int parse_opts(const struct perr *e, const char *opts, unsigned int allow
 			if (!strcmp(key, key_names[k]))
 				break;
 		if (k == NR_KEYS || !(allowed & (1u << k)))
-			return fail(e, "unknown option '%s'", shown(key, s));
+			return fail(e, "unknown option '%s'", log_shown(key, s));
 		if ((p->seen & (1u << k)) && k != K_HOSTFWD)
 			return fail(e, "option '%s' given twice", key);
 		p->seen |= 1u << k;
@@ -298,7 +272,7 @@ static int parse_opts(const struct perr *e, const char *opts, unsigned int allow
 static int split_kind(const struct perr *e, const char *spec, enum netdev_kind *kind,
 		      const char **rest)
 {
-	char s[SHOWN_MAX + 4];
+	char s[LOG_SHOWN_MAX + 4];
 	size_t n = strcspn(spec, ",");
 
 	if (strlen(spec) >= SPEC_MAX)
@@ -309,7 +283,7 @@ static int split_kind(const struct perr *e, const char *spec, enum netdev_kind *
 		*kind = NETDEV_TAP;
 	else
 		return fail(e, "unknown network backend '%.*s' (known: user, tap)", (int)n,
-			    shown(spec, s));
+			    log_shown(spec, s));
 	*rest = spec[n] ? spec + n + 1 : spec + n;
 	if (spec[n] && !spec[n + 1])
 		return fail(e, "a trailing comma");

@@ -381,12 +381,8 @@ static void blk_queue_notify(struct virtio_dev *d, unsigned int qi)
 static void blk_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	const struct virtio_blk *b = to_blk(d);
-	uint32_t avail = off < sizeof(b->cfg) ? (uint32_t)sizeof(b->cfg) - off : 0;
-	uint32_t n = len < avail ? len : avail;
 
-	if (n)
-		memcpy(data, (const uint8_t *)&b->cfg + off, n);
-	memset((uint8_t *)data + n, 0, len - n);
+	virtio_config_copy(&b->cfg, sizeof(b->cfg), off, data, len);
 }
 
 static void blk_config_write(struct virtio_dev *d, uint32_t off, const void *data,

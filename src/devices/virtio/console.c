@@ -88,17 +88,8 @@ static void queue_broken(struct virtio_console *c, unsigned int qi, const char *
 		log_warn("virtio-console: queue %u: %s; device needs reset", qi, why);
 }
 
-/* Called with the queue's lock held, like virtio-blk's completions. */
-static void signal_driver(struct virtio_console *c, unsigned int qi, bool pushed)
-{
-	const struct virtio_notify *n = &c->vdev.notify;
-	struct virtq *q = &c->queues[qi];
-
-	if (pushed && virtq_should_notify(q) && n->queue)
-		n->queue(n->ctx, qi);
-	if (q->broken && n->needs_reset)
-		n->needs_reset(n->ctx);
-}
+/* Notifications (virtio_dev_signal) go out with the queue's lock held,
+ * like virtio-blk's completions. */
 
 /* ---- transmit --------------------------------------------------------- */
 
@@ -151,7 +142,7 @@ static void tx_process_locked(struct virtio_console *c)
 	}
 	/* The bytes of the chains returned so far leave before the kick ends. */
 	stage_flush(c);
-	signal_driver(c, VIRTIO_CONSOLE_TXQ, pushed);
+	virtio_dev_signal(&c->vdev, VIRTIO_CONSOLE_TXQ, pushed);
 }
 
 /* ---- receive ---------------------------------------------------------- */
@@ -186,7 +177,7 @@ static size_t rx_fill_locked(struct virtio_console *c, const uint8_t *buf, size_
 		pushed = true;
 		done += n;
 	}
-	signal_driver(c, VIRTIO_CONSOLE_RXQ, pushed);
+	virtio_dev_signal(&c->vdev, VIRTIO_CONSOLE_RXQ, pushed);
 	return done;
 }
 
@@ -260,14 +251,10 @@ static void con_queue_notify(struct virtio_dev *d, unsigned int qi)
 static void con_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	struct virtio_console *c = to_con(d);
-	uint32_t avail = off < sizeof(c->cfg) ? (uint32_t)sizeof(c->cfg) - off : 0;
-	uint32_t n = len < avail ? len : avail;
 
 	pthread_mutex_lock(&c->rx_lock);
-	if (n)
-		memcpy(data, (const uint8_t *)&c->cfg + off, n);
+	virtio_config_copy(&c->cfg, sizeof(c->cfg), off, data, len);
 	pthread_mutex_unlock(&c->rx_lock);
-	memset((uint8_t *)data + n, 0, len - n);
 }
 
 static void con_config_write(struct virtio_dev *d, uint32_t off, const void *data,

@@ -114,17 +114,6 @@ static void dropped(struct virtio_net *n, const char *why)
 		log_warn("virtio-net: frame dropped: %s", why);
 }
 
-static void signal_driver(struct virtio_net *n, unsigned int qi, bool pushed)
-{
-	const struct virtio_notify *no = &n->vdev.notify;
-	struct virtq *q = &n->queues[qi];
-
-	if (pushed && virtq_should_notify(q) && no->queue)
-		no->queue(no->ctx, qi);
-	if (q->broken && no->needs_reset)
-		no->needs_reset(no->ctx);
-}
-
 /* ---- transmit ----------------------------------------------------------- */
 
 /* The header's requests within what was negotiated? */
@@ -219,7 +208,7 @@ static void tx_process_locked(struct virtio_net *n)
 			break;
 		pushed = true;
 	}
-	signal_driver(n, VIRTIO_NET_TXQ, pushed);
+	virtio_dev_signal(&n->vdev, VIRTIO_NET_TXQ, pushed);
 }
 
 /* ---- receive ------------------------------------------------------------ */
@@ -371,7 +360,7 @@ static bool net_receive(void *ctx, const struct net_hdr *h, const struct iovec *
 		n->rx_waiting = true;
 		count(&n->st.rx_no_buffers, 1);
 	}
-	signal_driver(n, VIRTIO_NET_RXQ, r == RX_DONE);
+	virtio_dev_signal(&n->vdev, VIRTIO_NET_RXQ, r == RX_DONE);
 	pthread_mutex_unlock(&n->rx_lock);
 	return taken;
 }
@@ -441,12 +430,8 @@ static void net_queue_notify(struct virtio_dev *d, unsigned int qi)
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	struct virtio_net *n = to_net(d);
-	uint32_t avail = off < sizeof(n->cfg) ? (uint32_t)sizeof(n->cfg) - off : 0;
-	uint32_t c = len < avail ? len : avail;
 
-	if (c)
-		memcpy(data, (const uint8_t *)&n->cfg + off, c);
-	memset((uint8_t *)data + c, 0, len - c);
+	virtio_config_copy(&n->cfg, sizeof(n->cfg), off, data, len);
 }
 
 static void net_config_write(struct virtio_dev *d, uint32_t off, const void *data,

@@ -146,7 +146,6 @@ static uint64_t request_want(const struct virtio_rng *r, const struct virtq_chai
 
 static void process_locked(struct virtio_rng *r)
 {
-	const struct virtio_notify *n = &r->vdev.notify;
 	struct virtq *q = &r->queue;
 	bool pushed = false;
 
@@ -191,10 +190,7 @@ static void process_locked(struct virtio_rng *r)
 			break;
 		pushed = true;
 	}
-	if (pushed && virtq_should_notify(q) && n->queue)
-		n->queue(n->ctx, 0);
-	if (q->broken && n->needs_reset)
-		n->needs_reset(n->ctx);
+	virtio_dev_signal(&r->vdev, 0, pushed);
 }
 
 void virtio_rng_timer(struct virtio_rng *r)

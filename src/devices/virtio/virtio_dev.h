@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "devices/virtio/virtqueue.h"
 
@@ -71,6 +72,32 @@ static inline unsigned int virtio_ring_features(uint64_t features)
 {
 	return ((features >> VIRTIO_F_INDIRECT_DESC) & 1 ? VIRTQ_F_INDIRECT_DESC : 0) |
 	       ((features >> VIRTIO_F_EVENT_IDX) & 1 ? VIRTQ_F_EVENT_IDX : 0);
+}
+
+/* After pushing to queue qi (pushed: something was returned): interrupt the
+ * driver if it wants one; a queue that broke asks for NEEDS_RESET. */
+static inline void virtio_dev_signal(const struct virtio_dev *d, unsigned int qi, bool pushed)
+{
+	const struct virtio_notify *n = &d->notify;
+	struct virtq *q = &d->queues[qi];
+
+	if (pushed && virtq_should_notify(q) && n->queue)
+		n->queue(n->ctx, qi);
+	if (q->broken && n->needs_reset)
+		n->needs_reset(n->ctx);
+}
+
+/* A read of a device type's configuration space from its struct: bytes
+ * past the end read as 0. */
+static inline void virtio_config_copy(const void *cfg, uint32_t size, uint32_t off, void *data,
+				      uint32_t len)
+{
+	uint32_t avail = off < size ? size - off : 0;
+	uint32_t n = len < avail ? len : avail;
+
+	if (n)
+		memcpy(data, (const uint8_t *)cfg + off, n);
+	memset((uint8_t *)data + n, 0, len - n);
 }
 
 #endif
