@@ -69,6 +69,23 @@ def newc(entries):
     return out
 
 
+def net_rings(rx_chains, tx_chains, rx_len=1526):
+    """virtio-net fuzz input: the 4096-byte page at 0x1000 holding both
+    queues' rings (queue q: descriptors at q*0x400, avail at +0x100, used
+    at +0x200), with RX chains of rx_len writable bytes and TX chains of a
+    header and a 60-byte frame, all made available."""
+    page = bytearray(4096)
+    for q, n in ((0, rx_chains), (1, tx_chains)):
+        base = q * 0x400
+        for i in range(n):
+            addr = 0x10000 + q * 0x8000 + i * 0x800
+            ln, flags = (rx_len, 2) if q == 0 else (12 + 60, 0)
+            struct.pack_into("<QIHH", page, base + 16 * i, addr, ln, flags, 0)
+            struct.pack_into("<H", page, base + 0x100 + 4 + 2 * i, i)
+        struct.pack_into("<HH", page, base + 0x100, 0, n)
+    return bytes(page)
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
@@ -115,6 +132,15 @@ def main():
                 "i8042": {"ram": "47" + "00" * 31, "outp": "0x3", "ob": "0x0", "obf": "0x0",
                           "last-was-cmd": "0x0", "pending": "0x0"},
             }, sort_keys=True).encode(),
+        },
+        "virtio_net": {
+            # features: MRG_RXBUF|CSUM|GUEST_CSUM|EVENT_IDX; offloads: CSUM
+            "tx-rx": b"\x0f\x01" + net_rings(4, 2) + bytes([0, 0, 0, 2, 60, 0, 1, 0, 0,
+                                                            2, 0xdc, 0x05]),
+            "merge": b"\x01\x00" + net_rings(8, 0, rx_len=256) +
+                     bytes([2, 0xe8, 0x03, 1, 0, 0, 2, 0x40, 0x06]),
+            "plain": b"\x00\x00" + net_rings(2, 2) + bytes([0, 0, 0, 2, 0xee, 0x05, 4, 0, 0,
+                                                            0, 0, 0]),
         },
         "xsave": {
             "x87-sse-avx": struct.pack("<QQ", 7, 7) + bytes(576 + 256),
