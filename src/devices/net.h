@@ -97,6 +97,9 @@ struct net_backend {
 	const char *kind;                 /* "user", "tap" */
 	unsigned int tx_offloads;         /* NET_OFF_* the backend completes */
 	unsigned int rx_offloads;         /* NET_OFF_* it may deliver */
+	/* The link's MTU, offered to the guest (VIRTIO_NET_F_MTU); 0: none
+	 * offered, the guest's default (1500). */
+	uint16_t mtu;
 	struct net_port port;
 	struct net_backend_stats stats;   /* written on the I/O thread */
 };

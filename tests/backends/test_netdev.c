@@ -44,6 +44,9 @@ static void test_user(void **state)
 	assert_int_equal(nd.kind, NETDEV_USER);
 	assert_string_equal(nd.id, "n0");
 	assert_int_equal(nd.nr_fwd, 0);
+	assert_int_equal(nd.mtu, NETDEV_USER_MTU);
+	assert_int_equal(netdev_parse("user,id=q,mtu=1500", &nd, err, sizeof(err)), 0);
+	assert_int_equal(nd.mtu, 1500);
 	assert_int_equal(netdev_parse("user,id=net.1,hostfwd=tcp::2222-:22,"
 				      "hostfwd=udp:0.0.0.0:5353-10.0.2.16:53,"
 				      "hostfwd=:127.0.0.2:80-:8080,restrict=on",
@@ -95,6 +98,10 @@ static void test_refused(void **state)
 	REFUSED("user,id=n0,hostfwd=tcp::22-10.0.2:22", "guest address");
 	REFUSED("user,id=n0,hostfwd=tcp::22-:", "guest port");
 	REFUSED("user,id=n0,restrict=maybe", "not on or off");
+	REFUSED("user,id=n0,mtu=65521", "mtu '65521' is not 576..65520");
+	REFUSED("user,id=n0,mtu=100", "is not 576");
+	REFUSED("user,id=n0,mtu=1500x", "mtu");
+	REFUSED("tap,id=t0,ifname=x,mtu=9000", "unknown option 'mtu'");
 }
 
 static void test_device_and_nic(void **state)
@@ -121,6 +128,18 @@ static void test_device_and_nic(void **state)
 	assert_string_equal(nic.netdev, "__nic0");
 	assert_int_equal(nd.fwd[0].host_port, 8022);
 	assert_int_equal(nic.mac[5], 9);
+	{
+		char spec[256];
+		struct netdev_config again;
+
+		/* What a snapshot keeps parses back to the same netdev. */
+		assert_int_equal(netdev_format(&nd, spec, sizeof(spec)), 0);
+		assert_int_equal(netdev_parse(spec, &again, err, sizeof(err)), 0);
+		assert_int_equal(again.nr_fwd, 1);
+		assert_int_equal(again.fwd[0].host_port, 8022);
+		assert_int_equal(again.mtu, nd.mtu);
+		assert_int_equal(netdev_format(&nd, spec, 10), -ENAMETOOLONG);
+	}
 	assert_refused(nic_parse("user,model=e1000", "x", &nd, &nic, err, sizeof(err)),
 		       "e1000", "virtio-net-pci only");
 	assert_refused(nic_parse("user,id=n0", "x", &nd, &nic, err, sizeof(err)),

@@ -387,7 +387,9 @@ static void features_follow_backend(void **state)
 		assert_int_equal(cfg.mac[0], 0x52);
 		assert_int_equal(cfg.mac[5], 0x56);
 		assert_int_equal(le16toh(cfg.status), VIRTIO_NET_S_LINK_UP);
+		assert_int_equal(le16toh(cfg.mtu), 0);
 	}
+	assert_false(hf & (1ull << VIRTIO_NET_F_MTU));
 	destroy(f);
 }
 

@@ -55,6 +55,7 @@ esac
 
 ECHO_PART = """
 nc -l -p @PORT@ -e cat &
+until netstat -ltn | grep -q ':@PORT@ '; do sleep 0.1; done
 echo "MINIVMM-NET listening"
 wait $!
 echo "MINIVMM-NET echo-done"

@@ -164,14 +164,14 @@ static int copy_id(const struct perr *e, const char *key, const char *v, char *o
 /* Which keys a spelling takes. */
 enum key {
 	K_ID, K_HOSTFWD, K_RESTRICT, K_IFNAME, K_SCRIPT, K_DOWNSCRIPT, K_NETDEV, K_MAC,
-	K_MODEL, NR_KEYS
+	K_MODEL, K_MTU, NR_KEYS
 };
 static const char *const key_names[NR_KEYS] = {
 	[K_ID] = "id", [K_HOSTFWD] = "hostfwd", [K_RESTRICT] = "restrict",
 	[K_IFNAME] = "ifname", [K_SCRIPT] = "script", [K_DOWNSCRIPT] = "downscript",
-	[K_NETDEV] = "netdev", [K_MAC] = "mac", [K_MODEL] = "model",
+	[K_NETDEV] = "netdev", [K_MAC] = "mac", [K_MODEL] = "model", [K_MTU] = "mtu",
 };
-#define KEYS_USER   (1u << K_ID | 1u << K_HOSTFWD | 1u << K_RESTRICT)
+#define KEYS_USER   (1u << K_ID | 1u << K_HOSTFWD | 1u << K_RESTRICT | 1u << K_MTU)
 #define KEYS_TAP    (1u << K_ID | 1u << K_IFNAME | 1u << K_SCRIPT | 1u << K_DOWNSCRIPT)
 #define KEYS_DEVICE (1u << K_ID | 1u << K_NETDEV | 1u << K_MAC)
 #define KEYS_NIC    (1u << K_MAC | 1u << K_MODEL)
@@ -209,6 +209,16 @@ static int apply_key(const struct perr *e, struct parsed *p, enum key k, const c
 	case K_MAC:
 		p->nic->mac_given = true;
 		return parse_mac(e, v, p->nic->mac);
+	case K_MTU: {
+		char *end;
+		unsigned long m = strtoul(v, &end, 10);
+
+		if (!isdigit((unsigned char)*v) || *end || m < NETDEV_MIN_MTU || m > NETDEV_USER_MTU)
+			return fail(e, "mtu '%s' is not %d..%d", log_shown(v, s), NETDEV_MIN_MTU,
+				    NETDEV_USER_MTU);
+		p->nd->mtu = (uint16_t)m;
+		return 0;
+	}
 	case K_MODEL:
 		if (strcmp(v, "virtio-net-pci") && strcmp(v, "virtio") && strcmp(v, "virtio-net"))
 			return fail(e, "model '%s': minivmm has virtio-net-pci only", log_shown(v, s));
@@ -307,6 +317,7 @@ int netdev_parse(const char *spec, struct netdev_config *cfg, char *err, size_t 
 	int r;
 
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->mtu = NETDEV_USER_MTU;
 	r = split_kind(&e, spec, &cfg->kind, &rest);
 	if (!r)
 		r = parse_opts(&e, rest, cfg->kind == NETDEV_TAP ? KEYS_TAP : KEYS_USER, &p);
@@ -336,6 +347,7 @@ int nic_parse(const char *spec, const char *id, struct netdev_config *cfg,
 
 	memset(cfg, 0, sizeof(*cfg));
 	memset(nic, 0, sizeof(*nic));
+	cfg->mtu = NETDEV_USER_MTU;
 	r = split_kind(&e, spec, &cfg->kind, &rest);
 	if (!r)
 		r = parse_opts(&e, rest,
@@ -357,7 +369,7 @@ int netdev_format(const struct netdev_config *cfg, char *buf, size_t len)
 	if (cfg->kind == NETDEV_TAP)
 		n = (size_t)snprintf(buf, len, "tap,id=%s,ifname=%s", cfg->id, cfg->ifname);
 	else
-		n = (size_t)snprintf(buf, len, "user,id=%s%s", cfg->id,
+		n = (size_t)snprintf(buf, len, "user,id=%s,mtu=%u%s", cfg->id, cfg->mtu,
 				     cfg->restricted ? ",restrict=on" : "");
 	for (unsigned int i = 0; cfg->kind == NETDEV_USER && i < cfg->nr_fwd && n < len; i++) {
 		const struct netdev_fwd *f = &cfg->fwd[i];

@@ -3,7 +3,7 @@
  * QEMU's network spellings, parsed into plain structs (no I/O):
  *
  *   -netdev user,id=ID[,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT]...
- *                     [,restrict=on|off]
+ *                     [,restrict=on|off][,mtu=576..65520]
  *   -netdev tap,id=ID,ifname=NAME[,script=no][,downscript=no]
  *   -device virtio-net-pci,netdev=ID[,mac=52:54:00:12:34:56]
  *   -nic user|tap[,NETDEV OPTIONS][,mac=MAC][,model=virtio-net-pci]
@@ -25,6 +25,11 @@
 
 #define NETDEV_ID_MAX  31
 #define NETDEV_MAX_FWD 16
+/* -netdev user's default MTU: the largest frames libslirp takes, so a guest
+ * TCP stream moves 64 KiB per frame instead of 1.5 KiB (mtu=1500 is
+ * QEMU's). */
+#define NETDEV_USER_MTU 65520
+#define NETDEV_MIN_MTU  576
 
 enum netdev_kind { NETDEV_USER, NETDEV_TAP };
 
@@ -43,6 +48,7 @@ struct netdev_config {
 	struct netdev_fwd fwd[NETDEV_MAX_FWD];
 	unsigned int nr_fwd;
 	bool restricted;              /* restrict=on: the guest reaches no host */
+	uint16_t mtu;                 /* mtu=: the link's MTU (default NETDEV_USER_MTU) */
 	/* tap */
 	char ifname[IFNAMSIZ];
 };

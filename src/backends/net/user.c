@@ -339,6 +339,8 @@ int net_user_open(const struct netdev_config *cfg, struct evloop *loop,
 	u->nb.tx_offloads = NET_OFF_CSUM;
 	u->nb.rx_offloads = NET_OFF_CSUM;
 	sc.restricted = cfg->restricted;
+	sc.if_mtu = sc.if_mru = cfg->mtu;
+	u->nb.mtu = cfg->mtu;
 	sc.in_enabled = true;
 	inet_pton(AF_INET, "10.0.2.0", &sc.vnetwork);
 	inet_pton(AF_INET, "255.255.255.0", &sc.vnetmask);

@@ -42,7 +42,7 @@
 #include "base/util.h"
 
 _Static_assert(sizeof(struct net_hdr) == NET_HDR_LEN, "virtio-net header layout");
-_Static_assert(sizeof(struct virtio_net_config) == 10, "virtio-net config layout");
+_Static_assert(sizeof(struct virtio_net_config) == 12, "virtio-net config layout");
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -527,6 +527,8 @@ static uint64_t features_for(const struct net_backend *be)
 		     1ull << VIRTIO_F_EVENT_IDX | 1ull << VIRTIO_NET_F_MAC |
 		     1ull << VIRTIO_NET_F_STATUS | 1ull << VIRTIO_NET_F_MRG_RXBUF;
 
+	if (be->mtu)
+		f |= 1ull << VIRTIO_NET_F_MTU;
 	if (be->tx_offloads & NET_OFF_CSUM) {
 		f |= 1ull << VIRTIO_NET_F_CSUM;
 		/* Segmentation offloads need checksum offload (5.1.3.1). */
@@ -579,6 +581,7 @@ int virtio_net_create(const struct virtio_net_params *p, struct virtio_net **out
 	memcpy(n->cfg.mac, p->mac, sizeof(n->cfg.mac));
 	n->cfg.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->cfg.max_virtqueue_pairs = htole16(1);
+	n->cfg.mtu = htole16(p->backend->mtu);
 	n->vdev.ops = &net_ops;
 	n->vdev.name = "virtio-net";
 	n->vdev.device_id = VIRTIO_ID_NET;

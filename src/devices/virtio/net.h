@@ -41,11 +41,12 @@
 #define VIRTIO_NET_RXQ 0
 #define VIRTIO_NET_TXQ 1
 
-/* Configuration space (5.1.4) up to max_virtqueue_pairs. */
+/* Configuration space (5.1.4) up to mtu. */
 struct virtio_net_config {
 	uint8_t mac[6];
 	uint16_t status;
 	uint16_t max_virtqueue_pairs;
+	uint16_t mtu;                  /* with VIRTIO_NET_F_MTU */
 } __attribute__((packed));
 
 /* A receive result that spans more buffers than this is dropped: with
