@@ -63,6 +63,8 @@ struct virtio_net {
 	pthread_mutex_t rx_lock;
 	/* Under rx_lock. */
 	bool rx_waiting;              /* the backend was told "no room" */
+	bool rx_offloads_new;         /* rx_offloads not yet told to the backend */
+	unsigned int rx_offloads;     /* NET_OFF_* the guest accepts */
 	struct virtq_chain rx_chain;
 	struct {
 		uint16_t head;
@@ -368,13 +370,21 @@ static bool net_receive(void *ctx, const struct net_hdr *h, const struct iovec *
 /* On the I/O thread: the guest posted receive buffers. */
 static void rx_kicked(struct virtio_net *n)
 {
-	bool wake;
+	bool wake, tell;
+	unsigned int offloads;
 
 	pthread_mutex_lock(&n->rx_lock);
 	wake = n->rx_waiting && n->active;
 	if (wake)
 		n->rx_waiting = false;
+	tell = n->rx_offloads_new;
+	n->rx_offloads_new = false;
+	offloads = n->rx_offloads;
 	pthread_mutex_unlock(&n->rx_lock);
+	/* The backend hears of a new driver's offloads on its own thread,
+	 * before it delivers anything to that driver. */
+	if (tell)
+		n->be->ops->set_rx_offloads(n->be, offloads);
 	if (wake)
 		n->be->ops->rx_resume(n->be);
 }
@@ -472,14 +482,13 @@ static int net_activate(struct virtio_dev *d, uint64_t features)
 	n->features = features;
 	n->tx_allowed = offloads_of(features, VIRTIO_NET_F_CSUM, VIRTIO_NET_F_HOST_TSO4,
 				    VIRTIO_NET_F_HOST_TSO6, VIRTIO_NET_F_HOST_ECN);
+	n->rx_offloads = offloads_of(features, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4,
+				     VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN);
+	n->rx_offloads_new = true;
 	n->active = true;
 	n->rx_waiting = true;         /* let the backend deliver from now on */
 	unlock_both(n);
-	/* The backend learns the guest's receive offloads on its thread, with
-	 * everything else: through the kicks below. */
-	n->be->ops->set_rx_offloads(n->be,
-		offloads_of(features, VIRTIO_NET_F_GUEST_CSUM, VIRTIO_NET_F_GUEST_TSO4,
-			    VIRTIO_NET_F_GUEST_TSO6, VIRTIO_NET_F_GUEST_ECN));
+	/* The kick of queue 0 tells the backend, on the I/O thread. */
 	net_queue_notify(d, VIRTIO_NET_RXQ);
 	net_queue_notify(d, VIRTIO_NET_TXQ);
 	return 0;
