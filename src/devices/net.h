@@ -80,9 +80,13 @@ struct net_backend_ops {
 	void (*destroy)(struct net_backend *nb);
 };
 
+/* What only the backend sees (the device counts frames and bytes): frames
+ * the host side refused (a tap write failing, a checksum it could not
+ * complete) and frames for the guest it dropped (a full queue, a short
+ * read). */
 struct net_backend_stats {
-	uint64_t tx_frames, tx_bytes, tx_dropped;   /* guest → host */
-	uint64_t rx_frames, rx_bytes, rx_dropped;   /* host → guest */
+	uint64_t tx_dropped;   /* guest → host */
+	uint64_t rx_dropped;   /* host → guest */
 };
 
 /* Counters are written on the I/O thread and may be read on any other. */

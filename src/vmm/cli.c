@@ -585,7 +585,7 @@ static bool shapes_machine(enum opt_id id)
 
 /* Every NIC names an existing netdev, every netdev is used by exactly one
  * NIC; NICs without mac= get QEMU's defaults. */
-int cli_check_network(struct vm_config *cfg)
+static int check_network(struct vm_config *cfg)
 {
 	for (unsigned int i = 0; i < cfg->nr_netdevs; i++) {
 		unsigned int users = 0;
@@ -672,7 +672,7 @@ static int parse(enum vm_command cmd, int argc, char **argv, struct vm_config *c
 		cfg->stats = STATS_TEXT;
 	/* With --restore the NICs come from the snapshot, and a -netdev given
 	 * replaces the backend of the snapshot's NIC with its id. */
-	if (!cfg->restore_dir && cli_check_network(cfg))
+	if (!cfg->restore_dir && check_network(cfg))
 		return -EINVAL;
 	if (cfg->command == CMD_COMPARE_LAYOUTS && cfg->nr_compare < 2) {
 		log_err("compare-layouts needs at least two layouts, e.g. split chunks:64M");

@@ -32,9 +32,6 @@ void cli_defaults(struct vm_config *cfg);
 int cli_parse(int argc, char **argv, struct vm_config *cfg);
 /* The same options, and two or more layouts (argv[0] "compare-layouts"). */
 int cli_parse_compare_layouts(int argc, char **argv, struct vm_config *cfg);
-/* Every NIC names an existing netdev and every netdev serves exactly one
- * NIC; NICs without mac= get QEMU's defaults.  0 or -EINVAL (logged). */
-int cli_check_network(struct vm_config *cfg);
 /* Usage lines and the subcommands from cmds, then the VM's options. */
 void cli_usage(FILE *out, const struct cli_command *cmds);
 

@@ -559,7 +559,10 @@ bool vm_pci_get_net_stats(const struct vm_pci *pci, unsigned int i, struct vm_ne
 		out->id = v->net->id;
 		out->kind = v->net->kind;
 		virtio_net_get_stats(v->vnet, &out->dev);
-		out->backend_dropped = __atomic_load_n(&v->net->stats.rx_dropped, __ATOMIC_RELAXED);
+		out->backend_rx_dropped = __atomic_load_n(&v->net->stats.rx_dropped,
+							  __ATOMIC_RELAXED);
+		out->backend_tx_dropped = __atomic_load_n(&v->net->stats.tx_dropped,
+							  __ATOMIC_RELAXED);
 		return true;
 	}
 	return false;

@@ -81,7 +81,8 @@ void vm_pci_get_stats(const struct vm_pci *pci, struct vm_pci_stats *out);
 struct vm_net_stats {
 	const char *id, *kind;            /* -netdev id=, "user" / "tap" */
 	struct virtio_net_stats dev;
-	uint64_t backend_dropped;         /* to the guest, dropped by the backend's queue */
+	uint64_t backend_rx_dropped;      /* to the guest, dropped by the backend */
+	uint64_t backend_tx_dropped;      /* from the guest, refused by the host side */
 };
 bool vm_pci_get_net_stats(const struct vm_pci *pci, unsigned int i, struct vm_net_stats *out);
 

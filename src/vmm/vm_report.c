@@ -136,8 +136,9 @@ static void vm_print_stats(struct vm *vm, FILE *out)
 				" bytes (%" PRIu64 " waits for buffers, %" PRIu64 " dropped); "
 				"from it %" PRIu64 " frames, %" PRIu64 " bytes (%" PRIu64
 				" dropped)\n", ns.id, ns.kind, ns.dev.rx_frames, ns.dev.rx_bytes,
-				ns.dev.rx_no_buffers, ns.dev.rx_dropped + ns.backend_dropped,
-				ns.dev.tx_frames, ns.dev.tx_bytes, ns.dev.tx_dropped);
+				ns.dev.rx_no_buffers, ns.dev.rx_dropped + ns.backend_rx_dropped,
+				ns.dev.tx_frames, ns.dev.tx_bytes,
+				ns.dev.tx_dropped + ns.backend_tx_dropped);
 		}
 	}
 	if (vm->post && post_last_code(vm->post) >= 0)
@@ -227,10 +228,10 @@ json_t *vm_stats_json(struct vm *vm, int status)
 				"rx_frames", (json_int_t)ns.dev.rx_frames,
 				"rx_bytes", (json_int_t)ns.dev.rx_bytes,
 				"rx_waits", (json_int_t)ns.dev.rx_no_buffers,
-				"rx_dropped", (json_int_t)(ns.dev.rx_dropped + ns.backend_dropped),
+				"rx_dropped", (json_int_t)(ns.dev.rx_dropped + ns.backend_rx_dropped),
 				"tx_frames", (json_int_t)ns.dev.tx_frames,
 				"tx_bytes", (json_int_t)ns.dev.tx_bytes,
-				"tx_dropped", (json_int_t)ns.dev.tx_dropped));
+				"tx_dropped", (json_int_t)(ns.dev.tx_dropped + ns.backend_tx_dropped)));
 		json_object_set_new(root, "net", nets);
 	}
 	stats_kvm_values_free(&vcpu_sum);

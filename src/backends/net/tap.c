@@ -55,8 +55,6 @@ static bool tap_deliver(struct net_tap *t)
 		t->rx_blocked = true;
 		return false;
 	}
-	net_count(&t->nb.stats.rx_frames, 1);
-	net_count(&t->nb.stats.rx_bytes, v.iov_len);
 	t->held = 0;
 	return true;
 }
@@ -138,10 +136,7 @@ static void tap_send(struct net_backend *nb, const struct net_hdr *h,
 		net_count(&nb->stats.tx_dropped, 1);
 		if (errno != EAGAIN && errno != EIO && log_ratelimit_ok(&t->rl, "tap write"))
 			log_warn("netdev %s: write to %s: %s", t->id, t->ifname, strerror(errno));
-		return;
 	}
-	net_count(&nb->stats.tx_frames, 1);
-	net_count(&nb->stats.tx_bytes, len);
 }
 
 static void tap_set_rx_offloads(struct net_backend *nb, unsigned int offloads)

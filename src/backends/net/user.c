@@ -92,11 +92,8 @@ static ssize_t user_send_packet(const void *buf, size_t len, void *opaque)
 	if (len < NET_ETH_HLEN || len > NET_FRAME_MAX)
 		return (ssize_t)len;
 	if (!u->rx_blocked && !u->rxq_head) {
-		if (deliver(u, buf, len)) {
-			net_count(&u->nb.stats.rx_frames, 1);
-			net_count(&u->nb.stats.rx_bytes, len);
+		if (deliver(u, buf, len))
 			return (ssize_t)len;
-		}
 		u->rx_blocked = true;
 	}
 	if (u->rxq_frames >= USER_RXQ_FRAMES || u->rxq_bytes + len > USER_RXQ_BYTES ||
@@ -126,8 +123,6 @@ static void user_rx_resume(struct net_backend *nb)
 			u->rx_blocked = true;
 			return;
 		}
-		net_count(&u->nb.stats.rx_frames, 1);
-		net_count(&u->nb.stats.rx_bytes, f->len);
 		u->rxq_head = f->next;
 		if (!u->rxq_head)
 			u->rxq_tail = &u->rxq_head;
@@ -161,8 +156,6 @@ static void user_send(struct net_backend *nb, const struct net_hdr *h,
 		net_count(&nb->stats.tx_dropped, 1);
 		return;
 	}
-	net_count(&nb->stats.tx_frames, 1);
-	net_count(&nb->stats.tx_bytes, off);
 	slirp_input(u->slirp, u->tx, (int)off);
 }
 

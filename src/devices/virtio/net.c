@@ -84,11 +84,6 @@ struct virtio_dev *virtio_net_dev(struct virtio_net *n)
 	return &n->vdev;
 }
 
-static void count(uint64_t *c, uint64_t v)
-{
-	__atomic_fetch_add(c, v, __ATOMIC_RELAXED);
-}
-
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 {
 	const uint64_t *src = (const uint64_t *)&n->st;
@@ -189,21 +184,21 @@ static void tx_process_locked(struct virtio_net *n)
 		}
 		len = ch->out_len >= NET_HDR_LEN ? ch->out_len - NET_HDR_LEN : 0;
 		if (len < NET_ETH_HLEN || len > NET_FRAME_MAX) {
-			count(&n->st.tx_dropped, 1);
+			net_count(&n->st.tx_dropped, 1);
 			dropped(n, len < NET_ETH_HLEN ? "transmit chain shorter than a header"
 						      : "transmit frame longer than 64 KiB");
 		} else {
 			virtq_chain_read(ch, 0, &h, sizeof(h));
 			if (!tx_hdr_ok(n, &h, len)) {
-				count(&n->st.tx_dropped, 1);
+				net_count(&n->st.tx_dropped, 1);
 				dropped(n, "header asks for an offload not negotiated");
 			} else {
 				unsigned int cnt = tx_frame_iov(n, ch);
 
 				h.num_buffers = 0;
 				n->be->ops->send(n->be, &h, n->tx_iov, cnt, len);
-				count(&n->st.tx_frames, 1);
-				count(&n->st.tx_bytes, len);
+				net_count(&n->st.tx_frames, 1);
+				net_count(&n->st.tx_bytes, len);
 			}
 		}
 		if (virtq_push(q, ch->head, 0))
@@ -320,7 +315,7 @@ static enum rx_result rx_place(struct virtio_net *n, const struct net_hdr *h,
 		/* It can never fit: the chains go back empty, the frame is lost. */
 		for (unsigned int i = 0; i < used; i++)
 			n->merge[i].len = 0;
-		count(&n->st.rx_dropped, 1);
+		net_count(&n->st.rx_dropped, 1);
 		dropped(n, mrg ? "frame needs too many receive buffers"
 			       : "frame larger than the guest's receive buffer");
 	} else if (nb_lo && nb_hi) {
@@ -334,8 +329,8 @@ static enum rx_result rx_place(struct virtio_net *n, const struct net_hdr *h,
 	if (virtq_flush(q, (uint16_t)used))
 		return RX_BROKEN;
 	if (fits) {
-		count(&n->st.rx_frames, 1);
-		count(&n->st.rx_bytes, len);
+		net_count(&n->st.rx_frames, 1);
+		net_count(&n->st.rx_bytes, len);
 	}
 	return RX_DONE;
 }
@@ -357,10 +352,10 @@ static bool net_receive(void *ctx, const struct net_hdr *h, const struct iovec *
 	}
 	taken = r != RX_NO_ROOM;
 	if (r == RX_BROKEN)
-		count(&n->st.rx_dropped, 1);
+		net_count(&n->st.rx_dropped, 1);
 	if (r == RX_NO_ROOM) {
 		n->rx_waiting = true;
-		count(&n->st.rx_no_buffers, 1);
+		net_count(&n->st.rx_no_buffers, 1);
 	}
 	virtio_dev_signal(&n->vdev, VIRTIO_NET_RXQ, r == RX_DONE);
 	pthread_mutex_unlock(&n->rx_lock);
