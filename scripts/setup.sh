@@ -13,6 +13,8 @@ packages=(
   libslirp-dev libglib2.0-dev   # -netdev user (libslirp; glib for its pkg-config and static link)
   iproute2    # the tap test makes a network namespace and a tap (ip netns, ip tuntap)
   clang libclang-rt-14-dev   # the libFuzzer targets (tests/fuzz, the fuzz suite)
+  libseccomp-dev   # the per-thread syscall allow-lists (--seccomp)
+  gcovr       # the coverage report (scripts/coverage.sh)
 )
 
 # --bench: also the peers the benchmarks compare against (bench/linux.py,

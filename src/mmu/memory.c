@@ -350,6 +350,18 @@ static int alloc_host(struct mem_map *map)
 	return 0;
 }
 
+int mem_layout_check(const struct mem_layout_spec *spec, enum mem_backing backing,
+		     uint64_t ram_size)
+{
+	struct mem_region *regions;
+	unsigned int n;
+	int err = mem_layout_build(spec, backing, ram_size, MEM_KVM_X86_MAX_SLOTS, &regions, &n);
+
+	if (!err)
+		free(regions);
+	return err;
+}
+
 int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 		   enum mem_backing backing, uint64_t ram_size, unsigned int max_slots)
 {

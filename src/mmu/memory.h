@@ -91,6 +91,13 @@ int mem_layout_build(const struct mem_layout_spec *spec, enum mem_backing backin
 		     uint64_t ram_size, unsigned int max_slots,
 		     struct mem_region **regions, unsigned int *nr_regions);
 
+/* The same checks without KVM: x86 KVM's most slots (32764) bound the
+ * layout, the host's own limit is checked again when the map is built.
+ * 0 or -EINVAL / -E2BIG, the reason logged. */
+#define MEM_KVM_X86_MAX_SLOTS 32764u
+int mem_layout_check(const struct mem_layout_spec *spec, enum mem_backing backing,
+		     uint64_t ram_size);
+
 /* Build the layout and allocate its host memory.  Slots get ids 0..n-1. */
 int mem_map_create(struct mem_map *map, const struct mem_layout_spec *spec,
 		   enum mem_backing backing, uint64_t ram_size,

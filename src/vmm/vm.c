@@ -468,6 +468,13 @@ static int vm_build(struct vm *vm)
 	bool pvm;
 	int err;
 
+	/* A layout that cannot exist is the user's error: say so before
+	 * touching KVM (only the memory-slot limit needs KVM's answer). */
+	err = mem_layout_check(&cfg->layout, cfg->backing, cfg->ram_size);
+	if (err) {
+		vm->config_error = true;
+		return err;
+	}
 	err = kvm_open(&vm->kvm, cfg->kvm_device);
 	pvm = vm->kvm.paging == HOST_PAGING_PVM;
 	vm->watch.host_is_pvm = pvm;
