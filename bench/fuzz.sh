@@ -8,10 +8,12 @@
 # a finding leaves build-fuzz/fuzz_TARGET-crash-* behind.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# A UBSan report is a finding, as an ASan one is.
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 secs=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(kernel initrd cli xsave)
+[ ${#targets[@]} -gt 0 ] || targets=(kernel initrd cli xsave snapshot virtio_net bus shadow)
 dir=build-fuzz
 if [ ! -f "$dir/build.ninja" ]; then
 	CC=clang meson setup "$dir" -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \

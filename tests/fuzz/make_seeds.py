@@ -86,6 +86,74 @@ def net_rings(rx_chains, tx_chains, rx_len=1526):
     return bytes(page)
 
 
+def bus_input(ops, ram):
+    """fuzz_bus input: the op count, 12-byte ops (kind, len, count, addr,
+    val) and the guest RAM image."""
+    return struct.pack("<H", len(ops)) + b"".join(struct.pack("<BBHII", *o) for o in ops) + ram
+
+
+def bus_virtio(fn, qsize, chains, kick_queue=0, features_hi=1):
+    """Ops that bring PCI function fn (slot fn+1) up as a driver would:
+    memory decoding and bus mastering on, VERSION_1 negotiated, queue
+    kick_queue's rings at 0x1000/0x1100/0x1200, DRIVER_OK, the chains'
+    descriptors made available, a kick through the notify address."""
+    bar = lambda size: 0x80 | (fn << 5) | size          # MMIO op on fn's BAR 0
+    ops = [(6, fn + 1, 5, 0x04, 0x0006)]               # COMMAND = MEM | MASTER
+    for st in (0, 1, 3):
+        ops.append((1, bar(1), 1, 0x14, st))
+    ops += [(1, bar(4), 1, 0x08, 1), (1, bar(4), 1, 0x0C, features_hi),
+            (1, bar(1), 1, 0x14, 11), (1, bar(2), 1, 0x16, kick_queue),
+            (1, bar(2), 1, 0x18, qsize)]
+    for off, gpa in ((0x20, 0x1000), (0x28, 0x1100), (0x30, 0x1200)):
+        ops += [(1, bar(4), 1, off, gpa), (1, bar(4), 1, off + 4, 0)]
+    ops += [(1, bar(2), 1, 0x1C, 1), (1, bar(1), 1, 0x14, 15)]
+    ram = bytearray(0x5000)
+    head = 0
+    for chain in chains:          # chain: [(addr, len, writable)]
+        struct.pack_into("<H", ram, 0x1100 + 4 + 2 * (head and chains.index(chain)), head)
+        for j, (addr, ln, w) in enumerate(chain):
+            last = j == len(chain) - 1
+            struct.pack_into("<QIHH", ram, 0x1000 + 16 * (head + j), addr, ln,
+                             (0 if last else 1) | (2 if w else 0), 0 if last else head + j + 1)
+        head += len(chain)
+    struct.pack_into("<HH", ram, 0x1100, 0, len(chains))
+    ops += [(1, bar(2), 1, 0x3000 + 4 * kick_queue, kick_queue), (7, 0, 0, 0, 0)]
+    return ops, bytes(ram)
+
+
+def shadow_input(config, ops):
+    """fuzz_shadow input: config byte (bit 0 lazy, 1 NXE, 2 WP, 3 SMEP,
+    4 SMAP, 7:5 roots-1), ops (kind, a, b, x) and a pool of guest tables at
+    0x100000: PML4 (page 0) -> PDPT (1) -> PD (2) -> PT (3), with 4K pages,
+    a 2 MiB page, a 1 GiB page, a read-only user page and the PT mapping
+    itself."""
+    pool = bytearray(8 * 4096)
+    base, tbl = 0x100000, 0x7
+    struct.pack_into("<Q", pool, 0, base + 0x1000 | tbl)
+    struct.pack_into("<Q", pool, 511 * 8, base + 0x1000 | 0x3)          # kernel half
+    struct.pack_into("<Q", pool, 0x1000, base + 0x2000 | tbl)
+    struct.pack_into("<Q", pool, 0x1000 + 8, 0x40000000 | 0x87)          # 1 GiB page
+    struct.pack_into("<Q", pool, 0x2000, base + 0x3000 | tbl)
+    struct.pack_into("<Q", pool, 0x2000 + 8, 0x200000 | 0x83)            # 2 MiB page
+    for i in range(8):
+        struct.pack_into("<Q", pool, 0x3000 + 8 * i, 0x400000 + 0x1000 * i | 0x7)
+    struct.pack_into("<Q", pool, 0x3000 + 8 * 8, 0x500000 | 0x5)         # user, read-only
+    struct.pack_into("<Q", pool, 0x3000 + 8 * 9, base + 0x3000 | 0x3)    # the PT itself
+    struct.pack_into("<Q", pool, 0x3000 + 8 * 10, 0xC0000000 | 0x3)      # the hole: refused
+    return (bytes([config]) + struct.pack("<H", len(ops)) +
+            b"".join(struct.pack("<BBHQ", *o) for o in ops) + bytes(pool))
+
+
+def boards_input(layout, flags, nr_reserved, vcpus, max_slots, ram_mib, chunk_kib, fdt_size,
+                 mp_gpa, pool_kib, seed, bootargs):
+    """fuzz_boards input: struct cfg (layout 0 single, 1 split, 2 chunks;
+    flags bit 0 shadow, 1 lazy, 2 add the MMU regions, 3 describe them in
+    the tree), then the command line."""
+    return struct.pack("<BBBBHHIIIIIQ", layout, flags, nr_reserved, 0, vcpus, max_slots,
+                       ram_mib * 256, chunk_kib // 4, fdt_size, mp_gpa, pool_kib // 4,
+                       seed) + bootargs
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "corpus")
@@ -144,6 +212,49 @@ def main():
                      bytes([2, 0xe8, 0x03, 1, 0, 0, 2, 0x40, 0x06]),
             "plain": b"\x00\x00" + net_rings(2, 2) + bytes([0, 0, 0, 2, 0xee, 0x05, 4, 0, 0,
                                                             0, 0, 0]),
+        },
+        "bus": {
+            # COM1 (LCR, a byte out), i8042 status and self-test, POST, a
+            # rep outsb of 16 bytes, the host bridge's ID, the hole.
+            "legacy": bus_input([(0, 0x11, 1, 0x3FB, 0x03), (0, 0x11, 1, 0x3F8, 0x41),
+                                 (0, 0x01, 1, 0x64, 0), (0, 0x11, 1, 0x64, 0xAA),
+                                 (0, 0x01, 1, 0x60, 0), (0, 0x11, 1, 0x80, 0x42),
+                                 (0, 0x11, 16, 0x3F8, 0), (6, 0, 2, 0x00, 0),
+                                 (1, 0x04, 0, 0xFEC00000, 0), (4, 4, 0, 0, 0x0A6B6F)],
+                                bytes(4096)),
+            "virtio-blk-read": bus_input(*bus_virtio(0, 8, [[(0x2000, 16, False),
+                                                             (0x3000, 512, True),
+                                                             (0x4000, 1, True)]])),
+            # Found by fuzz_bus: a driver-feature write with a feature
+            # selector past 1 shifted a 64-bit mask by 32 * selector (UB).
+            "regress-gfselect": bus_input([(6, 1, 5, 0x04, 0x0006), (1, 0x84, 1, 0x08, 200),
+                                           (1, 0x84, 1, 0x0C, 0xFFFFFFFF)], b""),
+            "virtio-rng": bus_input(*bus_virtio(1, 4, [[(0x2000, 64, True)]])),
+            "virtio-console-tx": bus_input(*bus_virtio(2, 4, [[(0x2000, 3, False)]],
+                                                       kick_queue=1)),
+        },
+        "boards": {
+            "linux": boards_input(1, 0, 0, 2, 511, 512, 0, 65535, 0x9FC00, 0, 0,
+                                  b"console=ttyS0 reboot=k panic=-1"),
+            "chunks-shadow": boards_input(2, 0x0F, 3, 1, 300, 4096, 2048, 65535, 0x1000,
+                                          8192, 0x1234, b"mmu=shadow"),
+            "many-cpus-small-tree": boards_input(1, 0, 8, 254, 100, 3600, 0, 2048, 0x9FC00,
+                                                 0, 7, b"x" * 300),
+        },
+        "shadow": {
+            # gva b-bits pick indices (0, 1, 2, 3, 255, 256, 510, 511) per level
+            "eager": shadow_input(0x06, [(2, 0, 0, 0), (5, 0, 0, 0x10), (5, 0x07, 0o0000, 0),
+                                         (0, 3, 0x3008, 0x600007), (3, 0, 0, 0),
+                                         (1, 0, 0x2010 // 8, 4 | (0x7 << 32)),
+                                         (5, 0x02, 0o0010, 0), (4, 0, 0, 0)]),
+            "lazy-smap": shadow_input(0x39, [(2, 0, 0, 0), (5, 0x04, 0, 0), (6, 0, 0o7000, 0),
+                                             (0, 0, 0x3000, 0x00), (5, 0x03, 0, 0),
+                                             (2, 0, 1, 0), (2, 0, 0, 0), (8, 0xEE, 0, 0),
+                                             (2, 0, 0, 0), (5, 0x11, 0, 0)]),
+            "full-store": shadow_input(0x02, [(1, 0, i, (i % 7) + 1 | (0x7 << 32))
+                                              for i in range(0, 1024, 37)] +
+                                             [(2, 0, 0, 0), (2, 0, 5, 0), (7, 1, 0, 0),
+                                              (5, 0, 0o1111, 0), (2, 1, 0, 0x7fff000)]),
         },
         "xsave": {
             "x87-sse-avx": struct.pack("<QQ", 7, 7) + bytes(576 + 256),

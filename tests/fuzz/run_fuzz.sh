@@ -6,6 +6,8 @@
 # tests/fuzz/corpus/TARGET after the fix).
 #   run_fuzz.sh TARGET_EXE SEED_DIR SECONDS
 set -uo pipefail
+# A UBSan report is a finding, as an ASan one is (not a line in the log).
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 exe=$1 seeds=$2 secs=$3
 work=$(mktemp -d /tmp/minivmm-fuzz.XXXXXX)
 trap 'rm -rf "$work"' EXIT

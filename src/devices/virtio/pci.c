@@ -362,10 +362,13 @@ static uint16_t valid_vector(struct virtio_pci *vp, uint64_t v)
 
 static void driver_features_write(struct virtio_pci *vp, uint32_t v)
 {
-	uint64_t mask = 0xFFFFFFFFULL << (32 * vp->gfselect);
+	uint64_t mask;
 
+	/* Only selectors 0 and 1 exist (64 feature bits): the shift below
+	 * must not see the guest's other values. */
 	if (vp->gfselect >= 2)
 		return;
+	mask = 0xFFFFFFFFULL << (32 * vp->gfselect);
 	if (status_get(vp) & VIRTIO_STATUS_FEATURES_OK) {
 		vp_warn(vp, "driver_feature write 0x%x after FEATURES_OK (select %u):"
 			" ignored", v, vp->gfselect);
