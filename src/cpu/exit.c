@@ -38,23 +38,30 @@ const char *exit_reason_name(uint32_t reason)
 
 static enum vcpu_action handle_io(struct kvm_run *run, size_t run_size, struct exit_ctx *ctx)
 {
+	/* Read the exit's fields once: the data area is written by devices
+	 * below, and must not be able to change the loop that writes it. */
+	const uint8_t size = run->io.size;
+	const uint16_t port = run->io.port;
+	const uint32_t count = run->io.count;
+	const uint64_t offset = run->io.data_offset;
+	const uint64_t bytes = (uint64_t)size * count;
+	const bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 	uint8_t *data;
-	uint64_t bytes = (uint64_t)run->io.size * run->io.count;
-	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
 
-	if ((run->io.size != 1 && run->io.size != 2 && run->io.size != 4) ||
-	    run->io.data_offset > run_size || bytes > run_size - run->io.data_offset) {
+	/* The data area lies after struct kvm_run (KVM puts it on the next
+	 * page) and inside the mapping. */
+	if ((size != 1 && size != 2 && size != 4) || offset < sizeof(*run) ||
+	    offset > run_size || bytes > run_size - offset) {
 		snprintf(ctx->why, sizeof(ctx->why),
 			 "malformed I/O exit (port 0x%x size %u count %u)",
-			 run->io.port, run->io.size, run->io.count);
+			 port, size, count);
 		return VCPU_FAILED;
 	}
-	data = (uint8_t *)run + run->io.data_offset;
+	data = (uint8_t *)run + offset;
 	/* A rep ins/outs exits once for up to a page of items. */
-	for (uint32_t i = 0; i < run->io.count; i++)
-		bus_access(ctx->pio, run->io.port, data + (size_t)i * run->io.size,
-			   run->io.size, is_write);
-	ctx->stats.pio_accesses += run->io.count;
+	for (uint32_t i = 0; i < count; i++)
+		bus_access(ctx->pio, port, data + (size_t)i * size, size, is_write);
+	ctx->stats.pio_accesses += count;
 	return VCPU_CONTINUE;
 }
 

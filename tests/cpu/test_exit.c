@@ -279,6 +279,18 @@ static void test_pio_malformed_huge_offset(void **state)
 	assert_malformed(f, 1, 1, 1ULL << 63);
 }
 
+static void test_pio_data_inside_kvm_run(void **state)
+{
+	struct fixture *f = *state;
+
+	/* A data area over struct kvm_run itself (the I/O fields among it):
+	 * found by fuzz_bus, where an IN wrote the count it was looping on. */
+	assert_malformed(f, 2, 2, offsetof(struct kvm_run, io.count));
+	assert_malformed(f, 1, 1, 0);
+	assert_malformed(f, 1, 1, sizeof(struct kvm_run) - 1);
+	assert_int_equal(f->port_dev.nr_calls, 0);
+}
+
 /* ---- MMIO -------------------------------------------------------------- */
 
 static void set_mmio(struct fixture *f, uint64_t addr, uint32_t len, uint8_t is_write)
@@ -521,6 +533,7 @@ int main(void)
 		T(test_unknown_reasons),
 		T(test_stats_by_reason),
 		T(test_reason_names),
+		T(test_pio_data_inside_kvm_run),
 		/* Last: under UBSan with halt_on_error a failure here ends the run. */
 		T(test_pio_malformed_huge_offset),
 	};
