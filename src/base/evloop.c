@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sandbox.h"
 
 #define EVLOOP_BATCH 32
 
@@ -168,6 +169,7 @@ static void *evloop_thread(void *arg)
 	struct evloop *l = arg;
 
 	this_thread_loop = l;
+	sandbox_enter(SANDBOX_IO);	/* a failure is logged; it cannot happen once prepared */
 	for (;;) {
 		struct epoll_event evs[EVLOOP_BATCH];
 		int n;

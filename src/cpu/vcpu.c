@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sandbox.h"
 #include "cpu/x86.h"
 
 #define VCPU_KICK_SIGNAL SIGUSR1
@@ -203,6 +204,11 @@ static void *vcpu_thread(void *arg)
 	const struct vcpu_env *env = vcpu->env;
 	enum vcpu_action action = VCPU_CONTINUE;
 
+	if (sandbox_enter(SANDBOX_VCPU)) {
+		snprintf(vcpu->exit.why, sizeof(vcpu->exit.why),
+			 "cannot enter the seccomp allow-list (--seccomp=off runs without)");
+		action = VCPU_FAILED;
+	}
 	while (action == VCPU_CONTINUE && !atomic_load(env->stopping)) {
 		bool park = env->pause && vcpu_should_park(env->pause, vcpu);
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sandbox.h"
 #include "debug/gdb_listen.h"
 
 #define SEND_TIMEOUT_S 5
@@ -303,6 +304,7 @@ static void *stub_thread(void *arg)
 {
 	struct gdbstub *g = arg;
 
+	sandbox_enter(SANDBOX_GDB);
 	for (;;) {
 		struct pollfd fds[4] = {
 			{ .fd = g->quit_fd, .events = POLLIN },

@@ -12,6 +12,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/sandbox.h"
 #include "cpu/vcpu.h"
 
 int profile_init(struct profile *p, unsigned int hz, struct vcpu *vcpus, unsigned int nr)
@@ -61,6 +62,8 @@ static void *profile_thread(void *arg)
 	struct profile *p = arg;
 	struct pollfd fds[2] = { { .fd = p->timer_fd, .events = POLLIN },
 				 { .fd = p->wake_fd, .events = POLLIN } };
+
+	sandbox_enter(SANDBOX_PROFILE);
 
 	while (!atomic_load(&p->stop)) {
 		uint64_t n;

@@ -28,6 +28,7 @@ void cli_defaults(struct vm_config *cfg)
 	cfg->kvm_device = "/dev/kvm";
 	cfg->mmu = MMU_TDP;
 	cfg->pt_pool_size = BOARD_MMU_POOL_DEFAULT;
+	cfg->seccomp = sandbox_default_mode();
 }
 
 static const struct cli_command *last_row(const struct cli_command *cmds)
@@ -131,6 +132,10 @@ void cli_usage(FILE *out, const struct cli_command *cmds)
 "                       (the guest's own, also in shadow mode) and print each\n"
 "                       level, beside KVM's translation (repeatable)\n"
 "  --kvm-device PATH    KVM device node (default /dev/kvm)\n"
+"  --seccomp M          on (default): each thread keeps to its system-call\n"
+"                       allow-list once the VM is built, a call outside it\n"
+"                       stops minivmm (status 159) | log (the kernel logs it,\n"
+"                       the call goes through) | off\n"
 "Snapshots and control (docs/snapshots.md):\n"
 "  --api-sock PATH      control socket: one JSON command per line (status, pause,\n"
 "                       resume, stats, snapshot, send-console, inject-nmi,\n"
@@ -160,7 +165,7 @@ enum opt_id {
 	OPT_PT_POOL, OPT_STATS_FILE, OPT_TRANSLATE, OPT_DRIVE, OPT_DEVICE, OPT_CONSOLE,
 	OPT_GDB, OPT_GDB_DEFAULT, OPT_GDB_WAIT,
 	OPT_API_SOCK, OPT_SNAPSHOT_ON, OPT_SNAPSHOT_AND_EXIT, OPT_RESTORE,
-	OPT_NETDEV, OPT_NIC,
+	OPT_NETDEV, OPT_NIC, OPT_SECCOMP,
 };
 
 /* Every option; compare-layouts reads the same ones. */
@@ -207,6 +212,7 @@ static const struct opt_def options[] = {
 	{ "snapshot-on", OPT_SNAPSHOT_ON, OPT_ARG_REQUIRED },
 	{ "snapshot-and-exit", OPT_SNAPSHOT_AND_EXIT, OPT_ARG_NONE },
 	{ "restore", OPT_RESTORE, OPT_ARG_REQUIRED },
+	{ "seccomp", OPT_SECCOMP, OPT_ARG_REQUIRED },
 };
 
 static const struct opt_table option_table = {
@@ -398,6 +404,18 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		return 0;
 	case OPT_STATS_FILE:
 		cfg->stats_file = v;
+		return 0;
+	case OPT_SECCOMP:
+		if (!strcmp(v, "on")) {
+			cfg->seccomp = SANDBOX_ON;
+		} else if (!strcmp(v, "log")) {
+			cfg->seccomp = SANDBOX_LOG;
+		} else if (!strcmp(v, "off")) {
+			cfg->seccomp = SANDBOX_OFF;
+		} else {
+			log_err("--seccomp: '%s' is not on, log or off", v);
+			return -EINVAL;
+		}
 		return 0;
 	case OPT_MMU:
 		if (!strcmp(v, "tdp")) {

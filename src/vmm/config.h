@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "backends/block/drive.h"
+#include "base/sandbox.h"
 #include "backends/net/netdev.h"
 #include "mmu/memory.h"
 #include "mmu/plan.h"
@@ -60,6 +61,7 @@ struct vm_config {
 	unsigned int nr_translate;
 	bool no_host_decompress;  /* bzImage, initrd: the kernel decompresses them */
 	bool keep_cpu_features;   /* PVM hosts: no automatic clearcpuid= */
+	enum sandbox_mode seccomp; /* --seccomp (base/sandbox.h) */
 	bool no_cache;            /* --no-cache: no boot cache (boot/cache.h) */
 	unsigned int profile_hz;  /* --profile[=HZ]; 0: off */
 	const char *profile_symbols; /* --profile-symbols: ELF or System.map */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "base/sandbox.h"
 
 #define CTRL_A 0x01
 
@@ -149,6 +150,7 @@ static void *console_thread(void *arg)
 {
 	struct console *con = arg;
 
+	sandbox_enter(SANDBOX_CONSOLE);
 	while (!atomic_load(&con->stop)) {
 		struct pollfd fds[3] = {
 			{ .fd = con->wake_fd, .events = POLLIN },

@@ -462,6 +462,16 @@ static int vm_restore_step(struct vm *vm, int (*step)(struct vm *, char *, size_
  * that a test guest's MMU regions join the memory map first and one loop
  * registers every slot (and --show-layout lists them all).
  */
+/* What widens the threads' allow-lists (base/sandbox.h). */
+static unsigned int vm_sandbox_features(const struct vm_config *cfg)
+{
+	unsigned int f = 0;
+
+	for (unsigned int i = 0; i < cfg->nr_netdevs; i++)
+		f |= cfg->netdevs[i].kind == NETDEV_USER ? SANDBOX_NET_USER : SANDBOX_NET_TAP;
+	return f;
+}
+
 static int vm_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
@@ -509,6 +519,11 @@ static int vm_build(struct vm *vm)
 	if (err || cfg->show_layout != SHOW_LAYOUT_NONE || cfg->dump_dtb)
 		return err;
 	err = kvm_setup_platform(&vm->kvm, BOARD_KVM_TSS, BOARD_KVM_IDENTITY_MAP);
+	/* Before any thread that confines itself starts (the disks' start
+	 * with the PCI platform). */
+	if (!err)
+		err = sandbox_prepare(cfg->seccomp, vm_sandbox_features(cfg),
+				      console_restore_terminal);
 	if (!err)
 		err = console_init(&vm->console, STDIN_FILENO, STDOUT_FILENO, console_quit, vm);
 	if (!err)
@@ -570,6 +585,7 @@ static void vm_destroy(struct vm *vm)
 	pthread_mutex_destroy(&vm->stop_lock);
 	vcpu_pause_destroy(&vm->pause);
 	free(vm);
+	sandbox_release();
 }
 
 static struct vm *vm_alloc(const struct vm_config *cfg)
@@ -704,6 +720,9 @@ static int vm_run(struct vm *vm)
 		err = gdbstub_start(vm->gdb);
 	if (!err && vm->profile)
 		err = profile_start(vm->profile);
+	/* Every thread is running: the main thread confines itself last. */
+	if (!err)
+		err = sandbox_enter(SANDBOX_MAIN);
 	if (err)
 		vm_request_stop(vm, VM_STOP_ERROR, VM_EXIT_SETUP_FAILED, "start-up failed");
 	else

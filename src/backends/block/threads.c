@@ -22,6 +22,7 @@
 
 #include "backends/block/req.h"
 #include "base/log.h"
+#include "base/sandbox.h"
 
 #define THREADS_MAX 64
 
@@ -110,6 +111,7 @@ static void *threads_worker(void *arg)
 	struct blk_req *r;
 	int64_t res;
 
+	sandbox_enter(SANDBOX_BLOCK);
 	pthread_mutex_lock(&tb->lock);
 	for (;;) {
 		while (!tb->head && !tb->stopping)

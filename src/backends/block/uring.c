@@ -37,6 +37,7 @@
 
 #include "backends/block/req.h"
 #include "base/log.h"
+#include "base/sandbox.h"
 
 #define URING_DEPTH_MAX 4096u
 #define URING_CQ_FACTOR 8u            /* CQ entries per SQ entry */
@@ -216,6 +217,7 @@ static void *uring_thread(void *arg)
 	struct io_uring_cqe *cqe;
 	int e;
 
+	sandbox_enter(SANDBOX_BLOCK);
 	for (;;) {
 		e = io_uring_wait_cqe(&ub->ring, &cqe);
 		if (e == -EINTR || e == -EAGAIN)
