@@ -596,6 +596,35 @@ static void test_map_create_refused(void **state)
 	mem_map_destroy(&map);
 }
 
+/* --mem-backing thp and hugetlb: 2 MiB-aligned RAM, or a clear refusal
+ * when the host cannot back it (no huge pages reserved: the message says
+ * how many and the sysctl). */
+static void test_map_create_huge_backings(void **state)
+{
+	struct mem_map map;
+	int err = mem_map_create(&map, &split, MEM_BACKING_THP, 8 * MiB, 32);
+
+	if (err == 0) {
+		assert_int_equal((uintptr_t)map.host_base % (2 * MiB), 0);
+		assert_int_equal(map.backing, MEM_BACKING_THP);
+		assert_int_equal(mem_write(&map, 8 * MiB - 1, "x", 1), 0);
+		mem_map_destroy(&map);
+	} else {
+		assert_int_equal(err, -EINVAL);   /* THP switched off on this host */
+	}
+	err = mem_map_create(&map, &split, MEM_BACKING_HUGETLB, 4 * MiB, 32);
+	if (err == 0) {
+		assert_int_equal((uintptr_t)map.host_base % (2 * MiB), 0);
+		assert_int_equal(mem_write(&map, 0, "y", 1), 0);
+		mem_map_destroy(&map);
+	} else {
+		assert_int_equal(err, -ENOMEM);
+		assert_null(map.slots);
+	}
+	/* A size no 2 MiB page can back exactly is the layout's refusal. */
+	assert_int_equal(mem_map_create(&map, &split, MEM_BACKING_HUGETLB, 3 * MiB, 32), -EINVAL);
+}
+
 static void test_map_big_layout(void **state)
 {
 	struct maps *m = *state;
@@ -933,6 +962,7 @@ int main(void)
 		cmocka_unit_test(test_memfd_is_ram),
 		cmocka_unit_test(test_memfd_size_sealed),
 		cmocka_unit_test(test_map_create_refused),
+		cmocka_unit_test(test_map_create_huge_backings),
 		cmocka_unit_test(test_map_big_layout),
 		cmocka_unit_test(test_gpa_to_hva_slot_edges),
 		cmocka_unit_test(test_gpa_to_hva_overflow),

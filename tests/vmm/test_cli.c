@@ -541,6 +541,59 @@ static void test_mmu_options(void **state)
 /* ---- the subcommand table ---------------------------------------------- */
 
 /* What the last entry called saw. */
+/* The diagnostics, boot, control and sandbox options: each spelling sets
+ * its field, each bad value is refused. */
+static void test_run_options(void **state)
+{
+	struct vm_config cfg;
+
+	assert_int_equal(parse(&cfg, "--no-host-decompress", "--keep-cpu-features", "--no-cache",
+			       "--profile", "--profile-symbols", "vmlinux", "--profile-out", "p.folded",
+			       "--timeline", "t.json", "--boot-protocol", "pvh", "--json",
+			       "--api-sock", "/tmp/s", "--seccomp", "log"), 0);
+	assert_true(cfg.no_host_decompress && cfg.keep_cpu_features && cfg.no_cache && cfg.json);
+	assert_int_equal(cfg.profile_hz, 1000);
+	assert_string_equal(cfg.profile_symbols, "vmlinux");
+	assert_string_equal(cfg.profile_out, "p.folded");
+	assert_string_equal(cfg.timeline, "t.json");
+	assert_int_equal(cfg.boot_protocol, BOOT_PROTOCOL_PVH);
+	assert_string_equal(cfg.api_sock, "/tmp/s");
+	assert_int_equal(cfg.seccomp, SANDBOX_LOG);
+	assert_int_equal(parse(&cfg, "--profile=250", "--boot-protocol", "linux64",
+			       "--seccomp", "off"), 0);
+	assert_int_equal(cfg.profile_hz, 250);
+	assert_int_equal(cfg.boot_protocol, BOOT_PROTOCOL_LINUX64);
+	assert_int_equal(cfg.seccomp, SANDBOX_OFF);
+	assert_int_equal(parse(&cfg, "--boot-protocol", "auto", "--seccomp", "on"), 0);
+	assert_int_equal(cfg.boot_protocol, BOOT_PROTOCOL_AUTO);
+	assert_int_equal(cfg.seccomp, SANDBOX_ON);
+	assert_int_equal(cli_parse(1, (char *[]){ "minivmm", NULL }, &cfg), 0);
+	assert_int_equal(cfg.seccomp, sandbox_default_mode());
+
+	assert_int_equal(parse(&cfg, "--snapshot-on", "READY", "/tmp/snap", "--snapshot-and-exit"), 0);
+	assert_string_equal(cfg.snapshot_marker, "READY");
+	assert_string_equal(cfg.snapshot_dir, "/tmp/snap");
+	assert_true(cfg.snapshot_exit);
+	assert_int_equal(parse(&cfg, "--restore", "/tmp/snap"), 0);
+	assert_string_equal(cfg.restore_dir, "/tmp/snap");
+
+	assert_refused("--profile=0");
+	assert_refused("--profile=20000");
+	assert_refused("--profile=fast");
+	assert_refused("--boot-protocol", "multiboot");
+	assert_refused("--seccomp", "strict");
+	assert_refused("--snapshot-on", "", "/tmp/snap");
+	assert_refused("--snapshot-on", "two\nlines", "/tmp/snap");
+	assert_refused("--snapshot-on", "READY");
+	assert_refused("--snapshot-and-exit");
+	assert_refused("--cache-size", "0");
+	assert_refused("-device", "virtio-rng-pci,max-bytes=1,period=1,"
+		       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+		       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+}
+
 static struct {
 	const char *which, *argv0, *argv1;
 	int argc;
@@ -665,6 +718,7 @@ int main(void)
 		cmocka_unit_test(test_network),
 		cmocka_unit_test(test_compare_layouts),
 		cmocka_unit_test(test_mmu_options),
+		cmocka_unit_test(test_run_options),
 		cmocka_unit_test(test_gdb_options),
 		cmocka_unit_test(test_compare_layouts_refusals),
 		cmocka_unit_test(test_help_version),
