@@ -282,12 +282,41 @@ static void test_uncompressed_and_unknown(void **state)
 	assert_int_equal(out_len, 77);
 }
 
+/* Streams that are well formed but give nothing, a member that is an ELF,
+ * and a legacy lz4 block that does not decode. */
+static void test_empty_elf_member_lz4_legacy(void **state)
+{
+	static const uint8_t empty_gz[] = { 0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0x03,
+					     0x03, 0x00, 0, 0, 0, 0, 0, 0, 0, 0 };
+	static const uint8_t lz4_legacy[] = { 0x02, 0x21, 0x4C, 0x18, 8, 0, 0, 0,
+					      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
+	uint8_t elf[64] = { 0x7F, 'E', 'L', 'F', 2, 1, 1 };
+	uint8_t *out = NULL;
+	size_t out_len = 0, used = 0;
+	char name[16];
+
+	(void)state;
+	assert_int_equal(decompress(empty_gz, sizeof(empty_gz), &out, &out_len, 1u << 20,
+				    name, sizeof(name)), -EINVAL);
+	assert_string_equal(name, "gzip");
+	/* As an initrd member an empty stream is fine. */
+	assert_int_equal(decompress_member(empty_gz, sizeof(empty_gz), &out, &out_len, 1u << 20,
+					   &used, "initrd"), 0);
+	assert_int_equal(out_len, 0);
+	free(out);
+	assert_int_equal(decompress_member(elf, sizeof(elf), &out, &out_len, 1u << 20, &used,
+					   "initrd"), -EINVAL);
+	assert_int_equal(decompress(lz4_legacy, sizeof(lz4_legacy), &out, &out_len, 1u << 20,
+				    name, sizeof(name)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_detect),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_empty_elf_member_lz4_legacy),
 		cmocka_unit_test(test_corrupt),
 		cmocka_unit_test(test_lz4_frames),
 		cmocka_unit_test(test_zstd_two_frames),

@@ -132,6 +132,32 @@ static void test_load_errors(void **state)
 	}
 }
 
+/* Variable-length byte fields: their length comes from the document, and
+ * an odd number of hex digits, a missing field or another type is refused. */
+static void test_bytes_len(void **state)
+{
+	struct snap_status st;
+	struct snap root;
+	json_t *doc = json_object();
+
+	(void)state;
+	json_object_set_new(doc, "ok", json_string("00ff10"));
+	json_object_set_new(doc, "odd", json_string("00f"));
+	json_object_set_new(doc, "num", json_integer(3));
+	snap_json_load(&root, &st, doc);
+	assert_int_equal(snap_bytes_len(&root, "ok"), 3);
+	assert_int_equal(st.err, 0);
+	assert_int_equal(snap_bytes_len(&root, "odd"), 0);
+	assert_non_null(strstr(st.why, "odd: odd number of hex digits"));
+	snap_json_load(&root, &st, doc);
+	assert_int_equal(snap_bytes_len(&root, "num"), 0);
+	assert_non_null(strstr(st.why, "num: has the wrong type"));
+	snap_json_load(&root, &st, doc);
+	assert_int_equal(snap_bytes_len(&root, "gone"), 0);
+	assert_non_null(strstr(st.why, "gone: missing"));
+	json_decref(doc);
+}
+
 static void device_write(struct device *d, uint64_t off, const uint8_t *v, uint32_t len)
 {
 	d->ops->write(d, off, v, len);
@@ -488,6 +514,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_bytes_len),
 		cmocka_unit_test(test_uart),
 		cmocka_unit_test(test_pci_virtio_round_trip),
 		cmocka_unit_test(test_snapdir),
