@@ -17,9 +17,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "base/evloop.h"
 #include "devices/net.h"
 #include "devices/virtio/net.h"
 #include "mmu/iovec.h"
@@ -108,7 +110,7 @@ static void on_needs_reset(void *ctx)
 	((struct nfx *)ctx)->needs_reset++;
 }
 
-static struct nfx *make(uint64_t features, unsigned int offloads)
+static struct nfx *make_on(uint64_t features, unsigned int offloads, struct evloop *loop)
 {
 	struct nfx *f = calloc(1, sizeof(*f));
 	struct virtio_net_params p;
@@ -118,7 +120,7 @@ static struct nfx *make(uint64_t features, unsigned int offloads)
 	f->be.nb = (struct net_backend){ .ops = &be_ops, .id = "t", .kind = "fake",
 					 .tx_offloads = offloads, .rx_offloads = offloads };
 	p = (struct virtio_net_params){ .mem = &f->t.map, .backend = &f->be.nb,
-		.mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, .queue_size = QSIZE };
+		.mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 }, .queue_size = QSIZE, .loop = loop };
 	assert_int_equal(virtio_net_create(&p, &f->n), 0);
 	f->d = virtio_net_dev(f->n);
 	f->d->notify = (struct virtio_notify){ .queue = on_queue, .needs_reset = on_needs_reset,
@@ -129,6 +131,11 @@ static struct nfx *make(uint64_t features, unsigned int offloads)
 	}
 	assert_int_equal(f->d->ops->activate(f->d, F_VER1 | features), 0);
 	return f;
+}
+
+static struct nfx *make(uint64_t features, unsigned int offloads)
+{
+	return make_on(features, offloads, NULL);
 }
 
 static void destroy(struct nfx *f)
@@ -452,6 +459,41 @@ static void csum_complete_edges(void **state)
 	assert_int_equal(net_csum_complete(f, sizeof(f), 0xFFFF, 0xFFFF), -EINVAL);
 }
 
+/* With an I/O thread, a kick from another thread (a vCPU's, without an
+ * ioeventfd) is handed to the I/O thread, which sends the frame; bad
+ * parameters are refused. */
+static void tx_kick_from_another_thread(void **state)
+{
+	struct evloop *loop;
+	struct nfx *f;
+	struct net_hdr h = { 0 };
+	uint8_t frame[60];
+	struct virtio_net_params bad = { 0 };
+	struct virtio_net *n;
+
+	(void)state;
+	assert_int_equal(evloop_create(&loop), 0);
+	f = make_on(0, 0, loop);
+	assert_int_equal(evloop_start(loop, "test-io"), 0);
+	pattern(frame, sizeof(frame), 3);
+	assert_int_equal(mem_write_span(&f->t.map, TX_DATA, &h, sizeof(h)), 0);
+	assert_int_equal(mem_write_span(&f->t.map, TX_DATA + 0x100, frame, sizeof(frame)), 0);
+	td_desc(&f->t, Q(f, TXQ), 0, TX_DATA, NET_HDR_LEN, VIRTQ_DESC_F_NEXT, 1);
+	td_desc(&f->t, Q(f, TXQ), 1, TX_DATA + 0x100, sizeof(frame), 0, 0);
+	td_publish(&f->t, Q(f, TXQ), TXQ, 0);
+	f->d->ops->queue_notify(f->d, TXQ);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->be.sent, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	evloop_stop(loop);
+	assert_int_equal(f->be.sent, 1);
+	assert_int_equal(f->be.last_len, sizeof(frame));
+	destroy(f);
+	evloop_destroy(loop);
+
+	bad.queue_size = 3;
+	assert_int_equal(virtio_net_create(&bad, &n), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +501,7 @@ int main(void)
 		cmocka_unit_test(tx_bad_frames_dropped),
 		cmocka_unit_test(tx_writable_buffer_breaks_queue),
 		cmocka_unit_test(csum_complete_edges),
+		cmocka_unit_test(tx_kick_from_another_thread),
 		cmocka_unit_test(rx_one_buffer),
 		cmocka_unit_test(rx_mergeable),
 		cmocka_unit_test(rx_readable_buffer_breaks_queue),
