@@ -11,6 +11,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -89,6 +90,7 @@ static const unsigned long tty_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TI
 struct role_filter {
 	struct sock_fprog prog;
 	unsigned int calls, ioctls;
+	uint64_t seen[8];            /* system calls counted (numbers < 512) */
 };
 
 static struct {
@@ -134,8 +136,17 @@ enum sandbox_mode sandbox_default_mode(void)
 
 /* ---- building ------------------------------------------------------------- */
 
+/* Count system call nr once per role, however many rules allow it. */
+static void count_call(struct role_filter *rf, int nr)
+{
+	if (nr < 0 || nr >= 512 || (rf->seen[nr / 64] >> (nr % 64)) & 1)
+		return;
+	rf->seen[nr / 64] |= 1ull << (nr % 64);
+	rf->calls++;
+}
+
 static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n,
-		       unsigned int *count)
+		       struct role_filter *rf)
 {
 	for (size_t i = 0; i < n; i++) {
 		int nr = seccomp_syscall_resolve_name(names[i]);
@@ -146,13 +157,13 @@ static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n,
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 		if (err && err != -EEXIST)
 			return err;
-		(*count)++;
+		count_call(rf, nr);
 	}
 	return 0;
 }
 
 static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n,
-			unsigned int *count)
+			struct role_filter *rf)
 {
 	for (size_t i = 0; i < n; i++) {
 		/* The kernel takes the request as 32 bits: compare those, so a
@@ -162,13 +173,14 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *reqs, size_t n
 
 		if (err && err != -EEXIST)
 			return err;
-		(*count)++;
+		rf->ioctls++;
 	}
+	count_call(rf, SCMP_SYS(ioctl));
 	return 0;
 }
 
 /* mmap and mprotect, never executable. */
-static int allow_memory(scmp_filter_ctx ctx, unsigned int *count)
+static int allow_memory(scmp_filter_ctx ctx, struct role_filter *rf)
 {
 	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
 				   SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
@@ -176,14 +188,15 @@ static int allow_memory(scmp_filter_ctx ctx, unsigned int *count)
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
 				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	*count += 2;
+	count_call(rf, SCMP_SYS(mmap));
+	count_call(rf, SCMP_SYS(mprotect));
 	return err;
 }
 
 /* openat for reading only (libslirp's /etc/resolv.conf). */
-static int allow_read_only_open(scmp_filter_ctx ctx, unsigned int *count)
+static int allow_read_only_open(scmp_filter_ctx ctx, struct role_filter *rf)
 {
-	(*count)++;
+	count_call(rf, SCMP_SYS(openat));
 	return seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
 				SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 }
@@ -192,7 +205,7 @@ static int allow_read_only_open(scmp_filter_ctx ctx, unsigned int *count)
  * clone for threads only, clone3 answered ENOSYS so glibc falls back to
  * clone, whose flags a filter can see; the new thread then enters its own
  * filter (prctl, seccomp). */
-static int allow_threads(scmp_filter_ctx ctx, unsigned int *count)
+static int allow_threads(scmp_filter_ctx ctx, struct role_filter *rf)
 {
 	int err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
@@ -208,42 +221,48 @@ static int allow_threads(scmp_filter_ctx ctx, unsigned int *count)
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 1,
 				       SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
-	*count += 4;
+	count_call(rf, SCMP_SYS(clone));
+	count_call(rf, SCMP_SYS(prctl));
+	count_call(rf, SCMP_SYS(seccomp));
 	return err;
 }
 
 static int add_io(scmp_filter_ctx ctx, unsigned int features, struct role_filter *rf)
 {
 	static const unsigned long tap_ioctls[] = { TUNSETOFFLOAD };
-	int err = allow_names(ctx, block_calls, ARRAY_SIZE(block_calls), &rf->calls);
+	/* libslirp sizes every UDP datagram (DNS replies) with FIONREAD. */
+	static const unsigned long slirp_ioctls[] = { FIONREAD };
+	int err = allow_names(ctx, block_calls, ARRAY_SIZE(block_calls), rf);
 
 	if (!err && (features & SANDBOX_NET_USER))
-		err = allow_names(ctx, slirp_calls, ARRAY_SIZE(slirp_calls), &rf->calls);
+		err = allow_names(ctx, slirp_calls, ARRAY_SIZE(slirp_calls), rf);
 	if (!err && (features & SANDBOX_NET_USER))
-		err = allow_read_only_open(ctx, &rf->calls);
+		err = allow_ioctls(ctx, slirp_ioctls, 1, rf);
+	if (!err && (features & SANDBOX_NET_USER))
+		err = allow_read_only_open(ctx, rf);
 	if (!err && (features & SANDBOX_NET_TAP))
-		err = allow_ioctls(ctx, tap_ioctls, 1, &rf->ioctls);
+		err = allow_ioctls(ctx, tap_ioctls, 1, rf);
 	return err;
 }
 
 static int add_role(scmp_filter_ctx ctx, enum sandbox_role role, unsigned int features,
 		    struct role_filter *rf)
 {
-	int err = allow_names(ctx, base_calls, ARRAY_SIZE(base_calls), &rf->calls);
+	int err = allow_names(ctx, base_calls, ARRAY_SIZE(base_calls), rf);
 
 	if (!err)
-		err = allow_memory(ctx, &rf->calls);
+		err = allow_memory(ctx, rf);
 	if (!err)
-		err = allow_ioctls(ctx, tty_ioctls, ARRAY_SIZE(tty_ioctls), &rf->ioctls);
+		err = allow_ioctls(ctx, tty_ioctls, ARRAY_SIZE(tty_ioctls), rf);
 	if (!err && role != SANDBOX_PROFILE)
-		err = allow_ioctls(ctx, kvm_ioctls, ARRAY_SIZE(kvm_ioctls), &rf->ioctls);
+		err = allow_ioctls(ctx, kvm_ioctls, ARRAY_SIZE(kvm_ioctls), rf);
 	if (err)
 		return err;
 	switch (role) {
 	case SANDBOX_MAIN:
-		err = allow_names(ctx, main_calls, ARRAY_SIZE(main_calls), &rf->calls);
+		err = allow_names(ctx, main_calls, ARRAY_SIZE(main_calls), rf);
 		if (!err)
-			err = allow_threads(ctx, &rf->calls);
+			err = allow_threads(ctx, rf);
 		if (!err)   /* main_also_io: what a restarted I/O thread inherits */
 			err = add_io(ctx, features, rf);
 		break;
@@ -251,10 +270,10 @@ static int add_role(scmp_filter_ctx ctx, enum sandbox_role role, unsigned int fe
 		err = add_io(ctx, features, rf);
 		break;
 	case SANDBOX_BLOCK:
-		err = allow_names(ctx, block_calls, ARRAY_SIZE(block_calls), &rf->calls);
+		err = allow_names(ctx, block_calls, ARRAY_SIZE(block_calls), rf);
 		break;
 	case SANDBOX_GDB:
-		err = allow_names(ctx, gdb_calls, ARRAY_SIZE(gdb_calls), &rf->calls);
+		err = allow_names(ctx, gdb_calls, ARRAY_SIZE(gdb_calls), rf);
 		break;
 	default:
 		break;

@@ -200,6 +200,22 @@ static void main_forks(void)
 	_exit(pid < 0 ? 33 : 34);
 }
 
+/* What libslirp does on the I/O thread: a UDP socket, its pending size
+ * (FIONREAD), /etc/resolv.conf read-only. */
+static void io_does_slirp_work(void)
+{
+	int fd = socket(AF_INET, SOCK_DGRAM, 0), n = -1;
+
+	if (fd < 0 || ioctl(fd, FIONREAD, &n) || n != 0)
+		_exit(42);
+	close(fd);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd < 0)
+		_exit(43);
+	close(fd);
+	_exit(0);
+}
+
 static void io_reads_resolv_conf(void)
 {
 	int fd = open("/dev/null", O_RDONLY);
@@ -287,6 +303,17 @@ static void test_device_path_is_stopped(void **state)
 	device_destroy(uart_device(u));
 }
 
+static void test_io_serves_slirp(void **state)
+{
+	struct outcome o = run(SANDBOX_ON, SANDBOX_IO, io_does_slirp_work);
+
+	if (o.status != 0)
+		fail_msg("status %d, stderr: %s", o.status, o.err);
+	/* Without -netdev user the same is outside the I/O thread's list. */
+	o = run(SANDBOX_ON, SANDBOX_VCPU, io_does_slirp_work);
+	expect_killed(&o, "vCPU", "socket");
+}
+
 static void test_main_keeps_threads_and_files(void **state)
 {
 	struct outcome o = run(SANDBOX_ON, SANDBOX_MAIN, main_starts_thread);
@@ -310,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_allowed_work_goes_on),
 		cmocka_unit_test(test_forbidden_calls_stop),
 		cmocka_unit_test(test_device_path_is_stopped),
+		cmocka_unit_test(test_io_serves_slirp),
 		cmocka_unit_test(test_main_keeps_threads_and_files),
 		cmocka_unit_test(test_log_mode_lets_through),
 	};
