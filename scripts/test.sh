@@ -40,6 +40,11 @@ run_suites build-asan -Dwerror=true -Dtests=enabled -Db_sanitize=address,undefin
 (export CC=clang; run_suites build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
   -Db_lundef=false -Dfuzz_seconds=20 -- fuzz) || status=1
 
+# Line coverage of src/ from the unit and guest suites (gcov, gcovr): a
+# report, not a gate; the guest-facing files under 90% and the total.
+echo "coverage (scripts/coverage.sh; docs/reliability.md):"
+bash scripts/coverage.sh build-cov 2>&1 | grep -E '<90%|^TOTAL' || true
+
 # One closing line for CI, counted from meson's own logs.
 python3 - build-test build-asan build-fuzz <<'PY'
 import json, sys, os

@@ -31,8 +31,8 @@
 static const char *const base_calls[] = {
 	"read", "write", "readv", "writev", "close", "futex", "munmap", "madvise", "mremap",
 	"brk", "exit", "exit_group", "rt_sigreturn", "rt_sigprocmask", "sigaltstack",
-	"clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday", "getpid", "gettid",
-	"tgkill", "sched_yield", "restart_syscall", "poll", "ppoll", "epoll_wait",
+	"clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday", "time", "getpid",
+	"gettid", "tgkill", "sched_yield", "restart_syscall", "poll", "ppoll", "epoll_wait",
 	"epoll_pwait", "epoll_ctl", "fcntl", "fstat", "newfstatat", "lseek", "getrandom",
 	"rseq", "timerfd_settime", "timerfd_gettime", "io_uring_enter", "sendto", "sendmsg",
 	"recvfrom", "recvmsg",
