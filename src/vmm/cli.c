@@ -327,6 +327,47 @@ static int parse_device(struct vm_config *cfg, const char *v)
 	return -EINVAL;
 }
 
+/* One of a few spellings, each with its value. */
+struct choice {
+	const char *name;
+	int value;
+};
+
+/* *out = the value of v among the n choices, or -EINVAL with one line:
+ * "OPT: 'v' is not a, b or c". */
+static int pick(const char *opt, const char *v, const struct choice *c, unsigned int n,
+		int *out)
+{
+	char names[96] = "";
+	size_t len = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (!strcmp(v, c[i].name)) {
+			*out = c[i].value;
+			return 0;
+		}
+		len += (size_t)snprintf(names + len, len < sizeof(names) ? sizeof(names) - len : 0,
+					"%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", c[i].name);
+	}
+	log_err("%s: '%s' is not %s", opt, v, names);
+	return -EINVAL;
+}
+
+#define PICK(opt, v, choices, out) pick(opt, v, choices, ARRAY_SIZE(choices), out)
+
+static const struct choice console_choices[] = {
+	{ "serial", CONSOLE_SERIAL }, { "virtio", CONSOLE_VIRTIO },
+};
+static const struct choice seccomp_choices[] = {
+	{ "on", SANDBOX_ON }, { "log", SANDBOX_LOG }, { "off", SANDBOX_OFF },
+};
+static const struct choice mmu_choices[] = { { "tdp", MMU_TDP }, { "shadow", MMU_SHADOW } };
+static const struct choice fill_choices[] = { { "eager", false }, { "lazy", true } };
+static const struct choice boot_choices[] = {
+	{ "auto", BOOT_PROTOCOL_AUTO }, { "linux64", BOOT_PROTOCOL_LINUX64 },
+	{ "pvh", BOOT_PROTOCOL_PVH },
+};
+
 /* An optional "=json" / "=text" (absent: text). */
 static int parse_format(const char *opt, const char *v, bool *json)
 {
@@ -341,6 +382,7 @@ static int parse_format(const char *opt, const char *v, bool *json)
 static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 {
 	bool json;
+	int choice;
 
 	switch (id) {
 	case OPT_M:
@@ -359,14 +401,9 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 	case OPT_DEVICE:
 		return parse_device(cfg, v);
 	case OPT_CONSOLE:
-		if (!strcmp(v, "serial")) {
-			cfg->console = CONSOLE_SERIAL;
-		} else if (!strcmp(v, "virtio")) {
-			cfg->console = CONSOLE_VIRTIO;
-		} else {
-			log_err("--console: '%s' is not serial or virtio", v);
+		if (PICK("--console", v, console_choices, &choice))
 			return -EINVAL;
-		}
+		cfg->console = (enum console_kind)choice;
 		return 0;
 	case OPT_DRIVE:
 		if (cfg->nr_drives == CONFIG_MAX_DRIVES) {
@@ -406,33 +443,19 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		cfg->stats_file = v;
 		return 0;
 	case OPT_SECCOMP:
-		if (!strcmp(v, "on")) {
-			cfg->seccomp = SANDBOX_ON;
-		} else if (!strcmp(v, "log")) {
-			cfg->seccomp = SANDBOX_LOG;
-		} else if (!strcmp(v, "off")) {
-			cfg->seccomp = SANDBOX_OFF;
-		} else {
-			log_err("--seccomp: '%s' is not on, log or off", v);
+		if (PICK("--seccomp", v, seccomp_choices, &choice))
 			return -EINVAL;
-		}
+		cfg->seccomp = (enum sandbox_mode)choice;
 		return 0;
 	case OPT_MMU:
-		if (!strcmp(v, "tdp")) {
-			cfg->mmu = MMU_TDP;
-		} else if (!strcmp(v, "shadow")) {
-			cfg->mmu = MMU_SHADOW;
-		} else {
-			log_err("--mmu: '%s' is not tdp or shadow", v);
+		if (PICK("--mmu", v, mmu_choices, &choice))
 			return -EINVAL;
-		}
+		cfg->mmu = (enum mmu_kind)choice;
 		return 0;
 	case OPT_SHADOW_FILL:
-		if (strcmp(v, "eager") && strcmp(v, "lazy")) {
-			log_err("--shadow-fill: '%s' is not eager or lazy", v);
+		if (PICK("--shadow-fill", v, fill_choices, &choice))
 			return -EINVAL;
-		}
-		cfg->shadow_lazy = !strcmp(v, "lazy");
+		cfg->shadow_lazy = choice;
 		cfg->shadow_fill_given = true;
 		return 0;
 	case OPT_TRANSLATE: {
@@ -507,16 +530,9 @@ static int apply(struct vm_config *cfg, enum opt_id id, const char *v)
 		}
 		return 0;
 	case OPT_BOOT_PROTOCOL:
-		if (!strcmp(v, "auto")) {
-			cfg->boot_protocol = BOOT_PROTOCOL_AUTO;
-		} else if (!strcmp(v, "linux64")) {
-			cfg->boot_protocol = BOOT_PROTOCOL_LINUX64;
-		} else if (!strcmp(v, "pvh")) {
-			cfg->boot_protocol = BOOT_PROTOCOL_PVH;
-		} else {
-			log_err("--boot-protocol: '%s' is not auto, linux64 or pvh", v);
+		if (PICK("--boot-protocol", v, boot_choices, &choice))
 			return -EINVAL;
-		}
+		cfg->boot_protocol = (enum boot_protocol_choice)choice;
 		return 0;
 	case OPT_GDB:
 	case OPT_GDB_DEFAULT: {
