@@ -41,7 +41,7 @@ static const char *const base_calls[] = {
 /* The main thread: the control socket's clients, snapshots and reports
  * (files under paths fixed at set-up), restarting the I/O thread after a
  * snapshot (a thread inherits this list, so it holds the I/O thread's
- * too: see main_also_io), teardown. */
+ * too: see add_role), teardown. */
 static const char *const main_calls[] = {
 	"openat", "mkdirat", "mkdir", "renameat", "renameat2", "rename", "unlinkat", "unlink",
 	"ftruncate", "fallocate", "fsync", "fdatasync", "msync", "pread64", "pwrite64",
@@ -59,7 +59,7 @@ static const char *const block_calls[] = {
 };
 
 /* libslirp: it opens sockets for the guest's connections, and reads
- * /etc/resolv.conf (read-only; see net_open_rule). */
+ * /etc/resolv.conf (read-only; see allow_read_only_open). */
 static const char *const slirp_calls[] = {
 	"socket", "connect", "bind", "listen", "accept", "accept4", "setsockopt",
 	"getsockopt", "getsockname", "getpeername", "shutdown",
@@ -87,10 +87,13 @@ static const unsigned long tty_ioctls[] = { TCGETS, TCSETS, TCSETSW, TCSETSF, TI
 
 /* ---- state ---------------------------------------------------------------- */
 
+/* System call numbers below this are named and counted (x86-64 has ~460). */
+#define NR_CALLS 512
+
 struct role_filter {
 	struct sock_fprog prog;
-	unsigned int calls, ioctls;
-	uint64_t seen[8];            /* system calls counted (numbers < 512) */
+	unsigned int ioctls;            /* requests allowed */
+	uint64_t allowed[NR_CALLS / 64]; /* system calls allowed, by number */
 };
 
 static struct {
@@ -98,7 +101,7 @@ static struct {
 	enum sandbox_mode mode;
 	struct role_filter roles[SANDBOX_ROLES];
 	void (*on_violation)(void);
-	char *names[512];            /* syscall names, for the SIGSYS line */
+	char *names[NR_CALLS];       /* syscall names, for the SIGSYS line */
 } sb;
 
 static __thread int this_role = -1;
@@ -112,11 +115,6 @@ static const char *const role_names[SANDBOX_ROLES] = {
 const char *sandbox_role_name(enum sandbox_role role)
 {
 	return role < SANDBOX_ROLES ? role_names[role] : "unknown";
-}
-
-const char *sandbox_mode_name(enum sandbox_mode mode)
-{
-	return mode == SANDBOX_ON ? "on" : mode == SANDBOX_LOG ? "log" : "off";
 }
 
 enum sandbox_mode sandbox_default_mode(void)
@@ -136,13 +134,11 @@ enum sandbox_mode sandbox_default_mode(void)
 
 /* ---- building ------------------------------------------------------------- */
 
-/* Count system call nr once per role, however many rules allow it. */
+/* Note that role rf allows system call nr (for sandbox_allowed). */
 static void count_call(struct role_filter *rf, int nr)
 {
-	if (nr < 0 || nr >= 512 || (rf->seen[nr / 64] >> (nr % 64)) & 1)
-		return;
-	rf->seen[nr / 64] |= 1ull << (nr % 64);
-	rf->calls++;
+	if (nr >= 0 && nr < NR_CALLS)
+		rf->allowed[nr / 64] |= 1ull << (nr % 64);
 }
 
 static int allow_names(scmp_filter_ctx ctx, const char *const *names, size_t n,
@@ -234,12 +230,13 @@ static int add_io(scmp_filter_ctx ctx, unsigned int features, struct role_filter
 	static const unsigned long slirp_ioctls[] = { FIONREAD };
 	int err = allow_names(ctx, block_calls, ARRAY_SIZE(block_calls), rf);
 
-	if (!err && (features & SANDBOX_NET_USER))
+	if (!err && (features & SANDBOX_NET_USER)) {
 		err = allow_names(ctx, slirp_calls, ARRAY_SIZE(slirp_calls), rf);
-	if (!err && (features & SANDBOX_NET_USER))
-		err = allow_ioctls(ctx, slirp_ioctls, 1, rf);
-	if (!err && (features & SANDBOX_NET_USER))
-		err = allow_read_only_open(ctx, rf);
+		if (!err)
+			err = allow_ioctls(ctx, slirp_ioctls, 1, rf);
+		if (!err)
+			err = allow_read_only_open(ctx, rf);
+	}
 	if (!err && (features & SANDBOX_NET_TAP))
 		err = allow_ioctls(ctx, tap_ioctls, 1, rf);
 	return err;
@@ -263,7 +260,7 @@ static int add_role(scmp_filter_ctx ctx, enum sandbox_role role, unsigned int fe
 		err = allow_names(ctx, main_calls, ARRAY_SIZE(main_calls), rf);
 		if (!err)
 			err = allow_threads(ctx, rf);
-		if (!err)   /* main_also_io: what a restarted I/O thread inherits */
+		if (!err)   /* what a restarted I/O thread inherits */
 			err = add_io(ctx, features, rf);
 		break;
 	case SANDBOX_IO:
@@ -410,12 +407,15 @@ void sandbox_release(void)
 
 unsigned int sandbox_allowed(enum sandbox_role role, unsigned int *ioctls)
 {
-	if (role >= SANDBOX_ROLES || !sb.prepared) {
-		if (ioctls)
-			*ioctls = 0;
+	unsigned int calls = 0;
+
+	if (ioctls)
+		*ioctls = 0;
+	if (role >= SANDBOX_ROLES || !sb.prepared)
 		return 0;
-	}
 	if (ioctls)
 		*ioctls = sb.roles[role].ioctls;
-	return sb.roles[role].calls;
+	for (unsigned int i = 0; i < ARRAY_SIZE(sb.roles[role].allowed); i++)
+		calls += (unsigned int)__builtin_popcountll(sb.roles[role].allowed[i]);
+	return calls;
 }

@@ -59,9 +59,8 @@ int sandbox_enter(enum sandbox_role role);
 void sandbox_release(void);
 
 const char *sandbox_role_name(enum sandbox_role role);
-const char *sandbox_mode_name(enum sandbox_mode mode);
-/* How many system calls role's list allows (each ioctl request counted
- * once too), for the report; 0 before sandbox_prepare. */
+/* How many system calls role's list allows, and in *ioctls (may be NULL)
+ * how many ioctl requests; 0 before sandbox_prepare. */
 unsigned int sandbox_allowed(enum sandbox_role role, unsigned int *ioctls);
 
 #endif

@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "backends/block/drive.h"
-#include "base/sandbox.h"
 #include "backends/net/netdev.h"
+#include "base/sandbox.h"
 #include "mmu/memory.h"
 #include "mmu/plan.h"
 

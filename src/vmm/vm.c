@@ -457,11 +457,6 @@ static int vm_restore_step(struct vm *vm, int (*step)(struct vm *, char *, size_
 	return err;
 }
 
-/*
- * The build order.  The kernel is loaded before KVM hears of any memory, so
- * that a test guest's MMU regions join the memory map first and one loop
- * registers every slot (and --show-layout lists them all).
- */
 /* What widens the threads' allow-lists (base/sandbox.h). */
 static unsigned int vm_sandbox_features(const struct vm_config *cfg)
 {
@@ -472,6 +467,11 @@ static unsigned int vm_sandbox_features(const struct vm_config *cfg)
 	return f;
 }
 
+/*
+ * The build order.  The kernel is loaded before KVM hears of any memory, so
+ * that a test guest's MMU regions join the memory map first and one loop
+ * registers every slot (and --show-layout lists them all).
+ */
 static int vm_build(struct vm *vm)
 {
 	const struct vm_config *cfg = vm->cfg;
